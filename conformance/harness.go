@@ -1,0 +1,45 @@
+package conformance
+
+import (
+	"context"
+
+	"github.com/l402kit/l402kit/backend"
+)
+
+// Harness gives the suite a backend under test and a way to pay it. A harness
+// is set up once before Run and torn down by its maker after Run returns;
+// cases share it, so each case creates its own invoices.
+type Harness interface {
+	// Backend is the backend under test.
+	Backend() backend.Backend
+	// Payer pays invoices of Backend: on regtest a second node with a
+	// channel into the first; in process the memory node itself.
+	Payer() backend.Payer
+	// Support says which optional behaviours of CreateInvoice the node
+	// under test has; cases for the others are skipped by name.
+	Support() Support
+}
+
+// Support lists behaviours that are not separate interfaces because every
+// backend has the method but not every node honours every field.
+type Support struct {
+	// ZeroAmount: CreateInvoice accepts Amount 0 (any-amount invoice).
+	ZeroAmount bool
+	// CallerPreimage: CreateInvoice honours InvoiceRequest.Preimage.
+	CallerPreimage bool
+	// DescriptionHash: CreateInvoice honours InvoiceRequest.DescriptionHash.
+	DescriptionHash bool
+	// Cancel: plain (non-hold) invoices can be canceled through
+	// HoldInvoicer.CancelInvoice. Only read when the backend is a
+	// HoldInvoicer.
+	CancelPlain bool
+}
+
+// Restarter is a harness that can take the node under test down and bring
+// it back, for the unavailability case. Harnesses without it skip that case.
+type Restarter interface {
+	// StopNode makes the node unreachable (stops its process or container).
+	StopNode(ctx context.Context) error
+	// StartNode brings it back and returns once it answers again.
+	StartNode(ctx context.Context) error
+}
