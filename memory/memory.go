@@ -1,0 +1,510 @@
+// Package memory is an embedded, in-process Lightning node: the zero-setup
+// default backend of l402kit and the engine behind the wire-level fakes that
+// the other adapters are tested against.
+//
+// Its invoices are real BOLT11 strings (regtest, "lnbcrt"), signed with a key
+// made when the node starts, with real payment hashes and preimages, so any
+// BOLT11 decoder accepts them. It has every optional ability of package
+// backend; it can pay only its own invoices, which is what a service and its
+// tests need: the payment settles in process. Paying a hold invoice leaves it
+// Held and blocks the payer, as an in-flight HTLC would, until the invoice is
+// settled, canceled or expires, or the payer's context ends.
+//
+// A Node is safe for concurrent use. SetAvailable(false) makes it behave like
+// a node that went down, for testing how callers handle ErrUnavailable.
+package memory
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/lightningnetwork/lnd/lnwire"
+	"github.com/lightningnetwork/lnd/zpay32"
+
+	"github.com/l402kit/l402kit/backend"
+)
+
+// Config sets up a Node. The zero value is ready to use.
+type Config struct {
+	// Alias is reported by Info; default "l402kit-memory".
+	Alias string
+	// Network names the chain whose BOLT11 prefix invoices carry
+	// ("regtest", "testnet", "signet", "mainnet", "simnet"); default regtest.
+	Network string
+	// Now replaces time.Now, for tests that control the clock.
+	Now func() time.Time
+}
+
+// Node is an in-process Lightning node.
+type Node struct {
+	key     *btcec.PrivateKey
+	nodeID  string
+	alias   string
+	network string
+	params  *chaincfg.Params
+	now     func() time.Time
+
+	mu       sync.Mutex
+	invoices map[backend.PaymentHash]*entry
+	down     chan struct{} // closed while the node is unavailable
+	up       bool
+	closed   bool
+	closedCh chan struct{}
+}
+
+type entry struct {
+	inv      backend.Invoice
+	preimage *backend.Preimage // nil for a hold invoice until settled
+	hold     bool
+	changed  chan struct{} // closed and replaced on every state change
+}
+
+// New starts a node with a fresh key.
+func New(cfg Config) (*Node, error) {
+	key, err := btcec.NewPrivateKey()
+	if err != nil {
+		return nil, fmt.Errorf("memory: node key: %w", err)
+	}
+	if cfg.Network == "" {
+		cfg.Network = "regtest"
+	}
+	params, err := backend.NetworkParams(cfg.Network)
+	if err != nil {
+		return nil, fmt.Errorf("memory: %w", err)
+	}
+	if cfg.Alias == "" {
+		cfg.Alias = "l402kit-memory"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Node{
+		key:      key,
+		nodeID:   hex.EncodeToString(key.PubKey().SerializeCompressed()),
+		alias:    cfg.Alias,
+		network:  cfg.Network,
+		params:   params,
+		now:      cfg.Now,
+		invoices: map[backend.PaymentHash]*entry{},
+		down:     make(chan struct{}),
+		up:       true,
+		closedCh: make(chan struct{}),
+	}, nil
+}
+
+// NodeID returns the node's public key as hex; its invoices name it as payee.
+func (n *Node) NodeID() string { return n.nodeID }
+
+// SetAvailable takes the node down (false) or brings it back (true). While
+// down every call fails with backend.ErrUnavailable and waits in progress end
+// with it, as they would when a real node's connection drops. Invoices
+// survive, as they do across a real node's restart.
+func (n *Node) SetAvailable(up bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if up == n.up {
+		return
+	}
+	n.up = up
+	if up {
+		n.down = make(chan struct{})
+	} else {
+		close(n.down)
+	}
+}
+
+// check returns why the node cannot serve a call, if it cannot. n.mu held.
+func (n *Node) check() error {
+	if n.closed {
+		return fmt.Errorf("memory: %w: node closed", backend.ErrUnavailable)
+	}
+	if !n.up {
+		return fmt.Errorf("memory: %w: node is down", backend.ErrUnavailable)
+	}
+	return nil
+}
+
+// Close stops the node; every later call fails with ErrUnavailable and
+// waiting calls return.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.closed {
+		n.closed = true
+		close(n.closedCh)
+	}
+	return nil
+}
+
+// CreateInvoice implements backend.Backend.
+func (n *Node) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) (*backend.Invoice, error) {
+	var pre backend.Preimage
+	if req.Preimage != nil {
+		pre = *req.Preimage
+	} else {
+		var err error
+		if pre, err = backend.NewPreimage(); err != nil {
+			return nil, err
+		}
+	}
+	return n.add(ctx, pre.Hash(), &pre, req)
+}
+
+// CreateHoldInvoice implements backend.HoldInvoicer.
+func (n *Node) CreateHoldInvoice(ctx context.Context, hash backend.PaymentHash, req backend.InvoiceRequest) (*backend.Invoice, error) {
+	if req.Preimage != nil {
+		return nil, fmt.Errorf("memory: %w: a hold invoice's preimage stays with the caller", backend.ErrInvalid)
+	}
+	if hash.IsZero() {
+		return nil, fmt.Errorf("memory: %w: zero payment hash", backend.ErrInvalid)
+	}
+	return n.add(ctx, hash, nil, req)
+}
+
+func (n *Node) add(ctx context.Context, hash backend.PaymentHash, pre *backend.Preimage, req backend.InvoiceRequest) (*backend.Invoice, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := req.Validate(); err != nil {
+		return nil, fmt.Errorf("memory: %w", err)
+	}
+	// BOLT11 timestamps are whole seconds; keep ours equal to what the
+	// invoice string says so decoded and stored fields agree.
+	created := n.now().Truncate(time.Second)
+	expiry := req.ExpiryOrDefault().Truncate(time.Second)
+	if expiry <= 0 {
+		return nil, fmt.Errorf("memory: %w: expiry under one second", backend.ErrInvalid)
+	}
+	bolt11, err := n.encode(hash, created, expiry, req)
+	if err != nil {
+		return nil, err
+	}
+
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.check(); err != nil {
+		return nil, err
+	}
+	if _, dup := n.invoices[hash]; dup {
+		return nil, fmt.Errorf("memory: %w: invoice with payment hash %s", backend.ErrAlreadyExists, hash)
+	}
+	e := &entry{
+		inv: backend.Invoice{
+			PaymentHash:    hash,
+			PaymentRequest: bolt11,
+			Amount:         req.Amount,
+			Memo:           req.Memo,
+			State:          backend.StateOpen,
+			CreatedAt:      created,
+			ExpiresAt:      created.Add(expiry),
+		},
+		preimage: pre,
+		hold:     pre == nil,
+		changed:  make(chan struct{}),
+	}
+	n.invoices[hash] = e
+	return e.view(), nil
+}
+
+func (n *Node) encode(hash backend.PaymentHash, created time.Time, expiry time.Duration, req backend.InvoiceRequest) (string, error) {
+	var addr [32]byte
+	if _, err := rand.Read(addr[:]); err != nil {
+		return "", fmt.Errorf("memory: payment address: %w", err)
+	}
+	features := lnwire.NewFeatureVector(
+		lnwire.NewRawFeatureVector(lnwire.TLVOnionPayloadRequired, lnwire.PaymentAddrRequired),
+		lnwire.Features,
+	)
+	opts := []func(*zpay32.Invoice){
+		zpay32.Expiry(expiry),
+		zpay32.PaymentAddr(addr),
+		zpay32.Features(features),
+		zpay32.CLTVExpiry(80),
+	}
+	if req.Amount > 0 {
+		opts = append(opts, zpay32.Amount(lnwire.MilliSatoshi(req.Amount)))
+	}
+	if req.DescriptionHash != nil {
+		opts = append(opts, zpay32.DescriptionHash(*req.DescriptionHash))
+	} else {
+		opts = append(opts, zpay32.Description(req.Memo))
+	}
+	inv, err := zpay32.NewInvoice(n.params, hash, created, opts...)
+	if err != nil {
+		return "", fmt.Errorf("memory: %w: %v", backend.ErrInvalid, err)
+	}
+	s, err := inv.Encode(zpay32.MessageSigner{
+		SignCompact: func(msg []byte) ([]byte, error) {
+			return ecdsa.SignCompact(n.key, chainhash.HashB(msg), true), nil
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("memory: encode invoice: %w", err)
+	}
+	return s, nil
+}
+
+// view returns a copy the caller may keep. The node's lock must be held.
+func (e *entry) view() *backend.Invoice {
+	inv := e.inv
+	if e.preimage != nil {
+		p := *e.preimage
+		inv.Preimage = &p
+	}
+	return &inv
+}
+
+// setState moves the invoice on and wakes everyone waiting on it. n.mu held.
+func (e *entry) setState(s backend.State) {
+	e.inv.State = s
+	close(e.changed)
+	e.changed = make(chan struct{})
+}
+
+// LookupInvoice implements backend.Backend.
+func (n *Node) LookupInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.check(); err != nil {
+		return nil, err
+	}
+	e, ok := n.invoices[hash]
+	if !ok {
+		return nil, fmt.Errorf("memory: %w: no invoice with payment hash %s", backend.ErrNotFound, hash)
+	}
+	return e.view(), nil
+}
+
+// WaitInvoice implements backend.Waiter. An open invoice that reaches its
+// expiry is returned as it stands (Open, and Expired by its time).
+func (n *Node) WaitInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
+	for {
+		n.mu.Lock()
+		if err := n.check(); err != nil {
+			n.mu.Unlock()
+			return nil, err
+		}
+		e, ok := n.invoices[hash]
+		if !ok {
+			n.mu.Unlock()
+			return nil, fmt.Errorf("memory: %w: no invoice with payment hash %s", backend.ErrNotFound, hash)
+		}
+		now := n.now()
+		if e.inv.State != backend.StateOpen || e.inv.Expired(now) {
+			v := e.view()
+			n.mu.Unlock()
+			return v, nil
+		}
+		changed, down := e.changed, n.down
+		untilExpiry := e.inv.ExpiresAt.Sub(now)
+		n.mu.Unlock()
+
+		t := time.NewTimer(untilExpiry)
+		select {
+		case <-changed:
+		case <-t.C:
+		case <-down:
+		case <-n.closedCh:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("memory: wait for invoice %s: %w", hash, ctx.Err())
+		}
+		t.Stop()
+	}
+}
+
+// SettleInvoice implements backend.HoldInvoicer.
+func (n *Node) SettleInvoice(ctx context.Context, preimage backend.Preimage) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	hash := preimage.Hash()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.check(); err != nil {
+		return err
+	}
+	e, ok := n.invoices[hash]
+	if !ok {
+		return fmt.Errorf("memory: %w: no invoice with payment hash %s", backend.ErrNotFound, hash)
+	}
+	switch e.inv.State {
+	case backend.StateHeld:
+	case backend.StateSettled:
+		return nil // settling twice with the right preimage changes nothing
+	case backend.StateOpen:
+		return fmt.Errorf("memory: %w: invoice %s has no payment held yet", backend.ErrInvalid, hash)
+	default:
+		return fmt.Errorf("memory: %w: invoice %s is %s", backend.ErrInvalid, hash, e.inv.State)
+	}
+	p := preimage
+	e.preimage = &p
+	e.inv.SettledAt = n.now()
+	e.setState(backend.StateSettled)
+	return nil
+}
+
+// CancelInvoice implements backend.HoldInvoicer. Plain invoices that are
+// still open can be canceled too, as on LND.
+func (n *Node) CancelInvoice(ctx context.Context, hash backend.PaymentHash) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.check(); err != nil {
+		return err
+	}
+	e, ok := n.invoices[hash]
+	if !ok {
+		return fmt.Errorf("memory: %w: no invoice with payment hash %s", backend.ErrNotFound, hash)
+	}
+	switch e.inv.State {
+	case backend.StateOpen, backend.StateHeld:
+		e.inv.AmountReceived = 0
+		e.setState(backend.StateCanceled)
+		return nil
+	case backend.StateCanceled:
+		return nil
+	}
+	return fmt.Errorf("memory: %w: invoice %s is already settled", backend.ErrInvalid, hash)
+}
+
+// PayInvoice implements backend.Payer for this node's own invoices.
+func (n *Node) PayInvoice(ctx context.Context, bolt11 string, opts backend.PayOptions) (*backend.Payment, error) {
+	d, err := backend.DecodeInvoice(bolt11)
+	if err != nil {
+		return nil, fmt.Errorf("memory: %w", err)
+	}
+	if d.Network != n.network {
+		return nil, fmt.Errorf("memory: %w: invoice is for %s, node is on %s", backend.ErrInvalid, d.Network, n.network)
+	}
+	amount := d.Amount
+	switch {
+	case amount == 0 && opts.Amount <= 0:
+		return nil, fmt.Errorf("memory: %w: any-amount invoice needs PayOptions.Amount", backend.ErrInvalid)
+	case amount == 0:
+		amount = opts.Amount
+	case opts.Amount != 0 && opts.Amount != amount:
+		return nil, fmt.Errorf("memory: %w: invoice asks %s, PayOptions.Amount is %s", backend.ErrInvalid, amount, opts.Amount)
+	}
+	if d.Payee != n.nodeID {
+		return nil, fmt.Errorf("memory: %w: no route to %s (the memory node pays only its own invoices)", backend.ErrPaymentFailed, d.Payee)
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	n.mu.Lock()
+	if err := n.check(); err != nil {
+		n.mu.Unlock()
+		return nil, err
+	}
+	e, ok := n.invoices[d.PaymentHash]
+	if !ok || e.inv.PaymentRequest != bolt11 {
+		n.mu.Unlock()
+		return nil, fmt.Errorf("memory: %w: incorrect or unknown payment details", backend.ErrPaymentFailed)
+	}
+	now := n.now()
+	switch {
+	case e.inv.State == backend.StateSettled || e.inv.State == backend.StateHeld:
+		n.mu.Unlock()
+		return nil, fmt.Errorf("memory: %w: invoice is already paid", backend.ErrPaymentFailed)
+	case e.inv.State == backend.StateCanceled:
+		n.mu.Unlock()
+		return nil, fmt.Errorf("memory: %w: invoice is canceled", backend.ErrPaymentFailed)
+	case e.inv.Expired(now):
+		n.mu.Unlock()
+		return nil, fmt.Errorf("memory: %w: invoice expired", backend.ErrPaymentFailed)
+	}
+	e.inv.AmountReceived = amount
+	pay := &backend.Payment{PaymentHash: d.PaymentHash, Amount: amount}
+	if !e.hold {
+		e.inv.SettledAt = now
+		e.setState(backend.StateSettled)
+		pay.Preimage = *e.preimage
+		n.mu.Unlock()
+		return pay, nil
+	}
+	e.setState(backend.StateHeld)
+	expiresAt := e.inv.ExpiresAt
+	n.mu.Unlock()
+	return n.awaitHeld(ctx, e, pay, expiresAt)
+}
+
+// awaitHeld blocks a payer whose payment a hold invoice accepted, as an
+// in-flight HTLC blocks, until the payee settles or cancels it or the invoice
+// expires (the node then cancels it, returning the payment).
+func (n *Node) awaitHeld(ctx context.Context, e *entry, pay *backend.Payment, expiresAt time.Time) (*backend.Payment, error) {
+	for {
+		n.mu.Lock()
+		switch e.inv.State {
+		case backend.StateSettled:
+			pay.Preimage = *e.preimage
+			n.mu.Unlock()
+			return pay, nil
+		case backend.StateCanceled:
+			n.mu.Unlock()
+			return nil, fmt.Errorf("memory: %w: payee canceled the held payment", backend.ErrPaymentFailed)
+		}
+		if !n.now().Before(expiresAt) {
+			e.inv.AmountReceived = 0
+			e.setState(backend.StateCanceled)
+			n.mu.Unlock()
+			return nil, fmt.Errorf("memory: %w: held payment expired unsettled", backend.ErrPaymentFailed)
+		}
+		changed := e.changed
+		wait := expiresAt.Sub(n.now())
+		n.mu.Unlock()
+
+		t := time.NewTimer(wait)
+		select {
+		case <-changed:
+		case <-t.C:
+		case <-n.closedCh:
+			t.Stop()
+			return nil, fmt.Errorf("memory: %w: node closed with payment in flight", backend.ErrUnavailable)
+		case <-ctx.Done():
+			t.Stop()
+			// Like an HTLC, the payment stays held: the payee may still
+			// settle it. The payer only stops waiting.
+			return nil, fmt.Errorf("memory: payment %s in flight: %w", pay.PaymentHash, ctx.Err())
+		}
+		t.Stop()
+	}
+}
+
+// Info implements backend.Informer.
+func (n *Node) Info(ctx context.Context) (*backend.NodeInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.check(); err != nil {
+		return nil, err
+	}
+	return &backend.NodeInfo{NodeID: n.nodeID, Alias: n.alias, Network: n.network, Synced: true}, nil
+}
+
+var (
+	_ backend.Backend      = (*Node)(nil)
+	_ backend.Waiter       = (*Node)(nil)
+	_ backend.HoldInvoicer = (*Node)(nil)
+	_ backend.Payer        = (*Node)(nil)
+	_ backend.Informer     = (*Node)(nil)
+)

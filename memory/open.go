@@ -1,0 +1,77 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"sync"
+
+	"github.com/l402kit/l402kit/backend"
+)
+
+// Scheme is the URL scheme of the memory backend: memory:// opens a new node;
+// memory://NAME opens the node of that name in this process, made on first
+// use, so a proxy and a test payer in one program can share a node.
+// ?alias= and ?network= set the Config of a new node.
+const Scheme = "memory"
+
+func init() {
+	backend.Register(Scheme, openURL)
+	backend.Register(DevScheme, openDevURL)
+}
+
+var (
+	namedMu sync.Mutex
+	named   = map[string]*namedNode{}
+)
+
+type namedNode struct {
+	node *Node
+	refs int
+}
+
+// handle is a reference to a named node: closing it closes the node only when
+// the last reference goes. Embedding keeps every ability visible to type
+// assertions.
+type handle struct {
+	*Node
+	name string
+	once sync.Once
+}
+
+func (h *handle) Close() error {
+	h.once.Do(func() {
+		namedMu.Lock()
+		defer namedMu.Unlock()
+		nn := named[h.name]
+		nn.refs--
+		if nn.refs == 0 {
+			delete(named, h.name)
+			nn.node.Close()
+		}
+	})
+	return nil
+}
+
+func openURL(_ context.Context, u *url.URL) (backend.Backend, error) {
+	if u.Opaque != "" || u.Path != "" && u.Path != "/" {
+		return nil, fmt.Errorf("memory: %w: want memory:// or memory://NAME, got path %q", backend.ErrInvalid, u.Path+u.Opaque)
+	}
+	cfg := Config{Alias: u.Query().Get("alias"), Network: u.Query().Get("network")}
+	if u.Host == "" {
+		return New(cfg)
+	}
+	namedMu.Lock()
+	defer namedMu.Unlock()
+	nn := named[u.Host]
+	if nn == nil {
+		n, err := New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		nn = &namedNode{node: n}
+		named[u.Host] = nn
+	}
+	nn.refs++
+	return &handle{Node: nn.node, name: u.Host}, nil
+}
