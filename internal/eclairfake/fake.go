@@ -1,0 +1,323 @@
+// Package eclairfake is a wire-level stand-in for Eclair's HTTP API, backed
+// by an in-process memory node, so the eclair adapter can be tested over a
+// real socket without a JVM, bitcoind and channels.
+//
+// It serves the routes the adapter uses (getinfo, createinvoice,
+// getreceivedinfo, getinvoice, payinvoice, getsentinfo) as form-encoded POSTs
+// behind HTTP basic auth, and the /ws websocket with payment-received events.
+// Field names, types and units follow Eclair's API documentation and its
+// JSON serializers (eclair v0.14.x, docs commit 3bfce0cf on the slate-doc
+// branch, source commit 5b765e02): amounts in millisatoshis, invoice
+// timestamps and expiries in seconds, record timestamps as {"iso","unix"}.
+// Errors have Eclair's shape, {"error": "..."} with the status Eclair's
+// akka-http directives give: 401 for missing or wrong credentials, 404
+// {"error":"Not found"} for an unknown payment hash, 400 for a missing or
+// malformed form field, 500 with Eclair's generic message for failures
+// inside the node.
+//
+// Known differences from a real Eclair, kept because tests do not need them:
+// a wrong password is refused at once (Eclair waits a second to slow down
+// brute force); creating an invoice whose payment hash exists fails at once
+// with the 500 (Eclair fails the same way, but only when its ask times out);
+// payments complete in process through the memory node, which pays only its
+// own invoices.
+//
+// A Server can be stopped and started again on the same port, which is how
+// tests make the node unreachable.
+package eclairfake
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/memory"
+)
+
+// Config sets up a Server.
+type Config struct {
+	// Node is the memory node behind the API; required.
+	Node *memory.Node
+	// Password is the API password (the basic-auth user name is ignored,
+	// as Eclair ignores it).
+	Password string
+	// Addr is where to listen; default 127.0.0.1:0 (a free port, kept across
+	// Stop and Start).
+	Addr string
+	// Version is what getinfo reports; default "0.14.1-eclairfake".
+	Version string
+	// Logger receives the fake's own diagnostics; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is a running fake Eclair API.
+type Server struct {
+	cfg  Config
+	node *memory.Node
+	log  *slog.Logger
+
+	// ctx lives as long as the Server (across Stop/Start); it bounds the
+	// invoice watchers and payments, which belong to the node, not to a
+	// listener.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	addr    string // host:port, fixed after the first Start
+	srv     *http.Server
+	ws      map[*wsClient]struct{}
+	sent    []*outgoing
+	watched map[backend.PaymentHash]bool
+	closed  bool
+
+	wg sync.WaitGroup
+}
+
+// New returns a Server that is not yet listening; call Start.
+func New(cfg Config) (*Server, error) {
+	if cfg.Node == nil {
+		return nil, errors.New("eclairfake: Config.Node is required")
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.Version == "" {
+		cfg.Version = "0.14.1-eclairfake"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		cfg:     cfg,
+		node:    cfg.Node,
+		log:     cfg.Logger,
+		ctx:     ctx,
+		cancel:  cancel,
+		addr:    cfg.Addr,
+		ws:      map[*wsClient]struct{}{},
+		watched: map[backend.PaymentHash]bool{},
+	}, nil
+}
+
+// Start begins listening: on Config.Addr the first time, on the same
+// address afterwards.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("eclairfake: server closed")
+	}
+	if s.srv != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("eclairfake: listen: %w", err)
+	}
+	s.addr = ln.Addr().String()
+	srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 5 * time.Second}
+	s.srv = srv
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("eclairfake: serve", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Stop closes the listener and every connection, websockets included, so
+// clients see the node go away; the memory node and its invoices stay.
+func (s *Server) Stop() error {
+	s.mu.Lock()
+	srv := s.srv
+	s.srv = nil
+	clients := make([]*wsClient, 0, len(s.ws))
+	for c := range s.ws {
+		clients = append(clients, c)
+	}
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	err := srv.Close()
+	for _, c := range clients {
+		c.conn.CloseNow()
+	}
+	return err
+}
+
+// Close stops the server for good and ends its background work. It does not
+// close the memory node, which the caller owns.
+func (s *Server) Close() error {
+	err := s.Stop()
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	return err
+}
+
+// Addr is the host:port the server listens on.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// URL is the API's base URL, http://host:port.
+func (s *Server) URL() string { return "http://" + s.Addr() }
+
+func (s *Server) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /getinfo", s.getInfo)
+	mux.HandleFunc("POST /createinvoice", s.createInvoice)
+	mux.HandleFunc("POST /getinvoice", s.getInvoice)
+	mux.HandleFunc("POST /getreceivedinfo", s.getReceivedInfo)
+	mux.HandleFunc("POST /payinvoice", s.payInvoice)
+	mux.HandleFunc("POST /getsentinfo", s.getSentInfo)
+	mux.HandleFunc("GET /ws", s.webSocket)
+	return s.authenticated(routed(mux))
+}
+
+// authenticated checks basic auth before routing, as Eclair's
+// securedHandler does, so even an unknown route answers 401 without
+// credentials. Messages are akka-http's default rejection texts.
+func (s *Server) authenticated(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pass, ok := r.BasicAuth()
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Basic realm="Access restricted",charset=UTF-8`)
+			writeError(w, http.StatusUnauthorized, "The resource requires authentication, which was not supplied with the request")
+			return
+		}
+		if pass != s.cfg.Password {
+			w.Header().Set("WWW-Authenticate", `Basic realm="Access restricted",charset=UTF-8`)
+			writeError(w, http.StatusUnauthorized, "The supplied authentication is invalid")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// routed turns the mux's plain-text 404 and 405 into Eclair's JSON errors.
+func routed(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern == "" {
+			// Either no such path or a wrong method; akka-http tells them apart.
+			r2 := r.Clone(r.Context())
+			for _, m := range []string{http.MethodPost, http.MethodGet} {
+				r2.Method = m
+				if _, p := mux.Handler(r2); p != "" {
+					writeError(w, http.StatusMethodNotAllowed, "HTTP method not allowed, supported methods: "+m)
+					return
+				}
+			}
+			writeError(w, http.StatusNotFound, "The requested resource could not be found.")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// Eclair's generic message for failures inside the node (its exception
+// handler hides the cause, which goes to its log).
+const internalErrorMessage = "API call failed: check logs for more details"
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"`+internalErrorMessage+`"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// writeError answers {"error": msg}, pretty-printed as Eclair's rejection
+// handler does.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	b, _ := json.MarshalIndent(errorResponse{Error: msg}, "", "  ")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+type errorResponse struct {
+	Error string `json:"error"`
+}
+
+// nodeError answers for an error from the memory node: a node that is down
+// behaves as a stopped Eclair would not (it would not answer at all), so the
+// fake answers 503, which proxies in front of a stopped node give.
+func (s *Server) nodeError(w http.ResponseWriter, err error) {
+	if errors.Is(err, backend.ErrUnavailable) {
+		writeError(w, http.StatusServiceUnavailable, "The server is currently unavailable (because it is overloaded or down for maintenance).")
+		return
+	}
+	s.log.Debug("eclairfake: node call failed", "err", err)
+	writeError(w, http.StatusInternalServerError, internalErrorMessage)
+}
+
+// parseForm reads url-encoded and multipart bodies alike: eclair-cli and
+// curl -F send multipart, most clients url-encoded.
+func parseForm(r *http.Request) error {
+	if err := r.ParseMultipartForm(1 << 20); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+		return err
+	}
+	return nil
+}
+
+// field returns a form field and whether it was present.
+func field(r *http.Request, name string) (string, bool) {
+	if vs, ok := r.PostForm[name]; ok && len(vs) > 0 {
+		return vs[0], true
+	}
+	if r.MultipartForm != nil {
+		if vs, ok := r.MultipartForm.Value[name]; ok && len(vs) > 0 {
+			return vs[0], true
+		}
+	}
+	return "", false
+}
+
+func missing(w http.ResponseWriter, name string) {
+	writeError(w, http.StatusBadRequest, fmt.Sprintf("Request is missing required form field '%s'", name))
+}
+
+func malformed(w http.ResponseWriter, name, why string) {
+	writeError(w, http.StatusBadRequest, fmt.Sprintf("The form field '%s' was malformed:\n%s", name, why))
+}
+
+func parseBytes32(s string) ([32]byte, error) {
+	var out [32]byte
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return out, err
+	}
+	if len(b) != 32 {
+		return out, fmt.Errorf("expected 32 bytes, got %d", len(b))
+	}
+	copy(out[:], b)
+	return out, nil
+}
+
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

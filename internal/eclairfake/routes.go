@@ -1,0 +1,559 @@
+package eclairfake
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/l402kit/l402kit/backend"
+)
+
+func (s *Server) getInfo(w http.ResponseWriter, r *http.Request) {
+	info, err := s.node.Info(r.Context())
+	if err != nil {
+		s.nodeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, getInfoJSON{
+		Version: s.cfg.Version,
+		NodeID:  info.NodeID,
+		Alias:   info.Alias,
+		Color:   "#49daaa",
+		Features: featuresJSON{Activated: map[string]string{
+			"var_onion_optin": "mandatory",
+			"payment_secret":  "mandatory",
+			"basic_mpp":       "optional",
+		}},
+		ChainHash:       chainHash(info.Network),
+		Network:         info.Network,
+		BlockHeight:     info.BlockHeight,
+		PublicAddresses: []string{},
+		InstanceID:      newUUID(),
+	})
+}
+
+func (s *Server) createInvoice(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(r); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var req backend.InvoiceRequest
+	desc, hasDesc := field(r, "description")
+	dh, hasDH := field(r, "descriptionHash")
+	if hasDH {
+		h, err := parseBytes32(dh)
+		if err != nil {
+			malformed(w, "descriptionHash", err.Error())
+			return
+		}
+		req.DescriptionHash = &h
+	}
+	if v, ok := field(r, "amountMsat"); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			malformed(w, "amountMsat", "'"+v+"' is not a valid millisatoshi amount")
+			return
+		}
+		req.Amount = backend.MilliSat(n)
+	}
+	if v, ok := field(r, "expireIn"); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			malformed(w, "expireIn", "'"+v+"' is not a valid 64-bit signed integer value")
+			return
+		}
+		req.Expiry = time.Duration(n) * time.Second
+	}
+	if v, ok := field(r, "paymentPreimage"); ok {
+		p, err := parseBytes32(v)
+		if err != nil {
+			malformed(w, "paymentPreimage", err.Error())
+			return
+		}
+		pre := backend.Preimage(p)
+		req.Preimage = &pre
+	}
+	// Eclair's route fails with a RuntimeException here, which its
+	// exception handler turns into the generic 500.
+	if hasDesc == hasDH {
+		writeError(w, http.StatusInternalServerError, internalErrorMessage)
+		return
+	}
+	req.Memo = desc
+	inv, err := s.node.CreateInvoice(r.Context(), req)
+	switch {
+	case errors.Is(err, backend.ErrInvalid):
+		// IllegalArgumentException in Eclair: 400 with the generic text.
+		writeError(w, http.StatusBadRequest, internalErrorMessage)
+		return
+	case err != nil:
+		s.nodeError(w, err)
+		return
+	}
+	j, err := newInvoiceJSON(inv.PaymentRequest)
+	if err != nil {
+		s.nodeError(w, err)
+		return
+	}
+	s.watch(inv.PaymentHash)
+	writeJSON(w, http.StatusOK, j)
+}
+
+// hashField reads paymentHash, or the hash of an invoice field, as
+// getreceivedinfo accepts either.
+func hashField(w http.ResponseWriter, r *http.Request, allowInvoice bool) (backend.PaymentHash, bool) {
+	if err := parseForm(r); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return backend.PaymentHash{}, false
+	}
+	if v, ok := field(r, "paymentHash"); ok {
+		h, err := parseBytes32(v)
+		if err != nil {
+			malformed(w, "paymentHash", err.Error())
+			return backend.PaymentHash{}, false
+		}
+		return h, true
+	}
+	if allowInvoice {
+		if v, ok := field(r, "invoice"); ok {
+			d, err := backend.DecodeInvoice(v)
+			if err != nil {
+				malformed(w, "invoice", err.Error())
+				return backend.PaymentHash{}, false
+			}
+			return d.PaymentHash, true
+		}
+	}
+	missing(w, "paymentHash")
+	return backend.PaymentHash{}, false
+}
+
+// lookup returns the node's invoice, answering 404 as Eclair's
+// completeOrNotFound does when there is none. Eclair has no canceled
+// invoices (it deletes them), so a canceled one reads as not found.
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request, hash backend.PaymentHash) (*backend.Invoice, bool) {
+	inv, err := s.node.LookupInvoice(r.Context(), hash)
+	if errors.Is(err, backend.ErrNotFound) || (err == nil && inv.State == backend.StateCanceled) {
+		writeError(w, http.StatusNotFound, "Not found")
+		return nil, false
+	}
+	if err != nil {
+		s.nodeError(w, err)
+		return nil, false
+	}
+	return inv, true
+}
+
+func (s *Server) getInvoice(w http.ResponseWriter, r *http.Request) {
+	hash, ok := hashField(w, r, false)
+	if !ok {
+		return
+	}
+	inv, ok := s.lookup(w, r, hash)
+	if !ok {
+		return
+	}
+	j, err := newInvoiceJSON(inv.PaymentRequest)
+	if err != nil {
+		s.nodeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, j)
+}
+
+func (s *Server) getReceivedInfo(w http.ResponseWriter, r *http.Request) {
+	hash, ok := hashField(w, r, true)
+	if !ok {
+		return
+	}
+	inv, ok := s.lookup(w, r, hash)
+	if !ok {
+		return
+	}
+	j, err := newInvoiceJSON(inv.PaymentRequest)
+	if err != nil {
+		s.nodeError(w, err)
+		return
+	}
+	var pre backend.Preimage
+	if inv.Preimage != nil {
+		pre = *inv.Preimage
+	}
+	out := incomingPayment{
+		Invoice:         j,
+		PaymentPreimage: pre.String(),
+		PaymentType:     "Standard",
+		CreatedAt:       millis(inv.CreatedAt),
+	}
+	switch {
+	case inv.State == backend.StateSettled:
+		a := int64(inv.AmountReceived)
+		at := millis(inv.SettledAt)
+		out.Status = incomingStatus{Type: "received", Amount: &a, ReceivedAt: &at}
+	case inv.Expired(time.Now()):
+		out.Status = incomingStatus{Type: "expired"}
+	default:
+		out.Status = incomingStatus{Type: "pending"}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// outgoing is one payment the fake made for payinvoice.
+type outgoing struct {
+	rec  outgoingPayment
+	done chan struct{} // closed when rec.Status leaves pending
+	// event is the payment-sent or payment-failed event, for blocking calls.
+	event any
+}
+
+func (s *Server) payInvoice(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(r); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	bolt11, ok := field(r, "invoice")
+	if !ok {
+		missing(w, "invoice")
+		return
+	}
+	d, err := backend.DecodeInvoice(bolt11)
+	if err != nil {
+		malformed(w, "invoice", err.Error())
+		return
+	}
+	var override backend.MilliSat
+	if v, ok := field(r, "amountMsat"); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			malformed(w, "amountMsat", "'"+v+"' is not a valid millisatoshi amount")
+			return
+		}
+		override = backend.MilliSat(n)
+	}
+	amount := d.Amount
+	if override > 0 {
+		amount = override
+	}
+	if amount == 0 {
+		malformed(w, "invoice", "The invoice must have an amount or you need to specify one using the field 'amountMsat'")
+		return
+	}
+	for _, name := range []string{"maxFeeFlatSat", "maxAttempts"} {
+		if v, ok := field(r, name); ok {
+			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+				malformed(w, name, "'"+v+"' is not a valid 64-bit signed integer value")
+				return
+			}
+		}
+	}
+	if v, ok := field(r, "maxFeePct"); ok {
+		if _, err := strconv.ParseFloat(v, 64); err != nil {
+			malformed(w, "maxFeePct", "'"+v+"' is not a valid 64-bit floating point value")
+			return
+		}
+	}
+	blocking := false
+	if v, ok := field(r, "blocking"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			malformed(w, "blocking", "'"+v+"' is not a valid Boolean value")
+			return
+		}
+		blocking = b
+	}
+	externalID, _ := field(r, "externalId")
+
+	inv, err := newInvoiceJSON(bolt11)
+	if err != nil {
+		s.nodeError(w, err)
+		return
+	}
+	parent := newUUID()
+	now := time.Now()
+	o := &outgoing{
+		rec: outgoingPayment{
+			ID:              newUUID(),
+			ParentID:        parent,
+			ExternalID:      externalID,
+			PaymentHash:     d.PaymentHash.String(),
+			PaymentType:     "Standard",
+			Amount:          int64(amount),
+			RecipientAmount: int64(amount),
+			RecipientNodeID: d.Payee,
+			CreatedAt:       millis(now),
+			Invoice:         inv,
+			Status:          outgoingStatus{Type: "pending"},
+		},
+		done: make(chan struct{}),
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		writeError(w, http.StatusServiceUnavailable, "server closed")
+		return
+	}
+	s.sent = append(s.sent, o)
+	s.wg.Add(1)
+	s.mu.Unlock()
+
+	var payAmount backend.MilliSat
+	if d.Amount == 0 {
+		payAmount = amount
+	}
+	go s.pay(o, bolt11, payAmount, now)
+
+	if !blocking {
+		writeJSON(w, http.StatusOK, parent)
+		return
+	}
+	select {
+	case <-o.done:
+		s.mu.Lock()
+		ev := o.event
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, ev)
+	case <-r.Context().Done():
+	}
+}
+
+// pay makes the payment through the memory node and records the outcome,
+// as Eclair's payment lifecycle records it in its payments database.
+func (s *Server) pay(o *outgoing, bolt11 string, amount backend.MilliSat, started time.Time) {
+	defer s.wg.Done()
+	ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+	defer cancel()
+	p, err := s.node.PayInvoice(ctx, bolt11, backend.PayOptions{Amount: amount, Timeout: time.Minute})
+	done := millis(time.Now())
+	s.mu.Lock()
+	if err != nil {
+		o.rec.Status = outgoingStatus{
+			Type:        "failed",
+			Failures:    []failureSummary{{FailureType: "Local", FailureMessage: err.Error(), FailedRoute: []any{}}},
+			CompletedAt: &done,
+		}
+		o.event = paymentFailedEvent{
+			Type:        "payment-failed",
+			ID:          o.rec.ParentID,
+			PaymentHash: o.rec.PaymentHash,
+			Failures:    []paymentFailure{{Amount: o.rec.Amount, Route: []any{}, T: err.Error()}},
+			StartedAt:   millis(started),
+			SettledAt:   done,
+		}
+	} else {
+		fees := int64(p.Fee)
+		o.rec.Status = outgoingStatus{
+			Type:            "sent",
+			PaymentPreimage: p.Preimage.String(),
+			FeesPaid:        &fees,
+			Route:           []any{},
+			CompletedAt:     &done,
+		}
+		o.event = paymentSentEvent{
+			Type:            "payment-sent",
+			ID:              o.rec.ParentID,
+			PaymentHash:     o.rec.PaymentHash,
+			PaymentPreimage: p.Preimage.String(),
+			RecipientAmount: o.rec.RecipientAmount,
+			RecipientNodeID: o.rec.RecipientNodeID,
+			Parts: []sentPart{{
+				ID: o.rec.ID, ChannelID: randomHex32(), NextNodeID: o.rec.RecipientNodeID,
+				AmountWithFees: o.rec.Amount + fees, Fees: fees, Route: []any{},
+				StartedAt: millis(started), SettledAt: done,
+			}},
+			Fees:      fees,
+			StartedAt: millis(started),
+			SettledAt: done,
+		}
+	}
+	ev := o.event
+	close(o.done)
+	s.mu.Unlock()
+	s.broadcast(ev)
+}
+
+func (s *Server) getSentInfo(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(r); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var match func(o *outgoing) bool
+	if v, ok := field(r, "id"); ok {
+		if !isUUID(v) {
+			malformed(w, "id", "Invalid UUID string: "+v)
+			return
+		}
+		// Eclair looks the id up as a parent id first (the id payinvoice
+		// returns), then as the id of one attempt.
+		byParent := false
+		s.mu.Lock()
+		for _, o := range s.sent {
+			if o.rec.ParentID == v {
+				byParent = true
+				break
+			}
+		}
+		s.mu.Unlock()
+		if byParent {
+			match = func(o *outgoing) bool { return o.rec.ParentID == v }
+		} else {
+			match = func(o *outgoing) bool { return o.rec.ID == v }
+		}
+	} else if v, ok := field(r, "paymentHash"); ok {
+		h, err := parseBytes32(v)
+		if err != nil {
+			malformed(w, "paymentHash", err.Error())
+			return
+		}
+		hs := hex.EncodeToString(h[:])
+		match = func(o *outgoing) bool { return o.rec.PaymentHash == hs }
+	} else {
+		missing(w, "id")
+		return
+	}
+	out := []outgoingPayment{}
+	s.mu.Lock()
+	for _, o := range s.sent {
+		if match(o) {
+			out = append(out, o.rec)
+		}
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func randomHex32() string {
+	p, _ := backend.NewPreimage()
+	return p.String()
+}
+
+// watch follows an invoice on the memory node until it is paid, then
+// announces payment-received on the websocket, as Eclair's event stream
+// does. It keeps going while the listener is stopped: the node receives
+// payments whether or not anyone is connected to its API.
+func (s *Server) watch(hash backend.PaymentHash) {
+	s.mu.Lock()
+	if s.closed || s.watched[hash] {
+		s.mu.Unlock()
+		return
+	}
+	s.watched[hash] = true
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		for {
+			inv, err := s.node.WaitInvoice(s.ctx, hash)
+			if err != nil {
+				if s.ctx.Err() != nil || !errors.Is(err, backend.ErrUnavailable) {
+					return
+				}
+				// The node is down; look again shortly.
+				select {
+				case <-s.ctx.Done():
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+				continue
+			}
+			if inv.State == backend.StateSettled {
+				s.broadcast(paymentReceivedEvent{
+					Type:        "payment-received",
+					PaymentHash: hash.String(),
+					Parts: []receivedPart{{
+						ChannelID:    randomHex32(),
+						RemoteNodeID: s.node.NodeID(),
+						Amount:       int64(inv.AmountReceived),
+						ReceivedAt:   millis(inv.SettledAt),
+					}},
+				})
+			}
+			return
+		}
+	}()
+}
+
+// wsClient is one connected websocket. Eclair feeds each socket from a
+// bounded queue that drops new events when full; so does the fake.
+type wsClient struct {
+	conn *websocket.Conn
+	out  chan []byte
+}
+
+func (s *Server) broadcast(ev any) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.ws {
+		select {
+		case c.out <- b:
+		default:
+		}
+	}
+}
+
+func (s *Server) webSocket(w http.ResponseWriter, r *http.Request) {
+	conn, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return // Accept has answered the client already.
+	}
+	c := &wsClient{conn: conn, out: make(chan []byte, 10)}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		conn.CloseNow()
+		return
+	}
+	s.ws[c] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.ws, c)
+		s.mu.Unlock()
+		conn.CloseNow()
+	}()
+	// Eclair ignores what clients send; reading still has to go on for
+	// pings and the close handshake.
+	ctx := conn.CloseRead(s.ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case b := <-c.out:
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := conn.Write(wctx, websocket.MessageText, b)
+			cancel()
+			if err != nil {
+				return
+			}
+		}
+	}
+}
