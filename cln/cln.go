@@ -1,0 +1,689 @@
+package cln
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/l402kit/l402kit/backend"
+)
+
+// Config sets up a Backend. Exactly one of SocketPath and RESTURL is set.
+type Config struct {
+	// SocketPath is lightningd's JSON-RPC socket, <lightning-dir>/<network>/lightning-rpc.
+	SocketPath string
+	// RESTURL is CLNRest's base URL, https://host:port (http:// for tests).
+	RESTURL string
+	// Rune authorises CLNRest calls; it needs the methods listed in the
+	// package documentation.
+	Rune string
+	// HTTPClient carries CLNRest calls; its TLS configuration decides which
+	// certificate is trusted. Default: a client trusting the system roots.
+	HTTPClient HTTPDoer
+	// CallTimeout bounds each call whose context has no deadline, except
+	// waitinvoice (bounded by its caller) and pay (bounded by PayOptions).
+	// Default 30 s.
+	CallTimeout time.Duration
+	// HoldPollInterval is how often WaitInvoice looks up a hold invoice,
+	// since the hold plugin has no blocking wait over JSON-RPC. Default 250 ms.
+	HoldPollInterval time.Duration
+	// Logger receives debug logs; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Backend is Core Lightning behind backend.Backend, Waiter, Payer and
+// Informer. Open returns a *HoldBackend instead when the node has the hold
+// plugin, so a type assertion to backend.HoldInvoicer never lies.
+type Backend struct {
+	t           transport
+	callTimeout time.Duration
+	holdPoll    time.Duration
+	hold        bool // the hold plugin answers; set only by Open
+	network     string
+	log         *slog.Logger
+}
+
+// HoldBackend is a Backend whose node runs the hold plugin
+// (BoltzExchange/hold), so it is also a backend.HoldInvoicer.
+type HoldBackend struct {
+	*Backend
+}
+
+var (
+	_ backend.Backend      = (*Backend)(nil)
+	_ backend.Waiter       = (*Backend)(nil)
+	_ backend.Payer        = (*Backend)(nil)
+	_ backend.Informer     = (*Backend)(nil)
+	_ backend.HoldInvoicer = (*HoldBackend)(nil)
+)
+
+// holdMethods are the hold plugin's JSON-RPC methods the adapter calls; all
+// must be present for hold invoices to be offered.
+var holdMethods = []string{"holdinvoice", "listholdinvoices", "settleholdinvoice", "cancelholdinvoice"}
+
+// New connects to the node described by cfg: it calls getinfo (so a node
+// that cannot be reached fails here with backend.ErrUnavailable) and asks
+// help whether the hold plugin's methods exist. It returns a *Backend, or a
+// *HoldBackend when they do.
+func New(ctx context.Context, cfg Config) (backend.Backend, error) {
+	b, err := newBackend(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := b.bound(ctx)
+	defer cancel()
+	info, err := b.getinfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b.network = info.Network
+	hold, err := b.hasHoldPlugin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b.log.Debug("cln: connected", "endpoint", b.t.String(), "node", info.ID, "version", info.Version, "hold_plugin", hold)
+	if hold {
+		b.hold = true
+		return &HoldBackend{b}, nil
+	}
+	return b, nil
+}
+
+func newBackend(cfg Config) (*Backend, error) {
+	b := &Backend{
+		callTimeout: cfg.CallTimeout,
+		holdPoll:    cfg.HoldPollInterval,
+		log:         cfg.Logger,
+	}
+	if b.callTimeout <= 0 {
+		b.callTimeout = 30 * time.Second
+	}
+	if b.holdPoll <= 0 {
+		b.holdPoll = 250 * time.Millisecond
+	}
+	if b.log == nil {
+		b.log = slog.Default()
+	}
+	switch {
+	case cfg.SocketPath != "" && cfg.RESTURL != "":
+		return nil, fmt.Errorf("cln: %w: set SocketPath or RESTURL, not both", backend.ErrInvalid)
+	case cfg.SocketPath != "":
+		b.t = &socketTransport{path: cfg.SocketPath}
+	case cfg.RESTURL != "":
+		if cfg.Rune == "" {
+			return nil, fmt.Errorf("cln: %w: CLNRest needs a rune", backend.ErrInvalid)
+		}
+		c := cfg.HTTPClient
+		if c == nil {
+			c = defaultHTTPClient(nil)
+		}
+		b.t = &restTransport{base: strings.TrimRight(cfg.RESTURL, "/"), rune: cfg.Rune, client: c}
+	default:
+		return nil, fmt.Errorf("cln: %w: no SocketPath or RESTURL", backend.ErrInvalid)
+	}
+	return b, nil
+}
+
+// bound gives ctx the default call timeout when it has no deadline.
+func (b *Backend) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, b.callTimeout)
+}
+
+// call runs one method and turns failures into errors wrapping backend's
+// sentinels (and the *RPCError, for callers that want the code).
+func (b *Backend) call(ctx context.Context, method string, params, result any) error {
+	err := b.t.call(ctx, method, params, result)
+	if err == nil {
+		return nil
+	}
+	var rerr *RPCError
+	if errors.As(err, &rerr) {
+		return fmt.Errorf("cln: %s: %w: %w", method, classify(method, rerr), rerr)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("cln: %s: %w", method, err)
+	}
+	for _, s := range []error{backend.ErrUnavailable, backend.ErrInvalid} {
+		if errors.Is(err, s) {
+			return fmt.Errorf("cln: %s: %w", method, err)
+		}
+	}
+	// A reply we could not decode: the node answered, but not as documented.
+	return fmt.Errorf("cln: %s: %w: %w", method, backend.ErrInvalid, err)
+}
+
+// Core Lightning error codes (common/jsonrpc_errors.h) the adapter tells apart.
+const (
+	codeInvalidRequest        = -32600
+	codeMethodNotFound        = -32601
+	codeInvalidParams         = -32602
+	codePluginError           = -32700 // cln_plugin's code for a plugin method's error
+	codeLightningd            = -1
+	codePluginTerminated      = -4
+	codeShutdown              = -5
+	codePayFirst              = 200
+	codePayLast               = 299
+	codeLabelExists           = 900
+	codePreimageExists        = 901
+	codeExpiredDuringWait     = 903
+	codeWaitTimedOut          = 904
+	codeInvoiceNotFound       = 905
+	codeInvoiceStatusMismatch = 906
+	codeRuneNotAuthorized     = 1501
+	codeRuneNotPermitted      = 1502
+	codeRuneBlacklisted       = 1503
+)
+
+// classify maps a Core Lightning error to a backend sentinel.
+func classify(method string, e *RPCError) error {
+	msg := strings.ToLower(e.Message)
+	switch {
+	case e.Code == codeMethodNotFound:
+		return backend.ErrUnsupported
+	case e.Code == codeInvalidParams || e.Code == codeInvalidRequest:
+		return backend.ErrInvalid
+	case e.Code == codeShutdown || e.Code == codePluginTerminated:
+		return backend.ErrUnavailable
+	case e.Code == codeLabelExists || e.Code == codePreimageExists:
+		return backend.ErrAlreadyExists
+	case e.Code == codeInvoiceNotFound:
+		return backend.ErrNotFound
+	case e.Code >= codeRuneNotAuthorized && e.Code <= codeRuneBlacklisted:
+		return backend.ErrInvalid
+	case e.Code >= codePayFirst && e.Code <= codePayLast:
+		return backend.ErrPaymentFailed
+	case e.Code == codePluginError:
+		// The hold plugin reports everything with one code; its messages
+		// are all we have.
+		switch {
+		case strings.Contains(msg, "not found"):
+			return backend.ErrNotFound
+		case strings.Contains(msg, "unique constraint") || strings.Contains(msg, "duplicate key"):
+			return backend.ErrAlreadyExists
+		}
+		return backend.ErrInvalid
+	case e.Code == 0 && e.HTTPStatus != 0:
+		// CLNRest itself refused, without a node code.
+		switch {
+		case e.HTTPStatus == 401 || e.HTTPStatus == 403:
+			return backend.ErrInvalid
+		case e.HTTPStatus == 404:
+			return backend.ErrUnsupported
+		case e.HTTPStatus >= 500:
+			return backend.ErrUnavailable
+		}
+		return backend.ErrInvalid
+	case strings.Contains(msg, "not found") || strings.Contains(msg, "unknown invoice"):
+		return backend.ErrNotFound
+	case method == "pay" || method == "xpay":
+		return backend.ErrPaymentFailed
+	}
+	return backend.ErrInvalid
+}
+
+func (b *Backend) getinfo(ctx context.Context) (*getinfoResult, error) {
+	var info getinfoResult
+	if err := b.call(ctx, "getinfo", struct{}{}, &info); err != nil {
+		return nil, err
+	}
+	return &info, nil
+}
+
+// hasHoldPlugin asks help for each hold plugin method; lightningd answers
+// "Unknown command" (-32601) for a method no plugin registered.
+func (b *Backend) hasHoldPlugin(ctx context.Context) (bool, error) {
+	for _, m := range holdMethods {
+		var h helpResult
+		err := b.call(ctx, "help", map[string]string{"command": m}, &h)
+		if errors.Is(err, backend.ErrUnsupported) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// Close implements backend.Backend. Calls open their own connections, so
+// there is nothing to release.
+func (b *Backend) Close() error { return nil }
+
+// Info implements backend.Informer.
+func (b *Backend) Info(ctx context.Context) (*backend.NodeInfo, error) {
+	ctx, cancel := b.bound(ctx)
+	defer cancel()
+	info, err := b.getinfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &backend.NodeInfo{
+		NodeID:      info.ID,
+		Alias:       info.Alias,
+		Network:     portableNetwork(info.Network),
+		BlockHeight: info.BlockHeight,
+		Synced:      info.WarningBitcoindSync == "" && info.WarningLightningdSync == "",
+	}, nil
+}
+
+// portableNetwork turns Core Lightning's network names into backend's:
+// Core Lightning calls mainnet "bitcoin".
+func portableNetwork(n string) string {
+	switch n {
+	case "bitcoin":
+		return "mainnet"
+	case "testnet4":
+		return "testnet"
+	}
+	return n
+}
+
+// newLabel returns a label no other invoice has: Core Lightning requires
+// one per invoice, and the adapter finds invoices by hash, not label.
+func newLabel() (string, error) {
+	var r [12]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", fmt.Errorf("cln: label: %w", err)
+	}
+	return "l402kit-" + hex.EncodeToString(r[:]), nil
+}
+
+// CreateInvoice implements backend.Backend with the invoice method. A
+// DescriptionHash is ErrUnsupported: Core Lightning commits to a
+// description's hash only when given the description itself (deschashonly).
+func (b *Backend) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) (*backend.Invoice, error) {
+	if err := req.Validate(); err != nil {
+		return nil, fmt.Errorf("cln: %w", err)
+	}
+	if req.DescriptionHash != nil {
+		return nil, fmt.Errorf("cln: %w: Core Lightning's invoice commits to a description hash only given the description (deschashonly)", backend.ErrUnsupported)
+	}
+	expiry := req.ExpiryOrDefault()
+	if expiry < time.Second {
+		return nil, fmt.Errorf("cln: %w: expiry under one second", backend.ErrInvalid)
+	}
+	label, err := newLabel()
+	if err != nil {
+		return nil, err
+	}
+	p := invoiceParams{
+		AmountMsat:  "any",
+		Label:       label,
+		Description: req.Memo,
+		Expiry:      int64(expiry / time.Second),
+	}
+	if req.Amount > 0 {
+		p.AmountMsat = int64(req.Amount)
+	}
+	if req.Preimage != nil {
+		p.Preimage = req.Preimage.String()
+	}
+	ctx, cancel := b.bound(ctx)
+	defer cancel()
+	var res invoiceResult
+	if err := b.call(ctx, "invoice", p, &res); err != nil {
+		return nil, err
+	}
+	inv, err := fromCreated(&res, req)
+	if err != nil {
+		return nil, fmt.Errorf("cln: invoice: %w", err)
+	}
+	return inv, nil
+}
+
+// fromCreated builds the portable invoice from invoice's reply and the
+// request, reading the creation time from the BOLT11 string, which is the
+// only place Core Lightning reports it.
+func fromCreated(res *invoiceResult, req backend.InvoiceRequest) (*backend.Invoice, error) {
+	hash, err := backend.ParsePaymentHash(res.PaymentHash)
+	if err != nil {
+		return nil, err
+	}
+	d, err := backend.DecodeInvoice(res.Bolt11)
+	if err != nil {
+		return nil, err
+	}
+	if d.PaymentHash != hash {
+		return nil, fmt.Errorf("%w: bolt11 hash %s differs from payment_hash %s", backend.ErrInvalid, d.PaymentHash, hash)
+	}
+	inv := &backend.Invoice{
+		PaymentHash:    hash,
+		PaymentRequest: res.Bolt11,
+		Amount:         req.Amount,
+		Memo:           d.Memo,
+		State:          backend.StateOpen,
+		CreatedAt:      d.CreatedAt,
+		ExpiresAt:      time.Unix(res.ExpiresAt, 0),
+	}
+	if req.Preimage != nil {
+		p := *req.Preimage
+		inv.Preimage = &p
+	}
+	return inv, nil
+}
+
+// fromFields converts an invoice as listinvoices and waitinvoice report it.
+// Core Lightning's "expired" status reads as Open here: backend leaves
+// expiry to Invoice.Expired, and CLN never cancels an invoice.
+func fromFields(f *invoiceFields) (*backend.Invoice, error) {
+	if f.Bolt11 == "" {
+		return nil, fmt.Errorf("%w: invoice %q is not BOLT11", backend.ErrUnsupported, f.Label)
+	}
+	hash, err := backend.ParsePaymentHash(f.PaymentHash)
+	if err != nil {
+		return nil, err
+	}
+	d, err := backend.DecodeInvoice(f.Bolt11)
+	if err != nil {
+		return nil, err
+	}
+	inv := &backend.Invoice{
+		PaymentHash:    hash,
+		PaymentRequest: f.Bolt11,
+		Memo:           f.Description,
+		CreatedAt:      d.CreatedAt,
+		ExpiresAt:      time.Unix(f.ExpiresAt, 0),
+	}
+	if inv.Memo == "" {
+		inv.Memo = d.Memo
+	}
+	if f.AmountMsat != nil {
+		inv.Amount = backend.MilliSat(*f.AmountMsat)
+	}
+	switch f.Status {
+	case "paid":
+		inv.State = backend.StateSettled
+		if f.AmountReceivedMsat != nil {
+			inv.AmountReceived = backend.MilliSat(*f.AmountReceivedMsat)
+		}
+		inv.SettledAt = time.Unix(f.PaidAt, 0)
+		pre, err := backend.ParsePreimage(f.PaymentPreimage)
+		if err != nil {
+			return nil, fmt.Errorf("paid invoice %s: %w", hash, err)
+		}
+		inv.Preimage = &pre
+	case "unpaid", "expired":
+		inv.State = backend.StateOpen
+	default:
+		return nil, fmt.Errorf("%w: invoice %s has unknown status %q", backend.ErrInvalid, hash, f.Status)
+	}
+	return inv, nil
+}
+
+// LookupInvoice implements backend.Backend: listinvoices by payment_hash,
+// then, with the hold plugin, listholdinvoices (hold invoices are signed by
+// lightningd but kept by the plugin, so listinvoices does not know them).
+func (b *Backend) LookupInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
+	ctx, cancel := b.bound(ctx)
+	defer cancel()
+	inv, _, err := b.lookup(ctx, hash)
+	return inv, err
+}
+
+// lookup returns the invoice and, for a plain one, its label.
+func (b *Backend) lookup(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, string, error) {
+	var res listInvoicesResult
+	if err := b.call(ctx, "listinvoices", map[string]string{"payment_hash": hash.String()}, &res); err != nil {
+		return nil, "", err
+	}
+	if len(res.Invoices) > 0 {
+		inv, err := fromFields(&res.Invoices[0])
+		if err != nil {
+			return nil, "", fmt.Errorf("cln: listinvoices: %w", err)
+		}
+		return inv, res.Invoices[0].Label, nil
+	}
+	if b.hold {
+		inv, err := b.lookupHold(ctx, hash)
+		return inv, "", err
+	}
+	return nil, "", fmt.Errorf("cln: %w: no invoice with payment hash %s", backend.ErrNotFound, hash)
+}
+
+func (b *Backend) lookupHold(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
+	var res listHoldInvoicesResult
+	if err := b.call(ctx, "listholdinvoices", map[string]string{"payment_hash": hash.String()}, &res); err != nil {
+		return nil, err
+	}
+	if len(res.HoldInvoices) == 0 {
+		return nil, fmt.Errorf("cln: %w: no invoice with payment hash %s", backend.ErrNotFound, hash)
+	}
+	inv, err := fromHold(&res.HoldInvoices[0])
+	if err != nil {
+		return nil, fmt.Errorf("cln: listholdinvoices: %w", err)
+	}
+	return inv, nil
+}
+
+// fromHold converts a listholdinvoices entry; amount, memo and times come
+// from its BOLT11 string, which is all the plugin keeps of them.
+func fromHold(h *holdInvoice) (*backend.Invoice, error) {
+	hash, err := backend.ParsePaymentHash(h.PaymentHash)
+	if err != nil {
+		return nil, err
+	}
+	d, err := backend.DecodeInvoice(h.Invoice)
+	if err != nil {
+		return nil, err
+	}
+	inv := &backend.Invoice{
+		PaymentHash:    hash,
+		PaymentRequest: h.Invoice,
+		Amount:         d.Amount,
+		Memo:           d.Memo,
+		CreatedAt:      d.CreatedAt,
+		ExpiresAt:      d.ExpiresAt(),
+	}
+	for _, htlc := range h.HTLCs {
+		if htlc.State == "accepted" || htlc.State == "paid" {
+			inv.AmountReceived += backend.MilliSat(htlc.Msat)
+		}
+	}
+	switch h.State {
+	case "unpaid":
+		inv.State = backend.StateOpen
+	case "accepted":
+		inv.State = backend.StateHeld
+	case "paid":
+		inv.State = backend.StateSettled
+		if inv.SettledAt, err = parseNaiveTime(h.SettledAt); err != nil {
+			return nil, err
+		}
+	case "cancelled":
+		inv.State = backend.StateCanceled
+		inv.AmountReceived = 0
+	default:
+		return nil, fmt.Errorf("%w: hold invoice %s has unknown state %q", backend.ErrInvalid, hash, h.State)
+	}
+	if h.Preimage != "" {
+		pre, err := backend.ParsePreimage(h.Preimage)
+		if err != nil {
+			return nil, err
+		}
+		inv.Preimage = &pre
+	}
+	return inv, nil
+}
+
+// WaitInvoice implements backend.Waiter: waitinvoice for a plain invoice
+// (lightningd answers when it is paid, or with error 903 when it expires),
+// polling listholdinvoices for a hold invoice.
+func (b *Backend) WaitInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
+	lctx, cancel := b.bound(ctx)
+	inv, label, err := b.lookup(lctx, hash)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	if inv.State != backend.StateOpen || inv.Expired(time.Now()) {
+		return inv, nil
+	}
+	if label == "" {
+		return b.pollHold(ctx, hash)
+	}
+	var f invoiceFields
+	err = b.call(ctx, "waitinvoice", map[string]string{"label": label}, &f)
+	var rerr *RPCError
+	if errors.As(err, &rerr) && rerr.Code == codeExpiredDuringWait {
+		// The error's data is the invoice, now expired.
+		if jerr := json.Unmarshal(rerr.Data, &f); jerr != nil || f.PaymentHash == "" {
+			lctx, cancel := b.bound(ctx)
+			defer cancel()
+			return b.LookupInvoice(lctx, hash)
+		}
+		err = nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	inv, err = fromFields(&f)
+	if err != nil {
+		return nil, fmt.Errorf("cln: waitinvoice: %w", err)
+	}
+	return inv, nil
+}
+
+func (b *Backend) pollHold(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
+	t := time.NewTicker(b.holdPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cln: wait for invoice %s: %w", hash, ctx.Err())
+		case <-t.C:
+		}
+		lctx, cancel := b.bound(ctx)
+		inv, err := b.lookupHold(lctx, hash)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		if inv.State != backend.StateOpen || inv.Expired(time.Now()) {
+			return inv, nil
+		}
+	}
+}
+
+// PayInvoice implements backend.Payer with pay. MaxFee zero leaves the fee
+// limit to pay's defaults (maxfeepercent 0.5%, exemptfee 5 sat).
+func (b *Backend) PayInvoice(ctx context.Context, bolt11 string, opts backend.PayOptions) (*backend.Payment, error) {
+	d, err := backend.DecodeInvoice(bolt11)
+	if err != nil {
+		return nil, fmt.Errorf("cln: pay: %w", err)
+	}
+	if opts.Amount < 0 || opts.MaxFee < 0 {
+		return nil, fmt.Errorf("cln: pay: %w: negative amount or fee", backend.ErrInvalid)
+	}
+	p := payParams{Bolt11: bolt11, MaxFee: int64(opts.MaxFee)}
+	switch {
+	case d.Amount == 0 && opts.Amount == 0:
+		return nil, fmt.Errorf("cln: pay: %w: any-amount invoice needs PayOptions.Amount", backend.ErrInvalid)
+	case d.Amount == 0:
+		p.AmountMsat = int64(opts.Amount)
+	case opts.Amount != 0 && opts.Amount != d.Amount:
+		return nil, fmt.Errorf("cln: pay: %w: invoice asks %s, PayOptions.Amount is %s", backend.ErrInvalid, d.Amount, opts.Amount)
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	p.RetryFor = int64((timeout + time.Second - 1) / time.Second)
+	// lightningd stops retrying after retry_for; give its answer a moment
+	// to arrive before giving up on the call.
+	ctx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
+	defer cancel()
+	var res payResult
+	if err := b.call(ctx, "pay", p, &res); err != nil {
+		return nil, err
+	}
+	if res.Status != "complete" {
+		return nil, fmt.Errorf("cln: pay: %w: status %q", backend.ErrPaymentFailed, res.Status)
+	}
+	pre, err := backend.ParsePreimage(res.PaymentPreimage)
+	if err != nil {
+		return nil, fmt.Errorf("cln: pay: %w", err)
+	}
+	if !pre.Matches(d.PaymentHash) {
+		return nil, fmt.Errorf("cln: pay: %w: preimage does not match the invoice's hash", backend.ErrPaymentFailed)
+	}
+	return &backend.Payment{
+		PaymentHash: d.PaymentHash,
+		Preimage:    pre,
+		Amount:      backend.MilliSat(res.AmountMsat),
+		Fee:         backend.MilliSat(res.AmountSentMsat - res.AmountMsat),
+	}, nil
+}
+
+// holdExpiry is the lifetime of every invoice the hold plugin's JSON-RPC
+// holdinvoice makes (lightning-invoice's DEFAULT_EXPIRY_TIME).
+const holdExpiry = time.Hour
+
+// CreateHoldInvoice implements backend.HoldInvoicer with the hold plugin's
+// holdinvoice. Over JSON-RPC that method takes only a payment hash and an
+// amount and makes invoices with an empty description that expire after an
+// hour, so a memo, a description hash, another expiry or a zero amount is
+// ErrUnsupported rather than silently dropped.
+func (h *HoldBackend) CreateHoldInvoice(ctx context.Context, hash backend.PaymentHash, req backend.InvoiceRequest) (*backend.Invoice, error) {
+	if err := req.Validate(); err != nil {
+		return nil, fmt.Errorf("cln: %w", err)
+	}
+	switch {
+	case req.Preimage != nil:
+		return nil, fmt.Errorf("cln: %w: a hold invoice's preimage stays with the caller", backend.ErrInvalid)
+	case hash.IsZero():
+		return nil, fmt.Errorf("cln: %w: zero payment hash", backend.ErrInvalid)
+	case req.Memo != "" || req.DescriptionHash != nil:
+		return nil, fmt.Errorf("cln: %w: the hold plugin's holdinvoice RPC sets no description", backend.ErrUnsupported)
+	case req.Expiry != 0 && req.Expiry != holdExpiry:
+		return nil, fmt.Errorf("cln: %w: the hold plugin's holdinvoice RPC makes invoices that expire after %s", backend.ErrUnsupported, holdExpiry)
+	case req.Amount == 0:
+		return nil, fmt.Errorf("cln: %w: the hold plugin's holdinvoice RPC needs an amount", backend.ErrUnsupported)
+	}
+	ctx, cancel := h.bound(ctx)
+	defer cancel()
+	var res holdInvoiceResult
+	if err := h.call(ctx, "holdinvoice", holdInvoiceParams{PaymentHash: hash.String(), Amount: int64(req.Amount)}, &res); err != nil {
+		return nil, err
+	}
+	d, err := backend.DecodeInvoice(res.Bolt11)
+	if err != nil {
+		return nil, fmt.Errorf("cln: holdinvoice: %w", err)
+	}
+	if d.PaymentHash != hash {
+		return nil, fmt.Errorf("cln: holdinvoice: %w: bolt11 hash %s, asked %s", backend.ErrInvalid, d.PaymentHash, hash)
+	}
+	return &backend.Invoice{
+		PaymentHash:    hash,
+		PaymentRequest: res.Bolt11,
+		Amount:         d.Amount,
+		Memo:           d.Memo,
+		State:          backend.StateOpen,
+		CreatedAt:      d.CreatedAt,
+		ExpiresAt:      d.ExpiresAt(),
+	}, nil
+}
+
+// SettleInvoice implements backend.HoldInvoicer with settleholdinvoice.
+func (h *HoldBackend) SettleInvoice(ctx context.Context, preimage backend.Preimage) error {
+	ctx, cancel := h.bound(ctx)
+	defer cancel()
+	return h.call(ctx, "settleholdinvoice", map[string]string{"preimage": preimage.String()}, nil)
+}
+
+// CancelInvoice implements backend.HoldInvoicer with cancelholdinvoice. It
+// cancels hold invoices only: Core Lightning cannot cancel a plain invoice
+// (delinvoice deletes it instead).
+func (h *HoldBackend) CancelInvoice(ctx context.Context, hash backend.PaymentHash) error {
+	ctx, cancel := h.bound(ctx)
+	defer cancel()
+	return h.call(ctx, "cancelholdinvoice", map[string]string{"payment_hash": hash.String()}, nil)
+}

@@ -1,0 +1,850 @@
+package clnfake
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/l402kit/l402kit/backend"
+	"github.com/lightningnetwork/lnd/zpay32"
+)
+
+// Error codes as lightningd (common/jsonrpc_errors.h) and cln_plugin use them.
+const (
+	codeMethodNotFound    = -32601
+	codeInvalidParams     = -32602
+	codePluginError       = -32700
+	codeLightningd        = -1
+	codeRhashAlreadyUsed  = 201
+	codeDestPermFail      = 203
+	codeInvoiceExpired    = 207
+	codeStoppedRetrying   = 210
+	codeLabelExists       = 900
+	codePreimageExists    = 901
+	codeExpiredDuringWait = 903
+)
+
+// rpcError is a JSON-RPC error object.
+type rpcError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Data    any    `json:"data,omitempty"`
+}
+
+func errorf(code int, format string, a ...any) *rpcError {
+	return &rpcError{Code: code, Message: fmt.Sprintf(format, a...)}
+}
+
+// record is what lightningd keeps about an invoice beyond what the memory
+// node knows: its label and indexes.
+type record struct {
+	label        string
+	hash         backend.PaymentHash
+	createdIndex uint64
+	payIndex     uint64 // set when the invoice is first seen paid
+	updatedIndex uint64
+}
+
+// ledger is the fake's own invoice table.
+type ledger struct {
+	mu           sync.Mutex
+	byLabel      map[string]*record
+	byHash       map[backend.PaymentHash]*record
+	holds        map[backend.PaymentHash]int64 // hold invoice id by hash
+	createdIndex uint64
+	payIndex     uint64
+	updatedIndex uint64
+}
+
+func newLedger() *ledger {
+	return &ledger{
+		byLabel: map[string]*record{},
+		byHash:  map[backend.PaymentHash]*record{},
+		holds:   map[backend.PaymentHash]int64{},
+	}
+}
+
+// methodUsage is help's text for each method, as lightningd prints it.
+var methodUsage = map[string]string{
+	"getinfo":      "getinfo",
+	"help":         "help [command]",
+	"invoice":      "invoice amount_msat label description [expiry] [fallbacks] [preimage] [exposeprivatechannels] [cltv] [deschashonly]",
+	"listinvoices": "listinvoices [label] [invstring] [payment_hash] [offer_id] [index] [start] [limit]",
+	"waitinvoice":  "waitinvoice label",
+	"pay":          "pay bolt11 [amount_msat] [label] [riskfactor] [maxfeepercent] [retry_for] [maxdelay] [exemptfee] [localinvreqid] [exclude] [maxfee] [description] [partial_msat]",
+}
+
+// holdUsage is the hold plugin's methods (BoltzExchange/hold src/main.rs).
+var holdUsage = map[string]string{
+	"holdinvoice":       "holdinvoice payment_hash amount",
+	"listholdinvoices":  "listholdinvoices [payment_hash] [bolt11]",
+	"settleholdinvoice": "settleholdinvoice preimage",
+	"cancelholdinvoice": "cancelholdinvoice payment_hash",
+}
+
+func (f *Fake) usage(method string) (string, bool) {
+	if u, ok := methodUsage[method]; ok {
+		return u, true
+	}
+	if f.cfg.HoldPlugin {
+		u, ok := holdUsage[method]
+		return u, ok
+	}
+	return "", false
+}
+
+func (f *Fake) dispatch(ctx context.Context, method string, params json.RawMessage) (any, *rpcError) {
+	f.log.Debug("clnfake: call", "method", method, "params", string(params))
+	if _, ok := f.usage(method); !ok {
+		return nil, errorf(codeMethodNotFound, "Unknown command '%s'", method)
+	}
+	switch method {
+	case "getinfo":
+		return f.getinfo(ctx, params)
+	case "help":
+		return f.help(params)
+	case "invoice":
+		return f.invoice(ctx, params)
+	case "listinvoices":
+		return f.listinvoices(ctx, params)
+	case "waitinvoice":
+		return f.waitinvoice(ctx, params)
+	case "pay":
+		return f.pay(ctx, params)
+	case "holdinvoice":
+		return f.holdinvoice(ctx, params)
+	case "listholdinvoices":
+		return f.listholdinvoices(ctx, params)
+	case "settleholdinvoice":
+		return f.settleholdinvoice(ctx, params)
+	case "cancelholdinvoice":
+		return f.cancelholdinvoice(ctx, params)
+	}
+	return nil, errorf(codeMethodNotFound, "Unknown command '%s'", method)
+}
+
+// bind reads params given by name (an object) or by position (an array) as
+// lightningd does, refusing unknown names and missing required ones.
+func bind(params json.RawMessage, names []string, required int) (map[string]json.RawMessage, *rpcError) {
+	out := map[string]json.RawMessage{}
+	p := strings.TrimSpace(string(params))
+	switch {
+	case p == "" || p == "null":
+	case strings.HasPrefix(p, "["):
+		var arr []json.RawMessage
+		if err := json.Unmarshal(params, &arr); err != nil {
+			return nil, errorf(codeInvalidParams, "Expected array or object for params")
+		}
+		if len(arr) > len(names) {
+			return nil, errorf(codeInvalidParams, "too many parameters: got %d, expected %d", len(arr), len(names))
+		}
+		for i, v := range arr {
+			if string(v) != "null" {
+				out[names[i]] = v
+			}
+		}
+	case strings.HasPrefix(p, "{"):
+		if err := json.Unmarshal(params, &out); err != nil {
+			return nil, errorf(codeInvalidParams, "Expected array or object for params")
+		}
+		for k := range out {
+			known := false
+			for _, n := range names {
+				known = known || n == k
+			}
+			if !known {
+				return nil, errorf(codeInvalidParams, "unknown parameter: %s, this may be caused by a failure to autodetect key=value-style parameters. Please try using the -k flag and explicit key=value pairs of parameters.", k)
+			}
+		}
+	default:
+		return nil, errorf(codeInvalidParams, "Expected array or object for params")
+	}
+	for _, n := range names[:required] {
+		if _, ok := out[n]; !ok {
+			return nil, errorf(codeInvalidParams, "missing required parameter: %s", n)
+		}
+	}
+	return out, nil
+}
+
+func paramErr(name string, v json.RawMessage, what string) *rpcError {
+	return errorf(codeInvalidParams, "'%s' should be %s, not '%s'", name, what, strings.Trim(string(v), `"`))
+}
+
+func str(p map[string]json.RawMessage, name string) (string, *rpcError) {
+	v, ok := p[name]
+	if !ok {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return "", paramErr(name, v, "a string")
+	}
+	return s, nil
+}
+
+// label reads a label, which may be a string or a number (kept as written).
+func label(p map[string]json.RawMessage, name string) (string, *rpcError) {
+	v := p[name]
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return s, nil
+	}
+	var n json.Number
+	if json.Unmarshal(v, &n) == nil {
+		return n.String(), nil
+	}
+	return "", paramErr(name, v, "a string or a number")
+}
+
+func u64(p map[string]json.RawMessage, name string) (uint64, bool, *rpcError) {
+	v, ok := p[name]
+	if !ok {
+		return 0, false, nil
+	}
+	var n uint64
+	if err := json.Unmarshal(v, &n); err != nil {
+		return 0, false, paramErr(name, v, "an unsigned 64 bit integer")
+	}
+	return n, true, nil
+}
+
+// msat reads an amount as lightningd's param_msat does: an integer, or a
+// string "N", "Nmsat" or "Nsat". any reports the string "any" (allowed
+// only where allowAny).
+func msat(p map[string]json.RawMessage, name string, allowAny bool) (amount int64, any, present bool, rerr *rpcError) {
+	v, ok := p[name]
+	if !ok {
+		return 0, false, false, nil
+	}
+	var n int64
+	if json.Unmarshal(v, &n) == nil && n >= 0 {
+		return n, false, true, nil
+	}
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		if s == "any" && allowAny {
+			return 0, true, true, nil
+		}
+		mult := int64(1)
+		switch {
+		case strings.HasSuffix(s, "msat"):
+			s = strings.TrimSuffix(s, "msat")
+		case strings.HasSuffix(s, "sat"):
+			s, mult = strings.TrimSuffix(s, "sat"), 1000
+		}
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
+			return n * mult, false, true, nil
+		}
+	}
+	what := "a millisatoshi amount"
+	if allowAny {
+		what = "a positive msat or 'any'"
+	}
+	return 0, false, false, paramErr(name, v, what)
+}
+
+func hash32(p map[string]json.RawMessage, name string) (backend.PaymentHash, bool, *rpcError) {
+	s, rerr := str(p, name)
+	if rerr != nil || s == "" {
+		return backend.PaymentHash{}, false, rerr
+	}
+	h, err := backend.ParsePaymentHash(s)
+	if err != nil {
+		return h, false, paramErr(name, p[name], "a 32 byte hex value")
+	}
+	return h, true, nil
+}
+
+// nodeError turns a memory node failure into lightningd's catch-all error.
+func nodeError(err error) *rpcError {
+	return errorf(codeLightningd, "%v", err)
+}
+
+func (f *Fake) getinfo(ctx context.Context, params json.RawMessage) (any, *rpcError) {
+	if _, rerr := bind(params, nil, 0); rerr != nil {
+		return nil, rerr
+	}
+	info, err := f.node.Info(ctx)
+	if err != nil {
+		return nil, nodeError(err)
+	}
+	network := info.Network
+	if network == "mainnet" {
+		network = "bitcoin" // lightningd's name for mainnet
+	}
+	return map[string]any{
+		"id":                    info.NodeID,
+		"alias":                 info.Alias,
+		"color":                 info.NodeID[2:8],
+		"num_peers":             0,
+		"num_pending_channels":  0,
+		"num_active_channels":   0,
+		"num_inactive_channels": 0,
+		"address":               []any{},
+		"binding":               []any{},
+		"version":               "v26.06-clnfake",
+		"blockheight":           info.BlockHeight,
+		"network":               network,
+		"fees_collected_msat":   0,
+		"lightning-dir":         filepath.Dir(f.cfg.SocketPath),
+		"our_features": map[string]string{
+			"init": "08a0880a8a59a1", "node": "88a0880a8a59a1", "channel": "", "invoice": "02000002024100",
+		},
+	}, nil
+}
+
+func (f *Fake) help(params json.RawMessage) (any, *rpcError) {
+	p, rerr := bind(params, []string{"command"}, 0)
+	if rerr != nil {
+		return nil, rerr
+	}
+	cmd, rerr := str(p, "command")
+	if rerr != nil {
+		return nil, rerr
+	}
+	type entry struct {
+		Command string `json:"command"`
+	}
+	var out []entry
+	if cmd != "" {
+		u, ok := f.usage(cmd)
+		if !ok {
+			return nil, errorf(codeMethodNotFound, "Unknown command %s", cmd)
+		}
+		out = append(out, entry{u})
+	} else {
+		for m := range methodUsage {
+			u, _ := f.usage(m)
+			out = append(out, entry{u})
+		}
+		if f.cfg.HoldPlugin {
+			for _, u := range holdUsage {
+				out = append(out, entry{u})
+			}
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Command < out[j].Command })
+	}
+	return map[string]any{"help": out, "format-hint": "simple"}, nil
+}
+
+func (f *Fake) invoice(ctx context.Context, params json.RawMessage) (any, *rpcError) {
+	p, rerr := bind(params, []string{"amount_msat", "label", "description", "expiry", "fallbacks", "preimage", "exposeprivatechannels", "cltv", "deschashonly"}, 3)
+	if rerr != nil {
+		return nil, rerr
+	}
+	amount, _, _, rerr := msat(p, "amount_msat", true)
+	if rerr != nil {
+		return nil, rerr
+	}
+	lbl, rerr := label(p, "label")
+	if rerr != nil {
+		return nil, rerr
+	}
+	desc, rerr := str(p, "description")
+	if rerr != nil {
+		return nil, rerr
+	}
+	expiry, hasExpiry, rerr := u64(p, "expiry")
+	if rerr != nil {
+		return nil, rerr
+	}
+	if !hasExpiry {
+		expiry = 604800 // lightningd's default: one week
+	}
+	if v, ok := p["deschashonly"]; ok && string(v) == "true" {
+		return nil, errorf(codeInvalidParams, "clnfake: deschashonly is not implemented by the fake")
+	}
+	req := backend.InvoiceRequest{
+		Amount: backend.MilliSat(amount),
+		Memo:   desc,
+		Expiry: time.Duration(expiry) * time.Second,
+	}
+	if _, ok := p["preimage"]; ok {
+		s, rerr := str(p, "preimage")
+		if rerr != nil {
+			return nil, rerr
+		}
+		pre, err := backend.ParsePreimage(s)
+		if err != nil {
+			return nil, paramErr("preimage", p["preimage"], "a 32 byte hex value")
+		}
+		req.Preimage = &pre
+	}
+
+	f.state.mu.Lock()
+	defer f.state.mu.Unlock()
+	if _, dup := f.state.byLabel[lbl]; dup {
+		return nil, errorf(codeLabelExists, "Duplicate label '%s'", lbl)
+	}
+	if req.Preimage != nil {
+		if _, dup := f.state.byHash[req.Preimage.Hash()]; dup {
+			return nil, errorf(codePreimageExists, "preimage already used")
+		}
+	}
+	inv, err := f.node.CreateInvoice(ctx, req)
+	switch {
+	case errors.Is(err, backend.ErrAlreadyExists):
+		return nil, errorf(codePreimageExists, "preimage already used")
+	case errors.Is(err, backend.ErrInvalid):
+		return nil, errorf(codeInvalidParams, "%v", err)
+	case err != nil:
+		return nil, nodeError(err)
+	}
+	f.state.createdIndex++
+	r := &record{label: lbl, hash: inv.PaymentHash, createdIndex: f.state.createdIndex}
+	f.state.byLabel[lbl] = r
+	f.state.byHash[inv.PaymentHash] = r
+	secret, err := paymentSecret(inv.PaymentRequest)
+	if err != nil {
+		return nil, nodeError(err)
+	}
+	return map[string]any{
+		"payment_hash":   inv.PaymentHash.String(),
+		"expires_at":     inv.ExpiresAt.Unix(),
+		"bolt11":         inv.PaymentRequest,
+		"payment_secret": secret,
+		"created_index":  r.createdIndex,
+	}, nil
+}
+
+// paymentSecret reads the payment secret (BOLT11 field s) from an invoice.
+func paymentSecret(bolt11 string) (string, error) {
+	d, err := backend.DecodeInvoice(bolt11)
+	if err != nil {
+		return "", err
+	}
+	params, err := backend.NetworkParams(d.Network)
+	if err != nil {
+		return "", err
+	}
+	inv, err := zpay32.Decode(bolt11, params)
+	if err != nil {
+		return "", err
+	}
+	if inv.PaymentAddr.IsNone() {
+		return "", errors.New("invoice has no payment secret")
+	}
+	var s [32]byte
+	inv.PaymentAddr.WhenSome(func(a [32]byte) { s = a })
+	return hex.EncodeToString(s[:]), nil
+}
+
+// fields renders an invoice as listinvoices and waitinvoice do. The
+// ledger's lock must be held.
+func (f *Fake) fields(r *record, inv *backend.Invoice) map[string]any {
+	out := map[string]any{
+		"label":         r.label,
+		"bolt11":        inv.PaymentRequest,
+		"payment_hash":  inv.PaymentHash.String(),
+		"description":   inv.Memo,
+		"expires_at":    inv.ExpiresAt.Unix(),
+		"created_index": r.createdIndex,
+	}
+	if inv.Amount > 0 {
+		out["amount_msat"] = int64(inv.Amount)
+	}
+	switch {
+	case inv.State == backend.StateSettled:
+		if r.payIndex == 0 {
+			f.state.payIndex++
+			f.state.updatedIndex++
+			r.payIndex, r.updatedIndex = f.state.payIndex, f.state.updatedIndex
+		}
+		out["status"] = "paid"
+		out["pay_index"] = r.payIndex
+		out["amount_received_msat"] = int64(inv.AmountReceived)
+		out["paid_at"] = inv.SettledAt.Unix()
+		if inv.Preimage != nil {
+			out["payment_preimage"] = inv.Preimage.String()
+		}
+	case inv.Expired(time.Now()) || inv.State == backend.StateCanceled:
+		out["status"] = "expired"
+	default:
+		out["status"] = "unpaid"
+	}
+	if r.updatedIndex != 0 {
+		out["updated_index"] = r.updatedIndex
+	}
+	return out
+}
+
+func (f *Fake) listinvoices(ctx context.Context, params json.RawMessage) (any, *rpcError) {
+	p, rerr := bind(params, []string{"label", "invstring", "payment_hash", "offer_id", "index", "start", "limit"}, 0)
+	if rerr != nil {
+		return nil, rerr
+	}
+	var want []*record
+	f.state.mu.Lock()
+	switch {
+	case p["label"] != nil:
+		lbl, rerr := label(p, "label")
+		if rerr != nil {
+			f.state.mu.Unlock()
+			return nil, rerr
+		}
+		if r, ok := f.state.byLabel[lbl]; ok {
+			want = append(want, r)
+		}
+	case p["payment_hash"] != nil:
+		h, _, rerr := hash32(p, "payment_hash")
+		if rerr != nil {
+			f.state.mu.Unlock()
+			return nil, rerr
+		}
+		if r, ok := f.state.byHash[h]; ok {
+			want = append(want, r)
+		}
+	case p["invstring"] != nil:
+		s, rerr := str(p, "invstring")
+		if rerr != nil {
+			f.state.mu.Unlock()
+			return nil, rerr
+		}
+		d, err := backend.DecodeInvoice(s)
+		if err != nil {
+			f.state.mu.Unlock()
+			return nil, paramErr("invstring", p["invstring"], "a bolt11 or bolt12 string")
+		}
+		if r, ok := f.state.byHash[d.PaymentHash]; ok {
+			want = append(want, r)
+		}
+	default:
+		for _, r := range f.state.byLabel {
+			want = append(want, r)
+		}
+		sort.Slice(want, func(i, j int) bool { return want[i].createdIndex < want[j].createdIndex })
+	}
+	f.state.mu.Unlock()
+
+	out := []map[string]any{}
+	for _, r := range want {
+		inv, err := f.node.LookupInvoice(ctx, r.hash)
+		if err != nil {
+			return nil, nodeError(err)
+		}
+		f.state.mu.Lock()
+		out = append(out, f.fields(r, inv))
+		f.state.mu.Unlock()
+	}
+	return map[string]any{"invoices": out}, nil
+}
+
+func (f *Fake) waitinvoice(ctx context.Context, params json.RawMessage) (any, *rpcError) {
+	p, rerr := bind(params, []string{"label"}, 1)
+	if rerr != nil {
+		return nil, rerr
+	}
+	lbl, rerr := label(p, "label")
+	if rerr != nil {
+		return nil, rerr
+	}
+	f.state.mu.Lock()
+	r, ok := f.state.byLabel[lbl]
+	f.state.mu.Unlock()
+	if !ok {
+		return nil, errorf(codeLightningd, "Label not found")
+	}
+	inv, err := f.node.WaitInvoice(ctx, r.hash)
+	if err != nil {
+		return nil, nodeError(err)
+	}
+	f.state.mu.Lock()
+	defer f.state.mu.Unlock()
+	fl := f.fields(r, inv)
+	if fl["status"] == "paid" {
+		return fl, nil
+	}
+	// lightningd's tell_waiter: the error's data is the invoice.
+	return nil, &rpcError{Code: codeExpiredDuringWait, Message: "invoice expired during wait", Data: fl}
+}
+
+func (f *Fake) pay(ctx context.Context, params json.RawMessage) (any, *rpcError) {
+	names := []string{"bolt11", "amount_msat", "label", "riskfactor", "maxfeepercent", "retry_for", "maxdelay", "exemptfee", "localinvreqid", "exclude", "maxfee", "description", "partial_msat", "invstring"}
+	p, rerr := bind(params, names, 0)
+	if rerr != nil {
+		return nil, rerr
+	}
+	key := "bolt11"
+	if _, ok := p[key]; !ok {
+		key = "invstring" // pay's alternate name since v26.06
+	}
+	if _, ok := p[key]; !ok {
+		return nil, errorf(codeInvalidParams, "missing required parameter: bolt11")
+	}
+	bolt11, rerr := str(p, key)
+	if rerr != nil {
+		return nil, rerr
+	}
+	d, err := backend.DecodeInvoice(bolt11)
+	if err != nil {
+		return nil, errorf(codeInvalidParams, "Invalid bolt11: %v", err)
+	}
+	amount, _, hasAmount, rerr := msat(p, "amount_msat", false)
+	if rerr != nil {
+		return nil, rerr
+	}
+	switch {
+	case d.Amount != 0 && hasAmount:
+		return nil, errorf(codeInvalidParams, "amount_msat parameter unnecessary")
+	case d.Amount == 0 && !hasAmount:
+		return nil, errorf(codeInvalidParams, "amount_msat parameter required")
+	}
+	maxfee, _, _, rerr := msat(p, "maxfee", false)
+	if rerr != nil {
+		return nil, rerr
+	}
+	retryFor, hasRetry, rerr := u64(p, "retry_for")
+	if rerr != nil {
+		return nil, rerr
+	}
+	if !hasRetry {
+		retryFor = 60 // pay's default
+	}
+	if time.Now().After(d.ExpiresAt()) {
+		return nil, &rpcError{Code: codeInvoiceExpired, Message: "Invoice expired",
+			Data: map[string]int64{"now": time.Now().Unix(), "expiry": d.ExpiresAt().Unix()}}
+	}
+	start := time.Now()
+	pay, err := f.node.PayInvoice(ctx, bolt11, backend.PayOptions{
+		Amount:  backend.MilliSat(amount),
+		MaxFee:  backend.MilliSat(maxfee),
+		Timeout: time.Duration(retryFor) * time.Second,
+	})
+	if err != nil {
+		msg := strings.ToLower(err.Error())
+		switch {
+		case errors.Is(err, backend.ErrInvalid):
+			return nil, errorf(codeInvalidParams, "%v", err)
+		case strings.Contains(msg, "already paid"):
+			return nil, errorf(codeRhashAlreadyUsed, "Already paid with this hash")
+		case strings.Contains(msg, "expired"):
+			return nil, errorf(codeInvoiceExpired, "Invoice expired")
+		case errors.Is(err, context.DeadlineExceeded):
+			return nil, errorf(codeStoppedRetrying, "Ran out of time while paying: %v", err)
+		case errors.Is(err, backend.ErrPaymentFailed):
+			return nil, errorf(codeDestPermFail, "Destination said it doesn't know invoice: incorrect_or_unknown_payment_details (%v)", err)
+		}
+		return nil, nodeError(err)
+	}
+	return map[string]any{
+		"payment_preimage": pay.Preimage.String(),
+		"destination":      d.Payee,
+		"payment_hash":     pay.PaymentHash.String(),
+		"created_at":       float64(start.UnixMilli()) / 1000,
+		"parts":            1,
+		"amount_msat":      int64(pay.Amount),
+		"amount_sent_msat": int64(pay.Amount + pay.Fee),
+		"status":           "complete",
+	}, nil
+}
+
+// The hold plugin's methods. cln_plugin reports every error of a plugin
+// method with code -32700 and the error chain as the message.
+
+// naiveTime writes t as the plugin does: chrono's NaiveDateTime in UTC.
+func naiveTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000000")
+}
+
+func (f *Fake) holdinvoice(ctx context.Context, params json.RawMessage) (any, *rpcError) {
+	p, rerr := bind(params, []string{"payment_hash", "amount"}, 2)
+	if rerr != nil {
+		return nil, errorf(codePluginError, "%s", rerr.Message)
+	}
+	var hashHex string
+	var amount uint64
+	if json.Unmarshal(p["payment_hash"], &hashHex) != nil || json.Unmarshal(p["amount"], &amount) != nil {
+		return nil, errorf(codePluginError, "could not parse request")
+	}
+	raw, err := hex.DecodeString(hashHex)
+	if err != nil {
+		return nil, errorf(codePluginError, "%v", err)
+	}
+	var hash backend.PaymentHash
+	if len(raw) != len(hash) {
+		return nil, errorf(codePluginError, "invalid payment hash length %d", len(raw))
+	}
+	copy(hash[:], raw)
+	inv, err := f.node.CreateHoldInvoice(ctx, hash, backend.InvoiceRequest{
+		Amount: backend.MilliSat(amount),
+		Expiry: time.Hour, // lightning-invoice's DEFAULT_EXPIRY_TIME
+	})
+	switch {
+	case errors.Is(err, backend.ErrAlreadyExists):
+		return nil, errorf(codePluginError, "UNIQUE constraint failed: invoices.payment_hash")
+	case err != nil:
+		return nil, errorf(codePluginError, "%v", err)
+	}
+	f.state.mu.Lock()
+	f.state.holds[hash] = int64(len(f.state.holds) + 1)
+	f.state.mu.Unlock()
+	return map[string]any{"bolt11": inv.PaymentRequest}, nil
+}
+
+func (f *Fake) holdEntry(id int64, inv *backend.Invoice) map[string]any {
+	state := map[backend.State]string{
+		backend.StateOpen: "unpaid", backend.StateHeld: "accepted",
+		backend.StateSettled: "paid", backend.StateCanceled: "cancelled",
+	}[inv.State]
+	out := map[string]any{
+		"id":           id,
+		"payment_hash": inv.PaymentHash.String(),
+		"invoice":      inv.PaymentRequest,
+		"state":        state,
+		"created_at":   naiveTime(inv.CreatedAt),
+		"htlcs":        []any{},
+	}
+	if inv.Preimage != nil {
+		out["preimage"] = inv.Preimage.String()
+	}
+	if inv.State == backend.StateSettled {
+		out["settled_at"] = naiveTime(inv.SettledAt)
+	}
+	if inv.AmountReceived > 0 && (inv.State == backend.StateHeld || inv.State == backend.StateSettled) {
+		htlcState := "accepted"
+		if inv.State == backend.StateSettled {
+			htlcState = "paid"
+		}
+		out["htlcs"] = []any{map[string]any{
+			"id": id, "invoice_id": id, "state": htlcState, "scid": "103x1x0", "channel_id": 1,
+			"msat": int64(inv.AmountReceived), "cltv_expiry": 200, "created_at": naiveTime(inv.CreatedAt),
+		}}
+	}
+	return out
+}
+
+func (f *Fake) listholdinvoices(ctx context.Context, params json.RawMessage) (any, *rpcError) {
+	p, rerr := bind(params, []string{"payment_hash", "invoice"}, 0)
+	if rerr != nil {
+		return nil, errorf(codePluginError, "%s", rerr.Message)
+	}
+	_, hasHash := p["payment_hash"]
+	_, hasInv := p["invoice"]
+	if hasHash && hasInv {
+		return nil, errorf(codePluginError, "too many parameters")
+	}
+	type item struct {
+		id   int64
+		hash backend.PaymentHash
+	}
+	var want []item
+	f.state.mu.Lock()
+	switch {
+	case hasHash || hasInv:
+		var hash backend.PaymentHash
+		var s string
+		if hasHash {
+			if json.Unmarshal(p["payment_hash"], &s) != nil {
+				f.state.mu.Unlock()
+				return nil, errorf(codePluginError, "could not parse request")
+			}
+			raw, err := hex.DecodeString(s)
+			if err != nil || len(raw) != 32 {
+				f.state.mu.Unlock()
+				return nil, errorf(codePluginError, "invalid payment hash")
+			}
+			copy(hash[:], raw)
+		} else {
+			if json.Unmarshal(p["invoice"], &s) != nil {
+				f.state.mu.Unlock()
+				return nil, errorf(codePluginError, "could not parse request")
+			}
+			d, err := backend.DecodeInvoice(s)
+			if err != nil {
+				f.state.mu.Unlock()
+				return nil, errorf(codePluginError, "%v", err)
+			}
+			hash = d.PaymentHash
+		}
+		if id, ok := f.state.holds[hash]; ok {
+			want = append(want, item{id, hash})
+		}
+	default:
+		for h, id := range f.state.holds {
+			want = append(want, item{id, h})
+		}
+		sort.Slice(want, func(i, j int) bool { return want[i].id < want[j].id })
+	}
+	f.state.mu.Unlock()
+	out := []map[string]any{}
+	for _, it := range want {
+		inv, err := f.node.LookupInvoice(ctx, it.hash)
+		if err != nil {
+			return nil, errorf(codePluginError, "%v", err)
+		}
+		out = append(out, f.holdEntry(it.id, inv))
+	}
+	return map[string]any{"holdinvoices": out}, nil
+}
+
+func (f *Fake) isHold(hash backend.PaymentHash) bool {
+	f.state.mu.Lock()
+	defer f.state.mu.Unlock()
+	_, ok := f.state.holds[hash]
+	return ok
+}
+
+func (f *Fake) settleholdinvoice(ctx context.Context, params json.RawMessage) (any, *rpcError) {
+	p, rerr := bind(params, []string{"preimage"}, 1)
+	if rerr != nil {
+		return nil, errorf(codePluginError, "too few parameters")
+	}
+	var s string
+	if json.Unmarshal(p["preimage"], &s) != nil {
+		return nil, errorf(codePluginError, "could not parse request")
+	}
+	pre, err := backend.ParsePreimage(s)
+	if err != nil {
+		return nil, errorf(codePluginError, "%v", err)
+	}
+	if !f.isHold(pre.Hash()) {
+		return nil, errorf(codePluginError, "invoice not found")
+	}
+	err = f.node.SettleInvoice(ctx, pre)
+	switch {
+	case errors.Is(err, backend.ErrNotFound):
+		return nil, errorf(codePluginError, "invoice not found")
+	case errors.Is(err, backend.ErrInvalid):
+		return nil, errorf(codePluginError, "no HTLCs to settle")
+	case err != nil:
+		return nil, errorf(codePluginError, "%v", err)
+	}
+	return map[string]any{}, nil
+}
+
+func (f *Fake) cancelholdinvoice(ctx context.Context, params json.RawMessage) (any, *rpcError) {
+	p, rerr := bind(params, []string{"payment_hash"}, 1)
+	if rerr != nil {
+		return nil, errorf(codePluginError, "too few parameters")
+	}
+	var s string
+	if json.Unmarshal(p["payment_hash"], &s) != nil {
+		return nil, errorf(codePluginError, "could not parse request")
+	}
+	hash, err := backend.ParsePaymentHash(s)
+	if err != nil {
+		return nil, errorf(codePluginError, "%v", err)
+	}
+	if !f.isHold(hash) {
+		return nil, errorf(codePluginError, "invoice not found")
+	}
+	err = f.node.CancelInvoice(ctx, hash)
+	switch {
+	case errors.Is(err, backend.ErrNotFound):
+		return nil, errorf(codePluginError, "invoice not found")
+	case errors.Is(err, backend.ErrInvalid):
+		return nil, errorf(codePluginError, "state paid is final")
+	case err != nil:
+		return nil, errorf(codePluginError, "%v", err)
+	}
+	return map[string]any{}, nil
+}
