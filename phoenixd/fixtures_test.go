@@ -111,7 +111,7 @@ func TestFixtureIncomingPaymentList(t *testing.T) {
 		hasInvoice       bool
 	}
 	wants := []want{
-		{backend.StateOpen, backend.Sat(1000), 0, true},                   // expired, never paid
+		{backend.StateOpen, backend.Sat(1000), 0, true},                    // expired, never paid
 		{backend.StateSettled, backend.Sat(1000), backend.Sat(1050), true}, // overpaid
 		{backend.StateSettled, 0, backend.Sat(1500), true},                 // amountless
 		{backend.StateSettled, 0, backend.Sat(352), false},                 // Bolt12: no invoice
