@@ -1,0 +1,74 @@
+package eclair_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/conformance"
+	"github.com/l402kit/l402kit/eclair"
+	"github.com/l402kit/l402kit/internal/eclairfake"
+	"github.com/l402kit/l402kit/memory"
+)
+
+const testPassword = "21satoshi"
+
+// fakeHarness runs the adapter against the documented-protocol fake on a
+// 127.0.0.1 port; the payer is the memory node behind the fake, which pays
+// its own invoices in process, as a second regtest node with a channel
+// would pay them over the network.
+type fakeHarness struct {
+	node *memory.Node
+	fake *eclairfake.Server
+	b    *eclair.Backend
+}
+
+func (h *fakeHarness) Backend() backend.Backend { return h.b }
+func (h *fakeHarness) Payer() backend.Payer     { return h.node }
+func (h *fakeHarness) Support() conformance.Support {
+	// Eclair's createinvoice takes no amount (any-amount invoice),
+	// descriptionHash and paymentPreimage.
+	return conformance.Support{ZeroAmount: true, CallerPreimage: true, DescriptionHash: true}
+}
+
+// StopNode closes the API's listener and connections: the adapter then
+// meets a refused connection, as with a stopped Eclair.
+func (h *fakeHarness) StopNode(context.Context) error { return h.fake.Stop() }
+
+// StartNode listens again on the same port.
+func (h *fakeHarness) StartNode(context.Context) error { return h.fake.Start() }
+
+var (
+	_ conformance.Harness   = (*fakeHarness)(nil)
+	_ conformance.Restarter = (*fakeHarness)(nil)
+)
+
+// newFakeHarness starts a memory node, the fake in front of it and an
+// adapter pointed at the fake, all torn down with t.
+func newFakeHarness(t *testing.T) *fakeHarness {
+	t.Helper()
+	node, err := memory.New(memory.Config{Alias: "eclairfake"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Close() })
+	fake, err := eclairfake.New(eclairfake.Config{Node: node, Password: testPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fake.Close() })
+	b, err := eclair.New(eclair.Config{URL: fake.URL(), Password: testPassword, PollInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return &fakeHarness{node: node, fake: fake, b: b}
+}
+
+func TestConformanceFake(t *testing.T) {
+	conformance.Run(t, newFakeHarness(t))
+}
