@@ -1,0 +1,345 @@
+package l402
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/l402kit/l402kit/backend"
+)
+
+// Client errors. Each is returned before anything is paid.
+var (
+	// ErrPriceTooHigh: the invoice asks more than Transport.MaxPrice, or
+	// names no amount.
+	ErrPriceTooHigh = errors.New("l402: price above the spending limit")
+	// ErrBadChallenge: the challenge cannot be paid safely: its invoice
+	// pays a different hash than the macaroon commits to, or has expired.
+	ErrBadChallenge = errors.New("l402: unusable challenge")
+	// ErrNotReplayable: the request has a body that cannot be sent twice
+	// (no Request.GetBody), so it cannot be retried after paying.
+	ErrNotReplayable = errors.New("l402: request body cannot be replayed")
+	// ErrNoPayer: Transport.Payer is nil.
+	ErrNoPayer = errors.New("l402: no payer configured")
+)
+
+// TokenCache keeps one token per origin ("https://host:port"), so a paid
+// token is reused for later requests to the same server.
+type TokenCache interface {
+	Get(origin string) (*Token, bool)
+	Put(origin string, t *Token)
+	Delete(origin string)
+}
+
+// MemoryTokenCache is a TokenCache in process memory, safe for concurrent
+// use.
+type MemoryTokenCache struct {
+	mu sync.Mutex
+	m  map[string]*Token
+}
+
+// NewMemoryTokenCache returns an empty cache.
+func NewMemoryTokenCache() *MemoryTokenCache {
+	return &MemoryTokenCache{m: make(map[string]*Token)}
+}
+
+// Get implements TokenCache.
+func (c *MemoryTokenCache) Get(origin string) (*Token, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.m[origin]
+	return t, ok
+}
+
+// Put implements TokenCache.
+func (c *MemoryTokenCache) Put(origin string, t *Token) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string]*Token)
+	}
+	c.m[origin] = t
+}
+
+// Delete implements TokenCache.
+func (c *MemoryTokenCache) Delete(origin string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, origin)
+}
+
+// Receipt records one payment the Transport made.
+type Receipt struct {
+	// Origin is the server paid ("https://host:port").
+	Origin string
+	// URL is the request that was answered with the challenge.
+	URL string
+	// Scheme is the challenge's scheme, "L402" or "LSAT".
+	Scheme      string
+	PaymentHash backend.PaymentHash
+	// Amount is what the payee received; Fee is the routing fee on top.
+	Amount backend.MilliSat
+	Fee    backend.MilliSat
+}
+
+type receiptKey struct{}
+
+// ReceiptFromResponse returns the payment made to obtain resp, when the
+// Transport paid for it. A response that reused a cached token has none.
+// After a redirect that followed the paid request, the receipt is only
+// reported to Transport.OnPayment.
+func ReceiptFromResponse(resp *http.Response) (*Receipt, bool) {
+	if resp == nil || resp.Request == nil {
+		return nil, false
+	}
+	r, ok := resp.Request.Context().Value(receiptKey{}).(*Receipt)
+	return r, ok
+}
+
+// Transport is an http.RoundTripper that pays for L402-protected resources.
+// It sends each request with "Accept-Authenticate: L402" (so routes where
+// payment is optional offer a challenge) and any token cached for the
+// origin. On a 402 with an L402 (preferred) or LSAT challenge it checks the
+// invoice against MaxPrice and against the macaroon, pays it through
+// Payer, caches the token and retries the request once with it.
+//
+// Requests with a body are retried through Request.GetBody (set by
+// http.NewRequest for in-memory bodies); without it the Transport refuses
+// to pay (ErrNotReplayable).
+//
+// A Transport is safe for concurrent use; concurrent requests to one origin
+// pay at most once between them. Its fields must not change after first use.
+type Transport struct {
+	// Base sends the requests; nil means http.DefaultTransport.
+	Base http.RoundTripper
+	// Payer pays the invoices.
+	Payer backend.Payer
+	// MaxPrice is the most one invoice may ask. Zero or less refuses every
+	// payment: spending must be allowed explicitly.
+	MaxPrice backend.MilliSat
+	// MaxFee is the most routing fee per payment; zero lets the payer
+	// choose its default.
+	MaxFee backend.MilliSat
+	// Tokens caches tokens per origin; nil means a cache private to this
+	// Transport.
+	Tokens TokenCache
+	// Logger receives a line per payment; nil means no logs.
+	Logger *slog.Logger
+	// OnPayment, when set, is called after each payment, before the
+	// retried request is sent, whatever its outcome.
+	OnPayment func(ctx context.Context, r Receipt)
+	// Now replaces time.Now for the invoice expiry check, in tests.
+	Now func() time.Time
+
+	initOnce sync.Once
+	cache    TokenCache
+	log      *slog.Logger
+	locksMu  sync.Mutex
+	locks    map[string]chan struct{}
+}
+
+func (t *Transport) init() {
+	t.initOnce.Do(func() {
+		t.cache = t.Tokens
+		if t.cache == nil {
+			t.cache = NewMemoryTokenCache()
+		}
+		t.log = t.Logger
+		if t.log == nil {
+			t.log = slog.New(slog.DiscardHandler)
+		}
+		t.locks = make(map[string]chan struct{})
+	})
+}
+
+func (t *Transport) base() http.RoundTripper {
+	if t.Base != nil {
+		return t.Base
+	}
+	return http.DefaultTransport
+}
+
+func (t *Transport) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return time.Now()
+}
+
+// Origin returns the cache key of u: scheme and host, lower-cased.
+func Origin(u *url.URL) string {
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.init()
+	ctx := req.Context()
+	origin := Origin(req.URL)
+
+	first := req.Clone(ctx)
+	if first.Header.Get(HeaderAcceptAuthenticate) == "" {
+		first.Header.Set(HeaderAcceptAuthenticate, SchemeL402)
+	}
+	sent, _ := t.cache.Get(origin)
+	if sent != nil {
+		first.Header.Set(HeaderAuthorization, sent.Authorization())
+	}
+	resp, err := t.base().RoundTrip(first)
+	if err != nil || resp.StatusCode != http.StatusPaymentRequired {
+		return resp, err
+	}
+	chs, err := ParseChallenges(resp.Header)
+	if err != nil {
+		// A 402 without a challenge we can read is the server's answer
+		// to give to the caller as it is.
+		t.log.DebugContext(ctx, "l402: 402 without a usable challenge", "origin", origin, "err", err)
+		return resp, nil
+	}
+	discard(resp)
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return nil, fmt.Errorf("%w: %s %s (create it with http.NewRequest from a bytes or strings reader, or set GetBody)",
+			ErrNotReplayable, req.Method, req.URL.Redacted())
+	}
+
+	tok, receipt, err := t.obtain(ctx, origin, req.URL, sent, pickChallenge(chs))
+	if err != nil {
+		return nil, err
+	}
+	retryCtx := ctx
+	if receipt != nil {
+		retryCtx = context.WithValue(ctx, receiptKey{}, receipt)
+	}
+	retry := req.Clone(retryCtx)
+	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, fmt.Errorf("l402: replay request body: %w", err)
+		}
+		retry.Body = body
+	}
+	if retry.Header.Get(HeaderAcceptAuthenticate) == "" {
+		retry.Header.Set(HeaderAcceptAuthenticate, SchemeL402)
+	}
+	retry.Header.Set(HeaderAuthorization, tok.Authorization())
+	resp, err = t.base().RoundTrip(retry)
+	if resp != nil && resp.Request == nil {
+		resp.Request = retry
+	}
+	return resp, err
+}
+
+// obtain returns a token for origin: one another request cached while this
+// one waited, or a new one paid for with ch. Only one request per origin
+// pays at a time, so a burst of requests pays once.
+func (t *Transport) obtain(ctx context.Context, origin string, u *url.URL, sent *Token, ch Challenge) (*Token, *Receipt, error) {
+	unlock, err := t.lock(ctx, origin)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unlock()
+	if cur, ok := t.cache.Get(origin); ok && cur != nil && cur != sent {
+		return cur, nil, nil
+	}
+	tok, receipt, err := t.pay(ctx, origin, u, ch)
+	if err != nil {
+		if sent != nil {
+			// The server refused the cached token; keep no token known
+			// to be useless.
+			t.cache.Delete(origin)
+		}
+		return nil, nil, err
+	}
+	t.cache.Put(origin, tok)
+	return tok, receipt, nil
+}
+
+func (t *Transport) pay(ctx context.Context, origin string, u *url.URL, ch Challenge) (*Token, *Receipt, error) {
+	if t.Payer == nil {
+		return nil, nil, ErrNoPayer
+	}
+	id, err := DecodeIdentifier(ch.Macaroon.Id())
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrBadChallenge, err)
+	}
+	inv, err := backend.DecodeInvoice(ch.Invoice)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrBadChallenge, err)
+	}
+	if inv.PaymentHash != id.PaymentHash {
+		return nil, nil, fmt.Errorf("%w: invoice pays hash %s but the macaroon commits to %s",
+			ErrBadChallenge, inv.PaymentHash, id.PaymentHash)
+	}
+	if now := t.now(); !now.Before(inv.ExpiresAt()) {
+		return nil, nil, fmt.Errorf("%w: invoice expired at %s", ErrBadChallenge, inv.ExpiresAt().UTC().Format(time.RFC3339))
+	}
+	if inv.Amount <= 0 {
+		return nil, nil, fmt.Errorf("%w: invoice names no amount", ErrPriceTooHigh)
+	}
+	if inv.Amount > t.MaxPrice {
+		return nil, nil, fmt.Errorf("%w: %s asks %s, limit is %s", ErrPriceTooHigh, origin, inv.Amount, t.MaxPrice)
+	}
+	p, err := t.Payer.PayInvoice(ctx, ch.Invoice, backend.PayOptions{MaxFee: t.MaxFee})
+	if err != nil {
+		return nil, nil, fmt.Errorf("l402: pay %s for %s: %w", inv.Amount, origin, err)
+	}
+	if !p.Preimage.Matches(id.PaymentHash) {
+		return nil, nil, fmt.Errorf("l402: payer returned a preimage that does not match hash %s: %w",
+			id.PaymentHash, backend.ErrPaymentFailed)
+	}
+	amount := p.Amount
+	if amount == 0 {
+		amount = inv.Amount
+	}
+	r := &Receipt{
+		Origin: origin, URL: u.Redacted(), Scheme: ch.Scheme,
+		PaymentHash: id.PaymentHash, Amount: amount, Fee: p.Fee,
+	}
+	t.log.InfoContext(ctx, "l402: paid", "origin", origin, "amount_msat", int64(amount),
+		"fee_msat", int64(p.Fee), "payment_hash", id.PaymentHash.String())
+	if t.OnPayment != nil {
+		t.OnPayment(ctx, *r)
+	}
+	return &Token{Macaroon: ch.Macaroon, Preimage: p.Preimage, ID: id}, r, nil
+}
+
+// lock takes the per-origin payment lock, giving up when ctx ends.
+func (t *Transport) lock(ctx context.Context, origin string) (func(), error) {
+	t.locksMu.Lock()
+	l := t.locks[origin]
+	if l == nil {
+		l = make(chan struct{}, 1)
+		t.locks[origin] = l
+	}
+	t.locksMu.Unlock()
+	select {
+	case l <- struct{}{}:
+		return func() { <-l }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("l402: wait for another payment to %s: %w", origin, ctx.Err())
+	}
+}
+
+// pickChallenge prefers L402 over the legacy LSAT scheme.
+func pickChallenge(chs []Challenge) Challenge {
+	for _, c := range chs {
+		if c.Scheme == SchemeL402 {
+			return c
+		}
+	}
+	return chs[0]
+}
+
+// discard drains a little of a body so the connection can be reused, then
+// closes it.
+func discard(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+}

@@ -1,0 +1,19 @@
+// Package l402 implements L402 (formerly LSAT) credentials: a macaroon whose
+// identifier commits to a Lightning invoice's payment hash, presented together
+// with the invoice's preimage as proof of payment.
+//
+// The server side mints macaroons (Minter) with a root key per token id held
+// by a RootKeyStore, so one token can be revoked without touching the others,
+// and verifies presented tokens (Verifier) in memory: signature, preimage and
+// caveats, with no call to the Lightning node. The header codec writes the
+// WWW-Authenticate challenges and reads the Authorization forms that L402 and
+// older LSAT clients send.
+//
+// The client side is Transport, an http.RoundTripper that answers a 402
+// challenge by paying its invoice through any backend.Payer under a spending
+// limit, and retries with the token.
+//
+// The identifier layout (version 0, payment hash, token id) and the caveat
+// conventions (services, <service>_capabilities, <service>_valid_until) are
+// those of Lightning Labs' Aperture, so tokens interoperate with it.
+package l402
