@@ -1,0 +1,383 @@
+package phoenixd_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/conformance"
+	"github.com/l402kit/l402kit/internal/phoenixdfake"
+	"github.com/l402kit/l402kit/memory"
+	"github.com/l402kit/l402kit/phoenixd"
+)
+
+const password = "correct horse battery staple"
+
+// harness runs the adapter against the fake phoenixd over 127.0.0.1; the
+// fake's memory node pays, as a payer with a channel into phoenixd would.
+type harness struct {
+	node   *memory.Node
+	fake   *phoenixdfake.Server
+	client *phoenixd.Client
+}
+
+func (h *harness) Backend() backend.Backend { return h.client }
+func (h *harness) Payer() backend.Payer     { return h.node }
+
+// Support: phoenixd makes any-amount invoices and commits to description
+// hashes, but always picks the preimage itself.
+func (h *harness) Support() conformance.Support {
+	return conformance.Support{ZeroAmount: true, DescriptionHash: true, CallerPreimage: false}
+}
+func (h *harness) StopNode(ctx context.Context) error  { return h.fake.Stop(ctx) }
+func (h *harness) StartNode(ctx context.Context) error { return h.fake.Start(ctx) }
+
+var _ conformance.Restarter = (*harness)(nil)
+
+func newHarness(t *testing.T, fcfg phoenixdfake.Config, ccfg phoenixd.Config) *harness {
+	t.Helper()
+	node, err := memory.New(memory.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Close() })
+	if fcfg.Password == "" {
+		fcfg.Password = password
+	}
+	fake, err := phoenixdfake.New(node, fcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fake.Close() })
+	ccfg.URL = fake.URL()
+	if ccfg.Password == "" {
+		ccfg.Password = password
+	}
+	if ccfg.PollInterval == 0 {
+		ccfg.PollInterval = 100 * time.Millisecond
+	}
+	c, err := phoenixd.New(ccfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &harness{node: node, fake: fake, client: c}
+}
+
+func TestConformance(t *testing.T) {
+	conformance.Run(t, newHarness(t, phoenixdfake.Config{}, phoenixd.Config{}))
+}
+
+func TestNotHoldInvoicer(t *testing.T) {
+	h := newHarness(t, phoenixdfake.Config{}, phoenixd.Config{})
+	got := backend.Abilities(h.client)
+	want := []backend.Ability{backend.AbilityWait, backend.AbilityPay, backend.AbilityInfo}
+	if len(got) != len(want) {
+		t.Fatalf("abilities %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("abilities %v, want %v", got, want)
+		}
+	}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestWrongPassword(t *testing.T) {
+	h := newHarness(t, phoenixdfake.Config{}, phoenixd.Config{Password: "not the password"})
+	ctx := ctxT(t)
+	good, err := h.node.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(10), Memo: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errCreate := h.client.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(10), Memo: "x"})
+	_, errLookup := h.client.LookupInvoice(ctx, good.PaymentHash)
+	_, errInfo := h.client.Info(ctx)
+	_, errPay := h.client.PayInvoice(ctx, good.PaymentRequest, backend.PayOptions{})
+	_, errWait := h.client.WaitInvoice(ctx, good.PaymentHash)
+	for name, err := range map[string]error{"CreateInvoice": errCreate, "LookupInvoice": errLookup, "Info": errInfo, "PayInvoice": errPay, "WaitInvoice": errWait} {
+		if !errors.Is(err, backend.ErrInvalid) || errors.Is(err, backend.ErrUnavailable) {
+			t.Errorf("%s with a wrong password: %v, want ErrInvalid (and not ErrUnavailable)", name, err)
+		} else if !strings.Contains(err.Error(), "401") {
+			t.Errorf("%s: message %q does not say HTTP 401", name, err)
+		}
+	}
+}
+
+func TestLimitedPasswordCannotPay(t *testing.T) {
+	const limited = "limited access"
+	h := newHarness(t, phoenixdfake.Config{LimitedPassword: limited}, phoenixd.Config{Password: limited})
+	ctx := ctxT(t)
+	inv, err := h.client.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(21), Memo: "limited"})
+	if err != nil {
+		t.Fatalf("CreateInvoice with the limited-access password: %v", err)
+	}
+	other, err := h.node.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(21), Memo: "to pay"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.client.PayInvoice(ctx, other.PaymentRequest, backend.PayOptions{})
+	if !errors.Is(err, backend.ErrInvalid) || !strings.Contains(err.Error(), "limited-access") {
+		t.Fatalf("PayInvoice with the limited-access password: %v, want ErrInvalid naming the limited-access password", err)
+	}
+	if got, _ := h.node.LookupInvoice(ctx, other.PaymentHash); got.State != backend.StateOpen {
+		t.Errorf("refused payment left the invoice %s", got.State)
+	}
+	if got, err := h.client.LookupInvoice(ctx, inv.PaymentHash); err != nil || got.State != backend.StateOpen {
+		t.Errorf("lookup with the limited password: %v %v", got, err)
+	}
+}
+
+func TestUnknownInvoice(t *testing.T) {
+	h := newHarness(t, phoenixdfake.Config{}, phoenixd.Config{})
+	p, _ := backend.NewPreimage()
+	_, err := h.client.LookupInvoice(ctxT(t), p.Hash())
+	if !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("LookupInvoice of an unknown hash: %v, want ErrNotFound", err)
+	}
+	_, err = h.client.WaitInvoice(ctxT(t), p.Hash())
+	if !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("WaitInvoice of an unknown hash: %v, want ErrNotFound", err)
+	}
+}
+
+// TestNodeDown: a stopped phoenixd (connection refused) is ErrUnavailable at
+// once, for every call; the durations are logged, not asserted.
+func TestNodeDown(t *testing.T) {
+	h := newHarness(t, phoenixdfake.Config{}, phoenixd.Config{})
+	ctx := ctxT(t)
+	inv, err := h.client.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(5), Memo: "down"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.fake.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]func() error{
+		"CreateInvoice": func() error {
+			_, err := h.client.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(5), Memo: "down"})
+			return err
+		},
+		"LookupInvoice": func() error { _, err := h.client.LookupInvoice(ctx, inv.PaymentHash); return err },
+		"Info":          func() error { _, err := h.client.Info(ctx); return err },
+		"PayInvoice": func() error {
+			_, err := h.client.PayInvoice(ctx, inv.PaymentRequest, backend.PayOptions{})
+			return err
+		},
+	}
+	for name, call := range calls {
+		start := time.Now()
+		err := call()
+		t.Logf("%s on a stopped phoenixd failed after %s: %v", name, time.Since(start).Round(time.Microsecond), err)
+		if !errors.Is(err, backend.ErrUnavailable) {
+			t.Errorf("%s on a stopped phoenixd: %v, want ErrUnavailable", name, err)
+		}
+	}
+	// A waiter does not give up on a node that is down: it ends with its
+	// context, and meanwhile keeps trying.
+	wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := h.client.WaitInvoice(wctx, inv.PaymentHash); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("WaitInvoice while phoenixd is down: %v, want the context's deadline", err)
+	}
+}
+
+// TestNoAnswerIsUnavailable: a phoenixd that accepts connections but never
+// answers is ErrUnavailable once RequestTimeout passes; a payment that
+// never gets an answer has an unknown outcome, which is ErrPaymentFailed,
+// not a retryable ErrUnavailable.
+func TestNoAnswerIsUnavailable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered, until the test ends
+		}
+	}()
+	c, err := phoenixd.New(phoenixd.Config{URL: "http://" + ln.Addr().String(), Password: password, RequestTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	_, err = c.Info(ctxT(t))
+	t.Logf("Info against a silent listener failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
+	if !errors.Is(err, backend.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Info with no answer: %v, want ErrUnavailable wrapping the deadline", err)
+	}
+	node, _ := memory.New(memory.Config{})
+	defer node.Close()
+	inv, _ := node.CreateInvoice(ctxT(t), backend.InvoiceRequest{Amount: backend.Sat(1), Memo: "x"})
+	_, err = c.PayInvoice(ctxT(t), inv.PaymentRequest, backend.PayOptions{Timeout: 200 * time.Millisecond})
+	if !errors.Is(err, backend.ErrPaymentFailed) || errors.Is(err, backend.ErrUnavailable) || !strings.Contains(err.Error(), "unknown") {
+		t.Errorf("PayInvoice with no answer: %v, want ErrPaymentFailed saying the outcome is unknown", err)
+	}
+}
+
+func TestNothingListening(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c, err := phoenixd.New(phoenixd.Config{URL: "http://" + addr, Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	node, _ := memory.New(memory.Config{})
+	defer node.Close()
+	inv, _ := node.CreateInvoice(ctxT(t), backend.InvoiceRequest{Amount: backend.Sat(1), Memo: "x"})
+	// Nothing was sent, so even a payment is safely ErrUnavailable.
+	_, err = c.PayInvoice(ctxT(t), inv.PaymentRequest, backend.PayOptions{})
+	if !errors.Is(err, backend.ErrUnavailable) {
+		t.Errorf("PayInvoice with nothing listening: %v, want ErrUnavailable", err)
+	}
+}
+
+func TestCallerCancel(t *testing.T) {
+	h := newHarness(t, phoenixdfake.Config{}, phoenixd.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := h.client.Info(ctx)
+	if !errors.Is(err, context.Canceled) || errors.Is(err, backend.ErrUnavailable) {
+		t.Errorf("Info with a canceled context: %v, want context.Canceled alone", err)
+	}
+}
+
+func TestRequestsPhoenixdRefuses(t *testing.T) {
+	h := newHarness(t, phoenixdfake.Config{}, phoenixd.Config{})
+	ctx := ctxT(t)
+	pre, _ := backend.NewPreimage()
+	cases := []struct {
+		name string
+		req  backend.InvoiceRequest
+		want error
+	}{
+		{"msat amount", backend.InvoiceRequest{Amount: 1500, Memo: "x"}, backend.ErrInvalid},
+		{"caller preimage", backend.InvoiceRequest{Amount: backend.Sat(1), Memo: "x", Preimage: &pre}, backend.ErrUnsupported},
+		{"memo over 128 characters", backend.InvoiceRequest{Amount: backend.Sat(1), Memo: strings.Repeat("é", 129)}, backend.ErrInvalid},
+	}
+	for _, c := range cases {
+		if _, err := h.client.CreateInvoice(ctx, c.req); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+	// 128 characters of two UTF-8 bytes each is fine: phoenixd counts
+	// characters, not bytes.
+	if _, err := h.client.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(1), Memo: strings.Repeat("é", 128)}); err != nil {
+		t.Errorf("128-character memo: %v", err)
+	}
+	anyAmount, err := h.node.CreateInvoice(ctx, backend.InvoiceRequest{Memo: "any"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.client.PayInvoice(ctx, anyAmount.PaymentRequest, backend.PayOptions{Amount: 1500}); !errors.Is(err, backend.ErrInvalid) {
+		t.Errorf("paying 1500 msat through phoenixd: %v, want ErrInvalid", err)
+	}
+	if _, err := h.client.PayInvoice(ctx, anyAmount.PaymentRequest, backend.PayOptions{}); !errors.Is(err, backend.ErrInvalid) {
+		t.Errorf("paying an any-amount invoice without an amount: %v, want ErrInvalid", err)
+	}
+	if _, err := h.client.PayInvoice(ctx, "lnbcrt1garbage", backend.PayOptions{}); !errors.Is(err, backend.ErrInvalid) {
+		t.Errorf("paying garbage: %v, want ErrInvalid", err)
+	}
+}
+
+// TestPayThroughPhoenixd: the adapter as payer, the fake's memory node as
+// payee (phoenixd paying an invoice of a node it has a route to).
+func TestPayThroughPhoenixd(t *testing.T) {
+	h := newHarness(t, phoenixdfake.Config{}, phoenixd.Config{})
+	ctx := ctxT(t)
+	inv, err := h.node.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(42), Memo: "pay me"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := h.client.PayInvoice(ctx, inv.PaymentRequest, backend.PayOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Preimage.Matches(inv.PaymentHash) || p.Amount != backend.Sat(42) {
+		t.Errorf("payment %+v", p)
+	}
+	_, err = h.client.PayInvoice(ctx, inv.PaymentRequest, backend.PayOptions{})
+	if !errors.Is(err, backend.ErrPaymentFailed) {
+		t.Errorf("paying twice: %v, want ErrPaymentFailed", err)
+	}
+	any, _ := h.node.CreateInvoice(ctx, backend.InvoiceRequest{Memo: "any"})
+	p, err = h.client.PayInvoice(ctx, any.PaymentRequest, backend.PayOptions{Amount: backend.Sat(7)})
+	if err != nil || p.Amount != backend.Sat(7) {
+		t.Fatalf("paying 7 sat to an any-amount invoice: %+v %v", p, err)
+	}
+	if got, _ := h.node.LookupInvoice(ctx, any.PaymentHash); got.AmountReceived != backend.Sat(7) {
+		t.Errorf("payee received %s, want 7 sat", got.AmountReceived)
+	}
+}
+
+func TestInfo(t *testing.T) {
+	h := newHarness(t, phoenixdfake.Config{BlockHeight: 4242}, phoenixd.Config{})
+	info, err := h.client.Info(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NodeID != h.node.NodeID() || info.Network != "regtest" || info.BlockHeight != 4242 || !info.Synced {
+		t.Errorf("info %+v", info)
+	}
+}
+
+func TestWaitSurvivesRestart(t *testing.T) {
+	h := newHarness(t, phoenixdfake.Config{}, phoenixd.Config{PollInterval: 50 * time.Millisecond})
+	ctx := ctxT(t)
+	inv, err := h.client.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(3), Memo: "restart"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		inv *backend.Invoice
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		got, err := h.client.WaitInvoice(ctx, inv.PaymentHash)
+		done <- result{got, err}
+	}()
+	if err := h.fake.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Paid while phoenixd's API is down: no event can reach the waiter.
+	p, err := h.node.PayInvoice(ctx, inv.PaymentRequest, backend.PayOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("WaitInvoice returned while phoenixd was down: %v %v", r.inv, r.err)
+	default:
+	}
+	if err := h.fake.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.inv.State != backend.StateSettled || r.inv.Preimage == nil || *r.inv.Preimage != p.Preimage {
+		t.Errorf("WaitInvoice gave %s with preimage %v, want settled with %s", r.inv.State, r.inv.Preimage, p.Preimage)
+	}
+}
