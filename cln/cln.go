@@ -11,6 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/lightningnetwork/lnd/lnwire"
+	"github.com/lightningnetwork/lnd/zpay32"
+
 	"github.com/l402kit/l402kit/backend"
 )
 
@@ -65,7 +71,7 @@ var (
 
 // holdMethods are the hold plugin's JSON-RPC methods the adapter calls; all
 // must be present for hold invoices to be offered.
-var holdMethods = []string{"holdinvoice", "listholdinvoices", "settleholdinvoice", "cancelholdinvoice"}
+var holdMethods = []string{"injectholdinvoice", "listholdinvoices", "settleholdinvoice", "cancelholdinvoice"}
 
 // New connects to the node described by cfg: it calls getinfo (so a node
 // that cannot be reached fails here with backend.ErrUnavailable) and asks
@@ -623,15 +629,17 @@ func (b *Backend) PayInvoice(ctx context.Context, bolt11 string, opts backend.Pa
 	}, nil
 }
 
-// holdExpiry is the lifetime of every invoice the hold plugin's JSON-RPC
-// holdinvoice makes (lightning-invoice's DEFAULT_EXPIRY_TIME).
-const holdExpiry = time.Hour
+// holdCLTV is the min_final_cltv_expiry of hold invoices: the hold
+// plugin's own encoder uses 80 blocks, leaving room to decide before the
+// payer's HTLC times out.
+const holdCLTV = 80
 
-// CreateHoldInvoice implements backend.HoldInvoicer with the hold plugin's
-// holdinvoice. Over JSON-RPC that method takes only a payment hash and an
-// amount and makes invoices with an empty description that expire after an
-// hour, so a memo, a description hash, another expiry or a zero amount is
-// ErrUnsupported rather than silently dropped.
+// CreateHoldInvoice implements backend.HoldInvoicer. The hold plugin's own
+// holdinvoice RPC takes only a hash and an amount (no description, a fixed
+// one-hour expiry), so the adapter writes the invoice itself: it encodes
+// the BOLT11 with the request's amount, memo or description hash and
+// expiry, has lightningd sign it as the node (signinvoice, which keeps no
+// state), and hands it to the plugin with injectholdinvoice.
 func (h *HoldBackend) CreateHoldInvoice(ctx context.Context, hash backend.PaymentHash, req backend.InvoiceRequest) (*backend.Invoice, error) {
 	if err := req.Validate(); err != nil {
 		return nil, fmt.Errorf("cln: %w", err)
@@ -641,35 +649,88 @@ func (h *HoldBackend) CreateHoldInvoice(ctx context.Context, hash backend.Paymen
 		return nil, fmt.Errorf("cln: %w: a hold invoice's preimage stays with the caller", backend.ErrInvalid)
 	case hash.IsZero():
 		return nil, fmt.Errorf("cln: %w: zero payment hash", backend.ErrInvalid)
-	case req.Memo != "" || req.DescriptionHash != nil:
-		return nil, fmt.Errorf("cln: %w: the hold plugin's holdinvoice RPC sets no description", backend.ErrUnsupported)
-	case req.Expiry != 0 && req.Expiry != holdExpiry:
-		return nil, fmt.Errorf("cln: %w: the hold plugin's holdinvoice RPC makes invoices that expire after %s", backend.ErrUnsupported, holdExpiry)
-	case req.Amount == 0:
-		return nil, fmt.Errorf("cln: %w: the hold plugin's holdinvoice RPC needs an amount", backend.ErrUnsupported)
+	}
+	expiry := req.ExpiryOrDefault()
+	if expiry < time.Second {
+		return nil, fmt.Errorf("cln: %w: expiry under one second", backend.ErrInvalid)
+	}
+	unsigned, err := encodeUnsigned(h.network, hash, req, expiry)
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := h.bound(ctx)
 	defer cancel()
-	var res holdInvoiceResult
-	if err := h.call(ctx, "holdinvoice", holdInvoiceParams{PaymentHash: hash.String(), Amount: int64(req.Amount)}, &res); err != nil {
+	var signed holdInvoiceResult
+	if err := h.call(ctx, "signinvoice", map[string]string{"invstring": unsigned}, &signed); err != nil {
 		return nil, err
 	}
-	d, err := backend.DecodeInvoice(res.Bolt11)
+	d, err := backend.DecodeInvoice(signed.Bolt11)
 	if err != nil {
-		return nil, fmt.Errorf("cln: holdinvoice: %w", err)
+		return nil, fmt.Errorf("cln: signinvoice: %w", err)
 	}
 	if d.PaymentHash != hash {
-		return nil, fmt.Errorf("cln: holdinvoice: %w: bolt11 hash %s, asked %s", backend.ErrInvalid, d.PaymentHash, hash)
+		return nil, fmt.Errorf("cln: signinvoice: %w: bolt11 hash %s, asked %s", backend.ErrInvalid, d.PaymentHash, hash)
+	}
+	if err := h.call(ctx, "injectholdinvoice", map[string]string{"invoice": signed.Bolt11}, nil); err != nil {
+		return nil, err
 	}
 	return &backend.Invoice{
 		PaymentHash:    hash,
-		PaymentRequest: res.Bolt11,
+		PaymentRequest: signed.Bolt11,
 		Amount:         d.Amount,
 		Memo:           d.Memo,
 		State:          backend.StateOpen,
 		CreatedAt:      d.CreatedAt,
 		ExpiresAt:      d.ExpiresAt(),
 	}, nil
+}
+
+// encodeUnsigned writes a BOLT11 invoice for signinvoice, which ignores the
+// signature it finds: the throwaway key only satisfies the encoder.
+func encodeUnsigned(network string, hash backend.PaymentHash, req backend.InvoiceRequest, expiry time.Duration) (string, error) {
+	params, err := backend.NetworkParams(portableNetwork(network))
+	if err != nil {
+		return "", fmt.Errorf("cln: node network %q: %w", network, err)
+	}
+	var secret [32]byte
+	if _, err := rand.Read(secret[:]); err != nil {
+		return "", fmt.Errorf("cln: payment secret: %w", err)
+	}
+	features := lnwire.NewFeatureVector(
+		lnwire.NewRawFeatureVector(lnwire.TLVOnionPayloadRequired, lnwire.PaymentAddrRequired),
+		lnwire.Features,
+	)
+	opts := []func(*zpay32.Invoice){
+		zpay32.Expiry(expiry.Truncate(time.Second)),
+		zpay32.PaymentAddr(secret),
+		zpay32.Features(features),
+		zpay32.CLTVExpiry(holdCLTV),
+	}
+	if req.Amount > 0 {
+		opts = append(opts, zpay32.Amount(lnwire.MilliSatoshi(req.Amount)))
+	}
+	if req.DescriptionHash != nil {
+		opts = append(opts, zpay32.DescriptionHash(*req.DescriptionHash))
+	} else {
+		opts = append(opts, zpay32.Description(req.Memo))
+	}
+	inv, err := zpay32.NewInvoice(params, hash, time.Now(), opts...)
+	if err != nil {
+		return "", fmt.Errorf("cln: %w: %v", backend.ErrInvalid, err)
+	}
+	key, err := btcec.NewPrivateKey()
+	if err != nil {
+		return "", fmt.Errorf("cln: %w", err)
+	}
+	s, err := inv.Encode(zpay32.MessageSigner{
+		SignCompact: func(msg []byte) ([]byte, error) {
+			return ecdsa.SignCompact(key, chainhash.HashB(msg), true), nil
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("cln: encode invoice: %w", err)
+	}
+	return s, nil
 }
 
 // SettleInvoice implements backend.HoldInvoicer with settleholdinvoice.

@@ -17,8 +17,8 @@
 //	timeout=30s     bound for each call whose context has none (not waitinvoice or pay)
 //
 // Methods called: getinfo and help (at open and for Info), invoice,
-// listinvoices, waitinvoice and pay. A rune for CLNRest must allow them,
-// and the hold plugin's methods below when it is installed.
+// listinvoices, waitinvoice and pay; with the hold plugin also signinvoice
+// and the plugin's methods below. A rune for CLNRest must allow them.
 //
 // The JSON is decoded by this package's own small types, written from Core
 // Lightning's doc/schemas (amounts are integers in millisatoshis since
@@ -29,15 +29,17 @@
 // Hold invoices need BoltzExchange/hold, the hold invoice plugin Boltz runs
 // in production (the older daywalker90/holdinvoice wraps lightningd's own
 // invoice command, so the node always knows the preimage, which is not a
-// hold invoice in backend's sense). Open asks help for holdinvoice,
+// hold invoice in backend's sense). Open asks help for injectholdinvoice,
 // listholdinvoices, settleholdinvoice and cancelholdinvoice; when all are
 // there it returns a *HoldBackend, which implements backend.HoldInvoicer;
-// otherwise a *Backend, which does not. The plugin's JSON-RPC holdinvoice
-// takes only a hash and an amount and makes invoices with no description
-// that expire after an hour, so CreateHoldInvoice refuses other requests
-// with backend.ErrUnsupported. Hold invoices are not in lightningd's invoice
-// table: LookupInvoice falls back to listholdinvoices, and WaitInvoice polls
-// it, since the plugin streams updates only over its own gRPC.
+// otherwise a *Backend, which does not. The plugin's own holdinvoice RPC
+// takes only a hash and an amount, so CreateHoldInvoice encodes the BOLT11
+// itself (amount, memo or description hash, expiry, payment secret,
+// min_final_cltv_expiry 80, no route hints), has lightningd sign it
+// (signinvoice) and gives it to the plugin (injectholdinvoice). Hold
+// invoices are not in lightningd's invoice table: LookupInvoice falls back
+// to listholdinvoices, and WaitInvoice polls it, since the plugin streams
+// updates only over its own gRPC.
 //
 // Error codes map to backend's sentinels: 900/901 (label or preimage exists)
 // to ErrAlreadyExists, 905 and "not found" to ErrNotFound, pay's 2xx codes

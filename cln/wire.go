@@ -133,14 +133,8 @@ type helpResult struct {
 	} `json:"help"`
 }
 
-// holdInvoiceParams is the request of the hold plugin's holdinvoice: over
-// JSON-RPC it takes only these two fields.
-type holdInvoiceParams struct {
-	PaymentHash string `json:"payment_hash"`
-	Amount      int64  `json:"amount"`
-}
-
-// holdInvoiceResult is the response of holdinvoice.
+// holdInvoiceResult is the response of signinvoice (and of the hold
+// plugin's holdinvoice).
 type holdInvoiceResult struct {
 	Bolt11 string `json:"bolt11"`
 }

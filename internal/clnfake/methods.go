@@ -59,6 +59,7 @@ type ledger struct {
 	byLabel      map[string]*record
 	byHash       map[backend.PaymentHash]*record
 	holds        map[backend.PaymentHash]int64 // hold invoice id by hash
+	signed       map[string]backend.PaymentHash // signinvoice output not yet injected
 	createdIndex uint64
 	payIndex     uint64
 	updatedIndex uint64
@@ -69,6 +70,7 @@ func newLedger() *ledger {
 		byLabel: map[string]*record{},
 		byHash:  map[backend.PaymentHash]*record{},
 		holds:   map[backend.PaymentHash]int64{},
+		signed:  map[string]backend.PaymentHash{},
 	}
 }
 
@@ -80,11 +82,13 @@ var methodUsage = map[string]string{
 	"listinvoices": "listinvoices [label] [invstring] [payment_hash] [offer_id] [index] [start] [limit]",
 	"waitinvoice":  "waitinvoice label",
 	"pay":          "pay bolt11 [amount_msat] [label] [riskfactor] [maxfeepercent] [retry_for] [maxdelay] [exemptfee] [localinvreqid] [exclude] [maxfee] [description] [partial_msat]",
+	"signinvoice":  "signinvoice invstring",
 }
 
 // holdUsage is the hold plugin's methods (BoltzExchange/hold src/main.rs).
 var holdUsage = map[string]string{
 	"holdinvoice":       "holdinvoice payment_hash amount",
+	"injectholdinvoice": "injectholdinvoice invoice",
 	"listholdinvoices":  "listholdinvoices [payment_hash] [bolt11]",
 	"settleholdinvoice": "settleholdinvoice preimage",
 	"cancelholdinvoice": "cancelholdinvoice payment_hash",
@@ -119,8 +123,12 @@ func (f *Fake) dispatch(ctx context.Context, method string, params json.RawMessa
 		return f.waitinvoice(ctx, params)
 	case "pay":
 		return f.pay(ctx, params)
+	case "signinvoice":
+		return f.signinvoice(ctx, params)
 	case "holdinvoice":
 		return f.holdinvoice(ctx, params)
+	case "injectholdinvoice":
+		return f.injectholdinvoice(ctx, params)
 	case "listholdinvoices":
 		return f.listholdinvoices(ctx, params)
 	case "settleholdinvoice":
@@ -846,5 +854,80 @@ func (f *Fake) cancelholdinvoice(ctx context.Context, params json.RawMessage) (a
 	case err != nil:
 		return nil, errorf(codePluginError, "%v", err)
 	}
+	return map[string]any{}, nil
+}
+
+// signinvoice signs an invoice as the node. The memory node signs only
+// invoices it keeps, so here (unlike lightningd, which keeps nothing) the
+// invoice is registered with the memory node as a hold invoice with the
+// same hash, amount, description (or hash) and expiry, and the memory
+// node's BOLT11 comes back: same fields, the node's own timestamp and
+// payment secret. (A real node would refuse payments to it until
+// injectholdinvoice hands it to the plugin; the memory node cannot tell, so
+// tests must not rely on that refusal.) A hash the node already has gives back that invoice, so the
+// plugin's duplicate check (at injection) is where a duplicate fails, as
+// with the real plugin. The fake checks the signature it is given, which
+// lightningd ignores.
+func (f *Fake) signinvoice(ctx context.Context, params json.RawMessage) (any, *rpcError) {
+	p, rerr := bind(params, []string{"invstring"}, 1)
+	if rerr != nil {
+		return nil, rerr
+	}
+	s, rerr := str(p, "invstring")
+	if rerr != nil {
+		return nil, rerr
+	}
+	d, err := backend.DecodeInvoice(s)
+	if err != nil {
+		return nil, errorf(codeInvalidParams, "Unparsable invoice '%s': %v", s, err)
+	}
+	if existing, err := f.node.LookupInvoice(ctx, d.PaymentHash); err == nil {
+		return map[string]any{"bolt11": existing.PaymentRequest}, nil
+	}
+	inv, err := f.node.CreateHoldInvoice(ctx, d.PaymentHash, backend.InvoiceRequest{
+		Amount:          d.Amount,
+		Memo:            d.Memo,
+		DescriptionHash: d.DescriptionHash,
+		Expiry:          d.Expiry,
+	})
+	if err != nil {
+		return nil, nodeError(err)
+	}
+	f.state.mu.Lock()
+	f.state.signed[inv.PaymentRequest] = inv.PaymentHash
+	f.state.mu.Unlock()
+	return map[string]any{"bolt11": inv.PaymentRequest}, nil
+}
+
+// injectholdinvoice is the plugin's: it takes an invoice the node signed.
+func (f *Fake) injectholdinvoice(ctx context.Context, params json.RawMessage) (any, *rpcError) {
+	p, rerr := bind(params, []string{"invoice", "min_cltv"}, 1)
+	if rerr != nil {
+		return nil, errorf(codePluginError, "%s", rerr.Message)
+	}
+	var s string
+	if json.Unmarshal(p["invoice"], &s) != nil {
+		return nil, errorf(codePluginError, "could not parse request")
+	}
+	d, err := backend.DecodeInvoice(s)
+	if err != nil {
+		return nil, errorf(codePluginError, "%v", err)
+	}
+	if d.Payee != f.node.NodeID() {
+		return nil, errorf(codePluginError, "invoice is not related to us")
+	}
+	f.state.mu.Lock()
+	defer f.state.mu.Unlock()
+	if _, dup := f.state.holds[d.PaymentHash]; dup {
+		return nil, errorf(codePluginError, "UNIQUE constraint failed: invoices.payment_hash")
+	}
+	if _, plain := f.state.byHash[d.PaymentHash]; plain {
+		return nil, errorf(codePluginError, "UNIQUE constraint failed: invoices.payment_hash")
+	}
+	if f.state.signed[s] != d.PaymentHash {
+		return nil, errorf(codePluginError, "clnfake: invoice was not signed by this node's signinvoice")
+	}
+	delete(f.state.signed, s)
+	f.state.holds[d.PaymentHash] = int64(len(f.state.holds) + 1)
 	return map[string]any{}, nil
 }

@@ -1,0 +1,114 @@
+package cln_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/l402kit/l402kit/backend"
+	_ "github.com/l402kit/l402kit/cln"
+	"github.com/l402kit/l402kit/conformance"
+	"github.com/l402kit/l402kit/internal/clnfake"
+	"github.com/l402kit/l402kit/memory"
+)
+
+// fakeHarness is the adapter against clnfake over one transport.
+type fakeHarness struct {
+	fake *clnfake.Fake
+	b    backend.Backend
+}
+
+func (h *fakeHarness) Backend() backend.Backend { return h.b }
+
+// The fake's memory node pays its own invoices, as a payer node with a
+// channel into the node under test would.
+func (h *fakeHarness) Payer() backend.Payer { return h.fake.Node() }
+
+func (h *fakeHarness) Support() conformance.Support {
+	return conformance.Support{ZeroAmount: true, CallerPreimage: true}
+}
+
+func (h *fakeHarness) StopNode(context.Context) error  { return h.fake.Stop() }
+func (h *fakeHarness) StartNode(context.Context) error { return h.fake.Start() }
+
+var _ conformance.Restarter = (*fakeHarness)(nil)
+
+// socketDir returns a short directory for a unix socket: t.TempDir() paths
+// can pass the ~108-byte limit of sun_path.
+func socketDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "clnfake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func startFake(t *testing.T, plugin bool) *clnfake.Fake {
+	t.Helper()
+	node, err := memory.New(memory.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Close() })
+	f, err := clnfake.New(clnfake.Config{
+		Node:       node,
+		SocketPath: filepath.Join(socketDir(t), "lightning-rpc"),
+		Rune:       "test-rune-" + t.Name(),
+		HoldPlugin: plugin,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// openURL is the backend URL for f over transport "socket" or "rest"; the
+// REST rune comes from an environment variable, as an operator would pass it.
+func openURL(t *testing.T, f *clnfake.Fake, transport string) string {
+	t.Helper()
+	switch transport {
+	case "socket":
+		return "cln://" + f.SocketPath()
+	case "rest":
+		t.Setenv("L402KIT_TEST_CLN_RUNE", f.Rune())
+		return fmt.Sprintf("clnrest://%s?rune=%s&plainhttp=1", f.RESTAddr(), url.QueryEscape("env:L402KIT_TEST_CLN_RUNE"))
+	}
+	t.Fatalf("unknown transport %q", transport)
+	return ""
+}
+
+func newFakeHarness(t *testing.T, transport string, plugin bool) *fakeHarness {
+	t.Helper()
+	f := startFake(t, plugin)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := backend.Open(ctx, openURL(t, f, transport))
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { b.Close() })
+	_, isHold := b.(backend.HoldInvoicer)
+	if isHold != plugin {
+		t.Fatalf("hold plugin %v, but the backend is a HoldInvoicer: %v (%T)", plugin, isHold, b)
+	}
+	return &fakeHarness{fake: f, b: b}
+}
+
+var transports = []string{"socket", "rest"}
+
+func TestConformance(t *testing.T) {
+	for _, tr := range transports {
+		for _, plugin := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/holdplugin=%v", tr, plugin), func(t *testing.T) {
+				conformance.Run(t, newFakeHarness(t, tr, plugin))
+			})
+		}
+	}
+}
