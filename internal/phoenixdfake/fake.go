@@ -104,6 +104,7 @@ type Server struct {
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
+	noWS     bool // SetWebsocketAvailable(false)
 	srv      *http.Server
 	conns    map[*websocket.Conn]context.CancelFunc
 	meta     map[backend.PaymentHash]invoiceMeta
@@ -215,6 +216,25 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.serve(ln)
 	return nil
+}
+
+// SetWebsocketAvailable(false) closes every open websocket and answers new
+// ones 503 while the rest of the API keeps working, as behind a reverse
+// proxy that drops websocket upgrades; true accepts them again. It lets tests
+// exercise a client's polling fallback.
+func (s *Server) SetWebsocketAvailable(ok bool) {
+	s.mu.Lock()
+	s.noWS = !ok
+	var conns map[*websocket.Conn]context.CancelFunc
+	if !ok {
+		conns = s.conns
+		s.conns = map[*websocket.Conn]context.CancelFunc{}
+	}
+	s.mu.Unlock()
+	for c, cancel := range conns {
+		cancel()
+		c.CloseNow()
+	}
 }
 
 // Close stops the fake and its invoice watchers. It does not close the node.
@@ -565,6 +585,13 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 		text(w, http.StatusMethodNotAllowed, "Invalid http method (use the correct GET/POST)")
 		return
 	}
+	s.mu.Lock()
+	noWS := s.noWS
+	s.mu.Unlock()
+	if noWS {
+		text(w, http.StatusServiceUnavailable, "websocket unavailable")
+		return
+	}
 	_, pw, ok := r.BasicAuth()
 	authed := ok && s.passwordOK(pw, false)
 	if !authed {
@@ -584,7 +611,7 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	s.mu.Lock()
-	if s.srv == nil { // stopped while upgrading
+	if s.srv == nil || s.noWS { // stopped while upgrading
 		s.mu.Unlock()
 		cancel()
 		c.CloseNow()
