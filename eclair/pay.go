@@ -65,7 +65,7 @@ func (b *Backend) PayInvoice(ctx context.Context, bolt11 string, opts backend.Pa
 		err := b.call(ctx, "getsentinfo", url.Values{"id": {id}}, &recs)
 		switch {
 		case err == nil:
-			pay, perr, done := sentOutcome(d.PaymentHash, recs)
+			pay, done, perr := sentOutcome(d.PaymentHash, recs)
 			if done {
 				if perr != nil {
 					return nil, fmt.Errorf("eclair: payment %s: %w", id, perr)

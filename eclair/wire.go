@@ -146,12 +146,11 @@ type outgoingPayment struct {
 
 // sentOutcome sums up a payment's attempts: done with a payment, done with
 // an error wrapping ErrPaymentFailed, or not done yet.
-func sentOutcome(hash backend.PaymentHash, recs []outgoingPayment) (*backend.Payment, error, bool) {
+func sentOutcome(hash backend.PaymentHash, recs []outgoingPayment) (pay *backend.Payment, done bool, err error) {
 	if len(recs) == 0 {
-		return nil, nil, false
+		return nil, false, nil
 	}
 	var (
-		pay      *backend.Payment
 		pending  bool
 		failures []string
 	)
@@ -160,10 +159,10 @@ func sentOutcome(hash backend.PaymentHash, recs []outgoingPayment) (*backend.Pay
 		case "sent":
 			pre, err := backend.ParsePreimage(r.Status.PaymentPreimage)
 			if err != nil {
-				return nil, fmt.Errorf("sent payment's preimage: %w", err), true
+				return nil, true, fmt.Errorf("sent payment's preimage: %w", err)
 			}
 			if !pre.Matches(hash) {
-				return nil, fmt.Errorf("%w: preimage %s does not match payment hash %s", backend.ErrPaymentFailed, pre, hash), true
+				return nil, true, fmt.Errorf("%w: preimage %s does not match payment hash %s", backend.ErrPaymentFailed, pre, hash)
 			}
 			if pay == nil {
 				pay = &backend.Payment{PaymentHash: hash, Preimage: pre, Amount: backend.MilliSat(r.RecipientAmount)}
@@ -179,16 +178,16 @@ func sentOutcome(hash backend.PaymentHash, recs []outgoingPayment) (*backend.Pay
 	}
 	switch {
 	case pay != nil && !pending:
-		return pay, nil, true
+		return pay, true, nil
 	case pay != nil || pending:
 		// Parts of a multi-part payment still settling: fees are not final.
-		return nil, nil, false
+		return nil, false, nil
 	}
 	msg := strings.Join(failures, "; ")
 	if msg == "" {
 		msg = "no details given"
 	}
-	return nil, fmt.Errorf("%w: %s", backend.ErrPaymentFailed, msg), true
+	return nil, true, fmt.Errorf("%w: %s", backend.ErrPaymentFailed, msg)
 }
 
 // getInfo is getinfo's answer.

@@ -78,6 +78,7 @@ type Server struct {
 	sent    []*outgoing
 	watched map[backend.PaymentHash]bool
 	closed  bool
+	noWS    bool // /ws refused and sockets dropped, the rest served
 
 	wg sync.WaitGroup
 }
@@ -168,6 +169,24 @@ func (s *Server) Close() error {
 	s.cancel()
 	s.wg.Wait()
 	return err
+}
+
+// SetEvents turns the /ws websocket off (false: open sockets are dropped and
+// new ones refused with 503, while the other routes keep answering) or back
+// on, for testing clients that must fall back to polling.
+func (s *Server) SetEvents(on bool) {
+	s.mu.Lock()
+	s.noWS = !on
+	var drop []*wsClient
+	if !on {
+		for c := range s.ws {
+			drop = append(drop, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range drop {
+		c.conn.CloseNow()
+	}
 }
 
 // Addr is the host:port the server listens on.

@@ -521,13 +521,20 @@ func (s *Server) broadcast(ev any) {
 }
 
 func (s *Server) webSocket(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	off := s.noWS
+	s.mu.Unlock()
+	if off {
+		writeError(w, http.StatusServiceUnavailable, "events turned off by the test")
+		return
+	}
 	conn, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		return // Accept has answered the client already.
 	}
 	c := &wsClient{conn: conn, out: make(chan []byte, 10)}
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || s.noWS {
 		s.mu.Unlock()
 		conn.CloseNow()
 		return
