@@ -427,7 +427,7 @@ func TestOpenURL(t *testing.T) {
 		b.Close()
 	}
 	for _, raw := range []string{
-		"eclair://" + host,                                 // no password
+		"eclair://" + host, // no password
 		"eclair://:env:L402KIT_TEST_ECLAIR_UNSET@" + host, // unset variable
 		"eclair://:pw@" + host + "?tls=maybe",
 		"eclair://:pw@",
