@@ -58,7 +58,7 @@ type ledger struct {
 	mu           sync.Mutex
 	byLabel      map[string]*record
 	byHash       map[backend.PaymentHash]*record
-	holds        map[backend.PaymentHash]int64 // hold invoice id by hash
+	holds        map[backend.PaymentHash]int64  // hold invoice id by hash
 	signed       map[string]backend.PaymentHash // signinvoice output not yet injected
 	createdIndex uint64
 	payIndex     uint64

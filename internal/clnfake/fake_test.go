@@ -1,0 +1,317 @@
+package clnfake
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/memory"
+)
+
+func newFake(t *testing.T, plugin bool) *Fake {
+	t.Helper()
+	node, err := memory.New(memory.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Close() })
+	dir, err := os.MkdirTemp("", "clnfake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	f, err := New(Config{Node: node, SocketPath: filepath.Join(dir, "lightning-rpc"), HoldPlugin: plugin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+type reply struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Result  json.RawMessage `json:"result"`
+	Error   *struct {
+		Code    int             `json:"code"`
+		Message string          `json:"message"`
+		Data    json.RawMessage `json:"data"`
+	} `json:"error"`
+}
+
+// rawCall writes one request on a fresh connection, as lightning-cli does,
+// and reads the reply.
+func rawCall(t *testing.T, f *Fake, method string, params any) reply {
+	t.Helper()
+	c, err := net.Dial("unix", f.SocketPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	req, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": "test:" + method, "method": method, "params": params})
+	if _, err := c.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	var r reply
+	if err := json.NewDecoder(c).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	if r.JSONRPC != "2.0" || string(r.ID) != `"test:`+method+`"` {
+		t.Fatalf("reply envelope %+v", r)
+	}
+	return r
+}
+
+// exampleKeys reads the documented examples of a method and returns the key
+// sets and JSON types of their responses (or, with list, of the entries of
+// that list), keyed by the entry's status where there is one.
+func exampleShapes(t *testing.T, method, list string) map[string]map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "cln", "testdata", method+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx struct {
+		Examples []struct {
+			Response json.RawMessage `json:"response"`
+		} `json:"examples"`
+	}
+	if err := json.Unmarshal(b, &fx); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]string{}
+	for _, ex := range fx.Examples {
+		var objs []map[string]any
+		if list == "" {
+			var m map[string]any
+			json.Unmarshal(ex.Response, &m)
+			objs = append(objs, m)
+		} else {
+			var m map[string][]map[string]any
+			json.Unmarshal(ex.Response, &m)
+			objs = m[list]
+		}
+		for _, o := range objs {
+			if _, bolt12 := o["bolt12"]; bolt12 {
+				continue
+			}
+			status, _ := o["status"].(string)
+			sh := shape(o)
+			// amount_msat is absent for any-amount invoices: compare with
+			// the fullest documented entry of each status.
+			if len(sh) > len(out[status]) {
+				out[status] = sh
+			}
+		}
+	}
+	return out
+}
+
+func shape(o map[string]any) map[string]string {
+	sh := map[string]string{}
+	for k, v := range o {
+		sh[k] = fmt.Sprintf("%T", v)
+	}
+	return sh
+}
+
+func sameShape(t *testing.T, what string, got, want map[string]string, optional ...string) {
+	t.Helper()
+	opt := map[string]bool{}
+	for _, k := range optional {
+		opt[k] = true
+	}
+	var diffs []string
+	for k, ty := range want {
+		if g, ok := got[k]; !ok && !opt[k] {
+			diffs = append(diffs, "missing "+k)
+		} else if ok && g != ty {
+			diffs = append(diffs, fmt.Sprintf("%s is %s, documented %s", k, g, ty))
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			diffs = append(diffs, "undocumented "+k)
+		}
+	}
+	sort.Strings(diffs)
+	if len(diffs) > 0 {
+		t.Errorf("%s differs from the documented examples: %v", what, diffs)
+	}
+}
+
+func TestShapesMatchDocumentedExamples(t *testing.T) {
+	f := newFake(t, false)
+	ctx := context.Background()
+
+	r := rawCall(t, f, "invoice", map[string]any{"amount_msat": 10000, "label": "lbl_1", "description": "shape test"})
+	if r.Error != nil {
+		t.Fatalf("invoice: %+v", r.Error)
+	}
+	var created map[string]any
+	json.Unmarshal(r.Result, &created)
+	sameShape(t, "invoice", shape(created), exampleShapes(t, "invoice", "")[""])
+
+	// Positional parameters, "msat" string amount, as the second example.
+	r = rawCall(t, f, "invoice", []any{"50000msat", "lbl_2", "paid one"})
+	if r.Error != nil {
+		t.Fatalf("invoice by position: %+v", r.Error)
+	}
+	var second struct {
+		Bolt11 string `json:"bolt11"`
+	}
+	json.Unmarshal(r.Result, &second)
+	if _, err := f.Node().PayInvoice(ctx, second.Bolt11, backend.PayOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	r = rawCall(t, f, "listinvoices", map[string]any{})
+	var list map[string][]map[string]any
+	json.Unmarshal(r.Result, &list)
+	docs := exampleShapes(t, "listinvoices", "invoices")
+	if len(list["invoices"]) != 2 {
+		t.Fatalf("listinvoices gave %d invoices, want 2", len(list["invoices"]))
+	}
+	for _, inv := range list["invoices"] {
+		st := inv["status"].(string)
+		sameShape(t, "listinvoices "+st, shape(inv), docs[st], "updated_index")
+	}
+
+	r = rawCall(t, f, "waitinvoice", map[string]any{"label": "lbl_2"})
+	var waited map[string]any
+	json.Unmarshal(r.Result, &waited)
+	sameShape(t, "waitinvoice", shape(waited), exampleShapes(t, "waitinvoice", "")["paid"])
+
+	r = rawCall(t, f, "getinfo", map[string]any{})
+	var info map[string]any
+	json.Unmarshal(r.Result, &info)
+	sameShape(t, "getinfo", shape(info), exampleShapes(t, "getinfo", "")[""])
+
+	r = rawCall(t, f, "invoice", map[string]any{"amount_msat": 20000, "label": "lbl_3", "description": "paid by pay"})
+	var third struct {
+		Bolt11 string `json:"bolt11"`
+	}
+	json.Unmarshal(r.Result, &third)
+	r = rawCall(t, f, "pay", []any{third.Bolt11})
+	if r.Error != nil {
+		t.Fatalf("pay: %+v", r.Error)
+	}
+	var paid map[string]any
+	json.Unmarshal(r.Result, &paid)
+	sameShape(t, "pay", shape(paid), exampleShapes(t, "pay", "")["complete"])
+}
+
+func TestDocumentedErrors(t *testing.T) {
+	f := newFake(t, false)
+	if r := rawCall(t, f, "invoice", map[string]any{"amount_msat": 1000, "label": "dup", "description": "x"}); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	pre, _ := backend.NewPreimage()
+	for _, c := range []struct {
+		name, method string
+		params       any
+		code         int
+	}{
+		{"duplicate label", "invoice", map[string]any{"amount_msat": 1000, "label": "dup", "description": "y"}, 900},
+		{"unknown parameter", "invoice", map[string]any{"amount_msat": 1000, "label": "z", "description": "y", "colour": "red"}, -32602},
+		{"missing parameter", "invoice", map[string]any{"amount_msat": 1000, "label": "z"}, -32602},
+		{"unknown label", "waitinvoice", map[string]any{"label": "nope"}, -1},
+		{"unknown command", "holdinvoice", map[string]any{}, -32601},
+		{"help for a missing command", "help", map[string]any{"command": "settleholdinvoice"}, -32601},
+		{"preimage reused", "invoice", map[string]any{"amount_msat": 1000, "label": "p2", "description": "y", "preimage": pre.String()}, 901},
+	} {
+		if c.code == 901 {
+			rawCall(t, f, "invoice", map[string]any{"amount_msat": 1000, "label": "p1", "description": "y", "preimage": pre.String()})
+		}
+		r := rawCall(t, f, c.method, c.params)
+		if r.Error == nil || r.Error.Code != c.code {
+			t.Errorf("%s: got %+v / %s, want code %d", c.name, r.Error, r.Result, c.code)
+		}
+	}
+}
+
+func TestWaitinvoiceExpiresWith903(t *testing.T) {
+	f := newFake(t, false)
+	if r := rawCall(t, f, "invoice", map[string]any{"amount_msat": 1000, "label": "short", "description": "x", "expiry": 1}); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	r := rawCall(t, f, "waitinvoice", map[string]any{"label": "short"})
+	if r.Error == nil || r.Error.Code != 903 {
+		t.Fatalf("waitinvoice on an expiring invoice: %+v", r.Error)
+	}
+	var data map[string]any
+	if err := json.Unmarshal(r.Error.Data, &data); err != nil || data["status"] != "expired" || data["label"] != "short" {
+		t.Fatalf("903 data %s, want the expired invoice", r.Error.Data)
+	}
+}
+
+func TestRESTStatusCodes(t *testing.T) {
+	f := newFake(t, true)
+	post := func(method, rune string, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+f.RESTAddr()+"/v1/"+method, bytes.NewBufferString(body))
+		if rune != "" {
+			req.Header.Set("Rune", rune)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	if st, m := post("getinfo", f.Rune(), `{}`); st != 201 || m["id"] != f.Node().NodeID() {
+		t.Errorf("getinfo: %d %v", st, m)
+	}
+	if st, m := post("getinfo", "", `{}`); st != 403 || m["code"] != float64(1501) {
+		t.Errorf("no rune: %d %v", st, m)
+	}
+	if st, m := post("getinfo", "wrong", `{}`); st != 401 {
+		t.Errorf("wrong rune: %d %v", st, m)
+	}
+	if st, m := post("nosuchmethod", f.Rune(), `{}`); st != 404 || m["code"] != float64(-32601) {
+		t.Errorf("unknown method: %d %v", st, m)
+	}
+	if st, m := post("waitinvoice", f.Rune(), `{"label":"nope"}`); st != 500 || m["code"] != float64(-1) {
+		t.Errorf("RPC error: %d %v", st, m)
+	}
+	if st, m := post("help", f.Rune(), `{"command":"injectholdinvoice"}`); st != 201 {
+		t.Errorf("help with the plugin: %d %v", st, m)
+	}
+}
+
+func TestStopAndStart(t *testing.T) {
+	f := newFake(t, false)
+	addr := f.RESTAddr()
+	if err := f.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.Dial("unix", f.SocketPath()); err == nil {
+		c.Close()
+		t.Fatal("socket still answers after Stop")
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Fatal("REST port still answers after Stop")
+	}
+	if err := f.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if f.RESTAddr() != addr {
+		t.Errorf("REST moved from %s to %s", addr, f.RESTAddr())
+	}
+	if r := rawCall(t, f, "getinfo", map[string]any{}); r.Error != nil {
+		t.Fatalf("getinfo after Start: %+v", r.Error)
+	}
+}
