@@ -1,0 +1,141 @@
+package backend_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/l402kit/l402kit/backend"
+)
+
+func TestHashAndPreimageParsing(t *testing.T) {
+	p, err := backend.NewPreimage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := backend.ParsePreimage(p.String())
+	if err != nil || back != p {
+		t.Fatalf("preimage round trip: %v %v", back, err)
+	}
+	h, err := backend.ParsePaymentHash(p.Hash().String())
+	if err != nil || h != p.Hash() || !p.Matches(h) {
+		t.Fatalf("hash round trip: %v %v", h, err)
+	}
+	var other backend.Preimage
+	if other.Matches(h) {
+		t.Fatal("zero preimage matches a random hash")
+	}
+	for _, bad := range []string{"", "00", strings.Repeat("zz", 32), strings.Repeat("00", 33)} {
+		if _, err := backend.ParsePaymentHash(bad); !errors.Is(err, backend.ErrInvalid) {
+			t.Errorf("ParsePaymentHash(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+func TestMilliSat(t *testing.T) {
+	if backend.Sat(21).String() != "21 sat" || backend.MilliSat(1500).String() != "1500 msat" || backend.MilliSat(2500).Sats() != 2 {
+		t.Fatal("MilliSat formatting")
+	}
+}
+
+func TestInvoiceRequestValidate(t *testing.T) {
+	h := [32]byte{1}
+	for name, r := range map[string]backend.InvoiceRequest{
+		"negative amount": {Amount: -1},
+		"negative expiry": {Expiry: -time.Second},
+		"memo and hash":   {Memo: "x", DescriptionHash: &h},
+		"long memo":       {Memo: strings.Repeat("m", 640)},
+	} {
+		if err := r.Validate(); !errors.Is(err, backend.ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
+	}
+	if err := (backend.InvoiceRequest{Amount: 1000, Memo: "ok"}).Validate(); err != nil {
+		t.Errorf("valid request refused: %v", err)
+	}
+}
+
+func TestExpired(t *testing.T) {
+	now := time.Now()
+	inv := &backend.Invoice{State: backend.StateOpen, ExpiresAt: now}
+	if !inv.Expired(now) || inv.Payable(now) {
+		t.Fatal("invoice at its expiry should read expired")
+	}
+	if inv.Expired(now.Add(-time.Second)) {
+		t.Fatal("invoice before expiry reads expired")
+	}
+	inv.State = backend.StateSettled
+	if inv.Expired(now.Add(time.Hour)) {
+		t.Fatal("a settled invoice never reads expired")
+	}
+}
+
+type fake struct{}
+
+func (fake) CreateInvoice(context.Context, backend.InvoiceRequest) (*backend.Invoice, error) {
+	return nil, nil
+}
+func (fake) LookupInvoice(context.Context, backend.PaymentHash) (*backend.Invoice, error) {
+	return &backend.Invoice{State: backend.StateOpen, ExpiresAt: time.Now().Add(time.Hour)}, nil
+}
+func (fake) Close() error { return nil }
+
+func TestOpenAndRegistry(t *testing.T) {
+	backend.Register("faketest", func(ctx context.Context, u *url.URL) (backend.Backend, error) { return fake{}, nil })
+	b, err := backend.Open(context.Background(), "faketest://x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := backend.Abilities(b); len(got) != 0 {
+		t.Fatalf("fake has abilities %v", got)
+	}
+	if _, err := backend.Open(context.Background(), "nosuch://x"); !errors.Is(err, backend.ErrUnsupported) {
+		t.Fatalf("unknown scheme: %v", err)
+	}
+	_, err = backend.Open(context.Background(), "faketest://:sec ret@host:%zz")
+	if !errors.Is(err, backend.ErrInvalid) || strings.Contains(err.Error(), "sec ret") {
+		t.Fatalf("bad URL: %v (must be ErrInvalid and not echo the password)", err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("registering a scheme twice did not panic")
+		}
+	}()
+	backend.Register("faketest", func(ctx context.Context, u *url.URL) (backend.Backend, error) { return fake{}, nil })
+}
+
+func TestWaitPollsAndHonoursContext(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := backend.Wait(ctx, fake{}, backend.PaymentHash{}, 10*time.Millisecond)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait on a never-paid invoice: %v", err)
+	}
+}
+
+func TestReadSecret(t *testing.T) {
+	t.Setenv("L402KIT_TEST_SECRET", "s3cret")
+	if v, err := backend.ReadSecret("env:L402KIT_TEST_SECRET"); err != nil || v != "s3cret" {
+		t.Fatalf("env: %q %v", v, err)
+	}
+	if _, err := backend.ReadSecret("env:L402KIT_NOT_SET_ANYWHERE"); !errors.Is(err, backend.ErrInvalid) {
+		t.Fatalf("unset env: %v", err)
+	}
+	if _, err := backend.ReadSecret("file:/nonexistent/secret"); !errors.Is(err, backend.ErrInvalid) {
+		t.Fatalf("missing file: %v", err)
+	}
+	if v, _ := backend.ReadSecret("literal"); v != "literal" {
+		t.Fatal("literal secret changed")
+	}
+}
+
+func TestDecodeInvoiceRejects(t *testing.T) {
+	for _, s := range []string{"", "hello", "lnbc1qqqq", "lnbcrt1xyz"} {
+		if _, err := backend.DecodeInvoice(s); !errors.Is(err, backend.ErrInvalid) {
+			t.Errorf("DecodeInvoice(%q) = %v, want ErrInvalid", s, err)
+		}
+	}
+}

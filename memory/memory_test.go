@@ -1,0 +1,166 @@
+package memory_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/memory"
+)
+
+func TestOpenNamedNodesAreShared(t *testing.T) {
+	ctx := context.Background()
+	a, err := backend.Open(ctx, "memory://shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := backend.Open(ctx, "memory://shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := backend.Open(ctx, "memory://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	inv, err := a.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(10), Memo: "shared"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.LookupInvoice(ctx, inv.PaymentHash); err != nil {
+		t.Fatalf("second handle to memory://shop cannot see the first's invoice: %v", err)
+	}
+	if _, err := other.LookupInvoice(ctx, inv.PaymentHash); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("memory:// shares state with memory://shop: %v", err)
+	}
+	if got := backend.Abilities(a); len(got) != 4 {
+		t.Fatalf("a named handle hides abilities: %v", got)
+	}
+	a.Close()
+	if _, err := b.LookupInvoice(ctx, inv.PaymentHash); err != nil {
+		t.Fatalf("closing one handle closed the shared node: %v", err)
+	}
+	b.Close()
+	c, err := backend.Open(ctx, "memory://shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.LookupInvoice(ctx, inv.PaymentHash); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("a node reopened after its last handle closed kept old invoices: %v", err)
+	}
+}
+
+func TestOpenRejectsPath(t *testing.T) {
+	if _, err := backend.Open(context.Background(), "memory://x/y"); !errors.Is(err, backend.ErrInvalid) {
+		t.Fatalf("got %v, want ErrInvalid", err)
+	}
+}
+
+func TestPayRefusesForeignInvoice(t *testing.T) {
+	ctx := context.Background()
+	a, b := newNode(t), newNode(t)
+	inv, err := a.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(5)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.PayInvoice(ctx, inv.PaymentRequest, backend.PayOptions{}); !errors.Is(err, backend.ErrPaymentFailed) {
+		t.Fatalf("paying another node's invoice: %v, want ErrPaymentFailed", err)
+	}
+	if _, err := a.PayInvoice(ctx, "lnbcrt1garbage", backend.PayOptions{}); !errors.Is(err, backend.ErrInvalid) {
+		t.Fatalf("paying garbage: %v, want ErrInvalid", err)
+	}
+}
+
+func TestHeldPaymentCanceledAtExpiry(t *testing.T) {
+	ctx := context.Background()
+	n := newNode(t)
+	pre, _ := backend.NewPreimage()
+	inv, err := n.CreateHoldInvoice(ctx, pre.Hash(), backend.InvoiceRequest{Amount: backend.Sat(5), Expiry: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = n.PayInvoice(ctx, inv.PaymentRequest, backend.PayOptions{})
+	if !errors.Is(err, backend.ErrPaymentFailed) {
+		t.Fatalf("held payment past expiry: %v, want ErrPaymentFailed", err)
+	}
+	got, err := n.LookupInvoice(ctx, inv.PaymentHash)
+	if err != nil || got.State != backend.StateCanceled {
+		t.Fatalf("after expiry the held invoice is %v (%v), want canceled", got, err)
+	}
+}
+
+func TestDownEndsWaits(t *testing.T) {
+	ctx := context.Background()
+	n := newNode(t)
+	inv, err := n.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(5)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := n.WaitInvoice(ctx, inv.PaymentHash)
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	n.SetAvailable(false)
+	select {
+	case err := <-done:
+		if !errors.Is(err, backend.ErrUnavailable) {
+			t.Fatalf("wait on a node going down: %v, want ErrUnavailable", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("wait did not end when the node went down")
+	}
+}
+
+func TestDevPayEndpoint(t *testing.T) {
+	ctx := context.Background()
+	n := newNode(t)
+	mux := http.NewServeMux()
+	mux.Handle(memory.DevPayPath, memory.DevPayHandler(n))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	inv, err := n.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(10), Memo: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(srv.URL)
+	payer, err := backend.Open(ctx, memory.DevScheme+"://"+u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := payer.(backend.Payer).PayInvoice(ctx, inv.PaymentRequest, backend.PayOptions{})
+	if err != nil {
+		t.Fatalf("pay through dev endpoint: %v", err)
+	}
+	if !p.Preimage.Matches(inv.PaymentHash) || p.Amount != backend.Sat(10) {
+		t.Fatalf("dev payment %+v does not match invoice %s", p, inv.PaymentHash)
+	}
+	if _, err := payer.(backend.Payer).PayInvoice(ctx, inv.PaymentRequest, backend.PayOptions{}); !errors.Is(err, backend.ErrPaymentFailed) {
+		t.Fatalf("second dev payment: %v, want ErrPaymentFailed", err)
+	}
+	resp, err := http.Post(srv.URL+memory.DevPayPath, "application/x-www-form-urlencoded", strings.NewReader("invoice=nonsense"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("garbage invoice answered %s, want 400", resp.Status)
+	}
+	resp, err = http.Get(srv.URL + memory.DevPayPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("GET answered %s, want 405", resp.Status)
+	}
+}
