@@ -38,7 +38,7 @@ func (h *harness) StartNode(ctx context.Context) error { return h.fake.Start(ctx
 
 var _ conformance.Restarter = (*harness)(nil)
 
-func newHarness(t *testing.T, fcfg phoenixdfake.Config, ccfg phoenixd.Config) *harness {
+func newHarness(t testing.TB, fcfg phoenixdfake.Config, ccfg phoenixd.Config) *harness {
 	t.Helper()
 	node, err := memory.New(memory.Config{})
 	if err != nil {

@@ -84,6 +84,7 @@ type hub struct {
 	up     bool
 	cancel context.CancelFunc
 	closed bool
+	warned bool // the 401 warning is logged once per Client, not per redial
 }
 
 type sub struct {
@@ -220,7 +221,13 @@ func (h *hub) session(ctx context.Context, gen int) error {
 	conn, resp, err := websocket.Dial(dialCtx, u.String(), &websocket.DialOptions{HTTPClient: h.c.http, HTTPHeader: hdr})
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
-			h.c.log.Warn("phoenixd: websocket refused the password; waiters fall back to polling")
+			h.mu.Lock()
+			warn := !h.warned
+			h.warned = true
+			h.mu.Unlock()
+			if warn {
+				h.c.log.Warn("phoenixd: websocket refused the password; waiters fall back to polling")
+			}
 		}
 		return err
 	}
