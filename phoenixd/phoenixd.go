@@ -323,7 +323,13 @@ func (c *Client) PayInvoice(ctx context.Context, bolt11 string, opts backend.Pay
 	if err != nil {
 		return nil, fmt.Errorf("phoenixd: %w", err)
 	}
-	form := url.Values{"invoice": {strings.TrimSpace(bolt11)}}
+	// phoenixd parses the bare invoice; a "lightning:" URI prefix, which
+	// DecodeInvoice accepts, is dropped.
+	bare := strings.TrimSpace(bolt11)
+	if len(bare) > 10 && strings.EqualFold(bare[:10], "lightning:") {
+		bare = bare[10:]
+	}
+	form := url.Values{"invoice": {bare}}
 	amount := d.Amount
 	switch {
 	case opts.Amount < 0:
