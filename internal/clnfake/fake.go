@@ -161,8 +161,8 @@ func (f *Fake) Stop() error {
 		return nil
 	}
 	f.running = false
-	f.node.SetAvailable(false)
-	f.stopFunc()
+	// Connections go first, so no call in progress gets a reply: an
+	// exiting lightningd just drops them.
 	f.unixLn.Close()
 	for c := range f.conns {
 		c.Close()
@@ -170,6 +170,8 @@ func (f *Fake) Stop() error {
 	srv := f.httpSrv
 	f.mu.Unlock()
 	err := srv.Close()
+	f.stopFunc()
+	f.node.SetAvailable(false)
 	f.wg.Wait()
 	os.Remove(f.cfg.SocketPath)
 	return err

@@ -1,0 +1,235 @@
+package cln_test
+
+import (
+	"context"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/cln"
+)
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestPayThroughAdapter(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			h := newFakeHarness(t, tr, false)
+			payer := h.b.(backend.Payer)
+			inv, err := h.b.CreateInvoice(ctxT(t), backend.InvoiceRequest{Amount: 5000, Memo: "pay me"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := payer.PayInvoice(ctxT(t), inv.PaymentRequest, backend.PayOptions{MaxFee: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !p.Preimage.Matches(inv.PaymentHash) || p.Amount != 5000 || p.Fee != 0 {
+				t.Errorf("payment %+v for invoice %s", p, inv.PaymentHash)
+			}
+			_, err = payer.PayInvoice(ctxT(t), inv.PaymentRequest, backend.PayOptions{})
+			var rerr *cln.RPCError
+			if !errors.Is(err, backend.ErrPaymentFailed) || !errors.As(err, &rerr) || rerr.Code != 201 {
+				t.Errorf("second payment: %v, want ErrPaymentFailed with code 201", err)
+			}
+
+			anyAmt, err := h.b.CreateInvoice(ctxT(t), backend.InvoiceRequest{Memo: "any"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = payer.PayInvoice(ctxT(t), anyAmt.PaymentRequest, backend.PayOptions{})
+			if !errors.Is(err, backend.ErrInvalid) {
+				t.Errorf("any-amount invoice without an amount: %v, want ErrInvalid", err)
+			}
+			p, err = payer.PayInvoice(ctxT(t), anyAmt.PaymentRequest, backend.PayOptions{Amount: 777})
+			if err != nil || p.Amount != 777 {
+				t.Errorf("any-amount payment: %+v, %v", p, err)
+			}
+		})
+	}
+}
+
+func TestErrorsMapToSentinels(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			h := newFakeHarness(t, tr, false)
+			dh := [32]byte{1}
+			_, err := h.b.CreateInvoice(ctxT(t), backend.InvoiceRequest{Amount: 1000, DescriptionHash: &dh})
+			if !errors.Is(err, backend.ErrUnsupported) {
+				t.Errorf("description hash: %v, want ErrUnsupported", err)
+			}
+			pre, _ := backend.NewPreimage()
+			req := backend.InvoiceRequest{Amount: 1000, Memo: "dup", Preimage: &pre}
+			if _, err := h.b.CreateInvoice(ctxT(t), req); err != nil {
+				t.Fatal(err)
+			}
+			_, err = h.b.CreateInvoice(ctxT(t), req)
+			var rerr *cln.RPCError
+			if !errors.Is(err, backend.ErrAlreadyExists) || !errors.As(err, &rerr) || rerr.Code != 901 {
+				t.Errorf("reused preimage: %v, want ErrAlreadyExists with code 901", err)
+			}
+		})
+	}
+}
+
+// WaitInvoice on an invoice that expires while waited on: lightningd ends
+// waitinvoice with error 903, whose data is the expired invoice.
+func TestWaitInvoiceExpiry(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			h := newFakeHarness(t, tr, false)
+			inv, err := h.b.CreateInvoice(ctxT(t), backend.InvoiceRequest{Amount: 1000, Memo: "short", Expiry: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := h.b.(backend.Waiter).WaitInvoice(ctxT(t), inv.PaymentHash)
+			if err != nil {
+				t.Fatalf("WaitInvoice: %v", err)
+			}
+			if got.State != backend.StateOpen || !got.Expired(time.Now()) || got.Payable(time.Now()) {
+				t.Errorf("WaitInvoice returned %s, expired=%v", got.State, got.Expired(time.Now()))
+			}
+		})
+	}
+}
+
+// A wait in progress when the node goes away ends with ErrUnavailable, not
+// a hang.
+func TestWaitEndsWhenNodeStops(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			h := newFakeHarness(t, tr, false)
+			inv, err := h.b.CreateInvoice(ctxT(t), backend.InvoiceRequest{Amount: 1000, Memo: "wait"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := h.b.(backend.Waiter).WaitInvoice(ctxT(t), inv.PaymentHash)
+				done <- err
+			}()
+			// The wait is in place once the fake has the connection; there is
+			// no signal for that, so stop after the call had ample time.
+			time.Sleep(200 * time.Millisecond)
+			if err := h.fake.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			defer h.fake.Start()
+			if err := <-done; !errors.Is(err, backend.ErrUnavailable) {
+				t.Errorf("wait when the node stopped: %v, want ErrUnavailable", err)
+			}
+		})
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	f := startFake(t, false)
+	dir := socketDir(t)
+	for _, c := range []struct {
+		url  string
+		want error
+	}{
+		{"cln://" + filepath.Join(dir, "no-such-socket"), backend.ErrUnavailable},
+		{"cln://host/path", backend.ErrInvalid},
+		{"clnrest://" + f.RESTAddr(), backend.ErrInvalid}, // no rune
+		{"clnrest://" + f.RESTAddr() + "?rune=env:L402KIT_TEST_UNSET_RUNE", backend.ErrInvalid},
+		{"clnrest://" + f.RESTAddr() + "?rune=wrong&plainhttp=1", backend.ErrInvalid},
+		{"clnrest://" + f.RESTAddr() + "?rune=x&plainhttp=maybe", backend.ErrInvalid},
+		{"clnrest://127.0.0.1:1?rune=x&plainhttp=1", backend.ErrUnavailable},
+	} {
+		b, err := backend.Open(ctxT(t), c.url)
+		if !errors.Is(err, c.want) {
+			t.Errorf("%s: got %v (%T), want %v", c.url, err, b, c.want)
+		}
+	}
+}
+
+// CLNRest over TLS: a TLS front (CLNRest's own protocol is HTTPS) before
+// the fake, trusted through tlscert=PATH, and refused without it.
+func TestRESTOverTLS(t *testing.T) {
+	f := startFake(t, true)
+	target, _ := url.Parse("http://" + f.RESTAddr())
+	front := httptest.NewTLSServer(httputil.NewSingleHostReverseProxy(target))
+	t.Cleanup(front.Close)
+	certPath := filepath.Join(t.TempDir(), "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: front.Certificate().Raw})
+	if err := os.WriteFile(certPath, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host := front.Listener.Addr().String()
+	t.Setenv("L402KIT_TEST_CLN_RUNE", f.Rune())
+
+	b, err := backend.Open(ctxT(t), fmt.Sprintf("clnrest://%s?rune=env:L402KIT_TEST_CLN_RUNE&tlscert=%s", host, url.QueryEscape(certPath)))
+	if err != nil {
+		t.Fatalf("open over TLS with tlscert: %v", err)
+	}
+	if _, ok := b.(backend.HoldInvoicer); !ok {
+		t.Errorf("hold plugin present but %T is not a HoldInvoicer", b)
+	}
+	info, err := b.(backend.Informer).Info(ctxT(t))
+	if err != nil || info.NodeID != f.Node().NodeID() || info.Network != "regtest" || !info.Synced {
+		t.Errorf("Info over TLS: %+v, %v", info, err)
+	}
+
+	_, err = backend.Open(ctxT(t), fmt.Sprintf("clnrest://%s?rune=env:L402KIT_TEST_CLN_RUNE", host))
+	if !errors.Is(err, backend.ErrUnavailable) {
+		t.Errorf("open over TLS without trusting the certificate: %v, want ErrUnavailable", err)
+	}
+	if _, err := backend.Open(ctxT(t), fmt.Sprintf("clnrest://%s?rune=env:L402KIT_TEST_CLN_RUNE&insecure=1", host)); err != nil {
+		t.Errorf("open with insecure=1: %v", err)
+	}
+	_ = http.StatusOK
+}
+
+// Hold invoices keep the caller's memo and expiry, through signinvoice and
+// injectholdinvoice, and read back through listholdinvoices.
+func TestHoldInvoiceFields(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			h := newFakeHarness(t, tr, true)
+			hi := h.b.(backend.HoldInvoicer)
+			pre, _ := backend.NewPreimage()
+			inv, err := hi.CreateHoldInvoice(ctxT(t), pre.Hash(), backend.InvoiceRequest{Amount: 4242, Memo: "held memo", Expiry: 7 * time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := backend.DecodeInvoice(inv.PaymentRequest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Memo != "held memo" || d.Expiry != 7*time.Minute || d.Amount != 4242 || d.PaymentHash != pre.Hash() || d.Payee != h.fake.Node().NodeID() {
+				t.Errorf("hold invoice decodes to %+v", d)
+			}
+			got, err := h.b.LookupInvoice(ctxT(t), pre.Hash())
+			if err != nil || got.Memo != "held memo" || got.State != backend.StateOpen || got.PaymentRequest != inv.PaymentRequest {
+				t.Errorf("lookup: %+v, %v", got, err)
+			}
+			dh := [32]byte{9, 9, 9}
+			pre2, _ := backend.NewPreimage()
+			inv2, err := hi.CreateHoldInvoice(ctxT(t), pre2.Hash(), backend.InvoiceRequest{Amount: 1000, DescriptionHash: &dh})
+			if err != nil {
+				t.Fatalf("hold invoice with a description hash: %v", err)
+			}
+			if d2, _ := backend.DecodeInvoice(inv2.PaymentRequest); d2 == nil || d2.DescriptionHash == nil || *d2.DescriptionHash != dh {
+				t.Errorf("hold invoice description hash lost: %+v", d2)
+			}
+			// Settling before any payment arrived is refused, not a no-op.
+			if err := hi.SettleInvoice(ctxT(t), pre); !errors.Is(err, backend.ErrInvalid) {
+				t.Errorf("settle without a payment: %v, want ErrInvalid", err)
+			}
+		})
+	}
+}
