@@ -53,7 +53,8 @@
 // 401 by /payinvoice, and the message says so. A refused connection, a DNS
 // failure or a timeout is backend.ErrUnavailable, returned as soon as the
 // dial fails. An unknown payment hash (404 "Not found") is backend.ErrNotFound;
-// a 404 for an unknown route (an older phoenixd) is backend.ErrUnsupported.
+// any other 404 (phoenixd's "Unknown endpoint", or a reverse proxy's page for
+// a wrong path) is backend.ErrUnsupported.
 // 400 is ErrInvalid; 5xx is ErrUnavailable.
 //
 // The URL form, registered with backend.Open:

@@ -266,6 +266,7 @@ func TestStatusErrorMapping(t *testing.T) {
 		{"/getinfo", 401, "Invalid authentication (use basic auth with the http password set in phoenix.conf)", backend.ErrInvalid},
 		{"/payments/incoming/00", 404, "Not found", backend.ErrNotFound},
 		{"/createinvoice", 404, "Unknown endpoint (check api doc)", backend.ErrUnsupported},
+		{"/payments/incoming/00", 404, "<html><body>404 page not found</body></html>", backend.ErrUnsupported},
 		{"/createinvoice", 405, "Invalid http method (use the correct GET/POST)", backend.ErrUnsupported},
 		{"/createinvoice", 400, "Must provide either a description or descriptionHash", backend.ErrInvalid},
 		{"/createinvoice", 500, "boom", backend.ErrUnavailable},

@@ -514,11 +514,14 @@ func statusError(path string, status int, body []byte) error {
 			hint += ", or the limited-access password, which cannot pay"
 		}
 		hint += ")"
-	case status == http.StatusNotFound && strings.HasPrefix(text, "Unknown endpoint"):
-		sentinel = backend.ErrUnsupported
-		hint = " (this phoenixd lacks the route; upgrade it)"
-	case status == http.StatusNotFound:
+	case status == http.StatusNotFound && text == "Not found":
 		sentinel = backend.ErrNotFound
+	case status == http.StatusNotFound:
+		// "Unknown endpoint (check api doc)" from an older phoenixd, or a
+		// reverse proxy's page for a wrong path prefix: never a missing
+		// invoice, which would make every lookup look like ErrNotFound.
+		sentinel = backend.ErrUnsupported
+		hint = " (phoenixd or a proxy in front of it does not know this route: check the URL's path and phoenixd's version)"
 	case status == http.StatusMethodNotAllowed:
 		sentinel = backend.ErrUnsupported
 	case status >= 400 && status < 500:
