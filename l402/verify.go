@@ -132,6 +132,12 @@ func (v *Verifier) Verify(ctx context.Context, tok *Token, r Request) error {
 	if !tok.Preimage.Matches(id.PaymentHash) {
 		return ErrWrongPreimage
 	}
+	return v.verifyMacaroon(ctx, mac, rawID, id, r)
+}
+
+// verifyMacaroon checks everything but the preimage: root key, signature
+// chain and caveats.
+func (v *Verifier) verifyMacaroon(ctx context.Context, mac *macaroon.Macaroon, rawID []byte, id Identifier, r Request) error {
 	key, err := v.store.RootKey(ctx, id.TokenID)
 	if err != nil {
 		if errors.Is(err, ErrUnknownToken) {

@@ -75,3 +75,16 @@ func openURL(_ context.Context, u *url.URL) (backend.Backend, error) {
 	nn.refs++
 	return &handle{Node: nn.node, name: u.Host}, nil
 }
+
+// AsNode returns the *Node behind a backend opened from a memory:// URL (or
+// the node itself), for programs that need the node's own methods, such as
+// serving DevPayHandler.
+func AsNode(b backend.Backend) (*Node, bool) {
+	switch v := b.(type) {
+	case *Node:
+		return v, true
+	case *handle:
+		return v.Node, true
+	}
+	return nil, false
+}

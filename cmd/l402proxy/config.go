@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/l402"
+	"github.com/l402kit/l402kit/proxy"
+)
+
+// fileConfig is the YAML configuration file (--config).
+type fileConfig struct {
+	Listen  string        `yaml:"listen"`
+	Backend string        `yaml:"backend"`
+	Routes  []routeConfig `yaml:"routes"`
+}
+
+type routeConfig struct {
+	Name          string   `yaml:"name"`
+	Host          string   `yaml:"host"`
+	Path          string   `yaml:"path"`
+	Upstream      string   `yaml:"upstream"`
+	PriceSat      int64    `yaml:"price_sat"`
+	PriceMsat     int64    `yaml:"price_msat"`
+	Mode          string   `yaml:"mode"`
+	SingleUse     bool     `yaml:"single_use"`
+	TokenLifetime duration `yaml:"token_lifetime"`
+	InvoiceExpiry duration `yaml:"invoice_expiry"`
+	Memo          string   `yaml:"memo"`
+	Caveats       []string `yaml:"caveats"`
+}
+
+// duration reads "90s", "1h" as well as plain seconds.
+type duration time.Duration
+
+func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	if v, err := time.ParseDuration(s); err == nil {
+		*d = duration(v)
+		return nil
+	}
+	var secs int64
+	if _, err := fmt.Sscan(s, &secs); err != nil {
+		return fmt.Errorf("duration %q: want e.g. 90s, 1h or a number of seconds", s)
+	}
+	*d = duration(time.Duration(secs) * time.Second)
+	return nil
+}
+
+func loadConfig(path string) (*fileConfig, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var fc fileConfig
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&fc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &fc, nil
+}
+
+func (rc routeConfig) route() (proxy.Route, error) {
+	mode, err := proxy.ParseMode(rc.Mode)
+	if err != nil {
+		return proxy.Route{}, err
+	}
+	r := proxy.Route{
+		Name:          rc.Name,
+		Host:          rc.Host,
+		PathPrefix:    rc.Path,
+		Mode:          mode,
+		SingleUse:     rc.SingleUse,
+		TokenLifetime: time.Duration(rc.TokenLifetime),
+		InvoiceExpiry: time.Duration(rc.InvoiceExpiry),
+		Memo:          rc.Memo,
+		Price:         backend.Sat(rc.PriceSat) + backend.MilliSat(rc.PriceMsat),
+	}
+	if rc.Upstream != "" {
+		if r.Upstream, err = parseUpstream(rc.Upstream); err != nil {
+			return r, err
+		}
+	}
+	for _, c := range rc.Caveats {
+		cv, err := l402.ParseCaveat(c)
+		if err != nil {
+			return r, fmt.Errorf("route %s: %w", rc.Name, err)
+		}
+		r.Caveats = append(r.Caveats, cv)
+	}
+	return r, nil
+}
+
+func parseUpstream(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("upstream %q: want http://host:port or https://host:port", s)
+	}
+	return u, nil
+}

@@ -1,0 +1,205 @@
+// Command l402proxy is the reference L402 reverse proxy: it puts a Lightning
+// price on HTTP routes, issuing invoices from the backend its URL names.
+//
+// With no flags it listens on 127.0.0.1:8402 on the embedded memory backend
+// in front of a built-in demo upstream, and prints curl lines that walk
+// through the 402 flow. Every flag can come from the environment instead
+// (L402_LISTEN, L402_BACKEND, L402_UPSTREAM, L402_PRICE, L402_CONFIG); keep
+// backend URLs that carry secrets there, or point them at env:/file:
+// secrets, rather than on a command line.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/memory"
+	"github.com/l402kit/l402kit/proxy"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "l402proxy:", err)
+		os.Exit(1)
+	}
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+type options struct {
+	listen, backendURL, upstream, config string
+	priceSat                             int64
+	singleUse                            bool
+}
+
+func parseFlags(args []string) (*options, error) {
+	fs := flag.NewFlagSet("l402proxy", flag.ContinueOnError)
+	o := &options{}
+	defPrice, err := strconv.ParseInt(env("L402_PRICE", "10"), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("L402_PRICE: %w", err)
+	}
+	fs.StringVar(&o.listen, "listen", env("L402_LISTEN", "127.0.0.1:8402"), "address to listen on")
+	fs.StringVar(&o.backendURL, "backend", env("L402_BACKEND", "memory://"), "Lightning backend URL (memory://, lnd://, cln://, clnrest://, eclair://, phoenixd://, lnurl://)")
+	fs.StringVar(&o.upstream, "upstream", env("L402_UPSTREAM", ""), "upstream URL to sell access to (default: the built-in demo upstream)")
+	fs.Int64Var(&o.priceSat, "price", defPrice, "price in satoshis, for --upstream and the demo routes")
+	fs.BoolVar(&o.singleUse, "single-use", false, "with --upstream: serve each token once")
+	fs.StringVar(&o.config, "config", env("L402_CONFIG", ""), "YAML file with listen, backend and routes")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.priceSat <= 0 {
+		return nil, fmt.Errorf("--price must be positive, got %d", o.priceSat)
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, out *os.File) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+
+	var routes []proxy.Route
+	demo := false
+	switch {
+	case o.config != "":
+		fc, err := loadConfig(o.config)
+		if err != nil {
+			return err
+		}
+		if fc.Listen != "" {
+			o.listen = fc.Listen
+		}
+		if fc.Backend != "" {
+			o.backendURL = fc.Backend
+		}
+		for _, rc := range fc.Routes {
+			r, err := rc.route()
+			if err != nil {
+				return err
+			}
+			routes = append(routes, r)
+		}
+	case o.upstream != "":
+		up, err := parseUpstream(o.upstream)
+		if err != nil {
+			return err
+		}
+		routes = []proxy.Route{{Name: "upstream", PathPrefix: "/", Upstream: up, Price: backend.Sat(o.priceSat), SingleUse: o.singleUse}}
+	default:
+		demo = true
+		routes = demoRoutes(backend.Sat(o.priceSat))
+	}
+
+	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	b, err := backend.Open(openCtx, o.backendURL)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("open backend: %w", err)
+	}
+	defer b.Close()
+	scheme := "?"
+	if u, err := url.Parse(o.backendURL); err == nil {
+		scheme = u.Scheme // never log the rest: it may hold a password
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p, err := proxy.New(proxy.Config{Backend: b, Routes: routes, Logger: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/healthz", p.Healthz())
+	node, isMemory := memory.AsNode(b)
+	if isMemory {
+		// Development only: nobody outside this process can pay a memory
+		// node's invoices, so the demo pays them on request.
+		mux.Handle(memory.DevPayPath, memory.DevPayHandler(node))
+	}
+	if demo {
+		mux.Handle("/", p.Middleware(demoUpstream()))
+	} else {
+		mux.Handle("/", p)
+	}
+
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	log.Info("l402proxy listening", "addr", ln.Addr().String(), "backend", scheme, "abilities", backend.Abilities(b), "routes", len(routes))
+	if demo || isMemory {
+		printWalkthrough(out, ln.Addr().String(), isMemory, demo)
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func printWalkthrough(out *os.File, addr string, memoryBackend, demo bool) {
+	base := "http://" + addr
+	path := "/paid/article"
+	if !demo {
+		path = "/"
+	}
+	fmt.Fprintf(out, "\nl402proxy is up on %s. Try the 402 flow:\n\n", base)
+	fmt.Fprintf(out, "  # 1. ask: 402 Payment Required with a macaroon and an invoice\n")
+	fmt.Fprintf(out, "  curl -si %s%s\n\n", base, path)
+	fmt.Fprintf(out, "  # the same, keeping the macaroon and the invoice of one challenge\n")
+	fmt.Fprintf(out, "  H=$(curl -si %s%s | grep -i '^www-authenticate: L402'); MAC=$(echo \"$H\" | sed 's/.*macaroon=\"\\([^\"]*\\)\".*/\\1/'); INV=$(echo \"$H\" | sed 's/.*invoice=\"\\([^\"]*\\)\".*/\\1/')\n\n", base, path)
+	if memoryBackend {
+		fmt.Fprintf(out, "  # 2. pay (development endpoint, memory backend only)\n")
+		fmt.Fprintf(out, "  PRE=$(curl -s -d invoice=$INV %s%s | sed 's/.*\"preimage\":\"\\([0-9a-f]*\\)\".*/\\1/')\n\n", base, memory.DevPayPath)
+	} else {
+		fmt.Fprintf(out, "  # 2. pay $INV with any wallet and set PRE to the preimage it shows\n\n")
+	}
+	fmt.Fprintf(out, "  # 3. retry with the token: 200 and the paid body\n")
+	fmt.Fprintf(out, "  curl -s -H \"Authorization: L402 $MAC:$PRE\" %s%s\n\n", base, path)
+	if demo {
+		fmt.Fprintf(out, "  # optional route: plain clients get the free variant, L402 clients a challenge\n")
+		fmt.Fprintf(out, "  curl -s %s/podcast/ep1\n  curl -si -H 'Accept-Authenticate: L402' %s/podcast/ep1\n\n", base, base)
+		fmt.Fprintf(out, "  # or all in one: go run ./cmd/l402 get %s%s --backend memory+dev://%s --max-price 100\n\n", base, path, addr)
+	}
+}

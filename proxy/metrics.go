@@ -1,0 +1,47 @@
+package proxy
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are registered on Config.Registerer when one is given; without it
+// they still count, unexported, so the hot path has no nil checks.
+type metrics struct {
+	requests   *prometheus.CounterVec   // route, outcome
+	challenges *prometheus.CounterVec   // route
+	refused    *prometheus.CounterVec   // route, reason
+	nodeCalls  *prometheus.HistogramVec // op, result
+	pending    prometheus.GaugeFunc
+}
+
+func newMetrics(reg prometheus.Registerer, pending func() float64) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "l402", Name: "requests_total",
+			Help: "Requests through the gate, by route and outcome (paid, free, challenged, refused, unavailable).",
+		}, []string{"route", "outcome"}),
+		challenges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "l402", Name: "challenges_total",
+			Help: "402 challenges issued, each with a fresh invoice.",
+		}, []string{"route"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "l402", Name: "tokens_refused_total",
+			Help: "Tokens presented and refused, by reason.",
+		}, []string{"route", "reason"}),
+		nodeCalls: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "l402", Name: "node_call_seconds",
+			Help:    "Lightning backend calls made by the proxy, by operation and result.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
+		}, []string{"op", "result"}),
+		pending: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "l402", Name: "hold_invoices_pending",
+			Help: "Hold invoices issued for single-use routes and not yet settled, canceled or expired.",
+		}, pending),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.requests, m.challenges, m.refused, m.nodeCalls, m.pending} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,627 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/l402"
+)
+
+// Headers the proxy sets on requests it forwards. Values a client sent under
+// these names are removed first, so the upstream can trust them.
+const (
+	// HeaderPaid is "true" when the request carried a valid token, "false"
+	// for the free variant of optional and free routes.
+	HeaderPaid = "X-L402-Paid"
+	// HeaderTokenID names the token a paid request used, for accounting.
+	HeaderTokenID = "X-L402-Token-Id"
+)
+
+// Config sets up a Proxy.
+type Config struct {
+	// Backend issues the invoices. Required.
+	Backend backend.Backend
+	// Routes to price; a request no route matches is answered 404.
+	Routes []Route
+	// RootKeys stores a root key per token; default in memory.
+	RootKeys l402.RootKeyStore
+	// Spent records used single-use tokens on backends without hold
+	// invoices; default in memory.
+	Spent SpentStore
+	// Location goes into minted macaroons; default "l402kit".
+	Location string
+	// NodeTimeout bounds each backend call; default 5 s.
+	NodeTimeout time.Duration
+	// ChallengesPerMinute bounds challenges (each a new invoice on the
+	// node) per client address; default 120, negative for no limit.
+	ChallengesPerMinute int
+	// MaxPendingHolds bounds hold invoices issued and not yet used;
+	// default 10000.
+	MaxPendingHolds int
+	// TrustForwardedFor takes the client address from X-Forwarded-For, for
+	// a proxy that sits behind another one. Off by default: clients could
+	// otherwise choose their address for client_ip caveats and rate limits.
+	TrustForwardedFor bool
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the proxy's Prometheus metrics when set.
+	Registerer prometheus.Registerer
+	// Transport for upstream requests; default http.DefaultTransport.
+	Transport http.RoundTripper
+}
+
+// Proxy is the L402 gate. As an http.Handler it is a reverse proxy to each
+// route's Upstream; Middleware puts the same gate in front of any handler.
+type Proxy struct {
+	cfg      Config
+	routes   router
+	minter   *l402.Minter
+	verifier *l402.Verifier
+	holder   backend.HoldInvoicer // nil when the backend has no hold invoices
+	holds    *holdBook
+	limit    *limiter
+	log      *slog.Logger
+	m        *metrics
+	proxies  map[*Route]*httputil.ReverseProxy
+}
+
+// New checks cfg and returns a ready Proxy.
+func New(cfg Config) (*Proxy, error) {
+	if cfg.Backend == nil {
+		return nil, errors.New("proxy: Config.Backend is required")
+	}
+	rt, err := newRouter(cfg.Routes)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.RootKeys == nil {
+		cfg.RootKeys = l402.NewMemoryRootKeyStore()
+	}
+	if cfg.Spent == nil {
+		cfg.Spent = NewMemorySpentStore()
+	}
+	if cfg.Location == "" {
+		cfg.Location = "l402kit"
+	}
+	if cfg.NodeTimeout <= 0 {
+		cfg.NodeTimeout = 5 * time.Second
+	}
+	if cfg.ChallengesPerMinute == 0 {
+		cfg.ChallengesPerMinute = 120
+	}
+	if cfg.MaxPendingHolds <= 0 {
+		cfg.MaxPendingHolds = 10000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Transport == nil {
+		cfg.Transport = http.DefaultTransport
+	}
+	p := &Proxy{
+		cfg:      cfg,
+		routes:   rt,
+		minter:   l402.NewMinter(cfg.RootKeys, cfg.Location),
+		verifier: l402.NewVerifier(cfg.RootKeys),
+		holds:    newHoldBook(cfg.MaxPendingHolds),
+		limit:    newLimiter(cfg.ChallengesPerMinute),
+		log:      cfg.Logger,
+		proxies:  map[*Route]*httputil.ReverseProxy{},
+	}
+	if h, ok := cfg.Backend.(backend.HoldInvoicer); ok {
+		p.holder = h
+	}
+	if p.m, err = newMetrics(cfg.Registerer, func() float64 { return float64(p.holds.len()) }); err != nil {
+		return nil, fmt.Errorf("proxy: metrics: %w", err)
+	}
+	for _, r := range rt {
+		if r.Upstream == nil {
+			continue
+		}
+		up := r.Upstream
+		p.proxies[r] = &httputil.ReverseProxy{
+			Rewrite: func(pr *httputil.ProxyRequest) {
+				pr.SetURL(up)
+				pr.SetXForwarded()
+				// Rewrite runs after hop-by-hop headers are removed, from
+				// a copy of the inbound headers, so ours survive.
+				pr.Out.Header.Set(HeaderPaid, pr.In.Header.Get(HeaderPaid))
+				if id := pr.In.Header.Get(HeaderTokenID); id != "" {
+					pr.Out.Header.Set(HeaderTokenID, id)
+				}
+			},
+			Transport: cfg.Transport,
+			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+				p.log.Warn("upstream failed", "upstream", up.String(), "err", err)
+				writeError(w, http.StatusBadGateway, "upstream unreachable", "")
+			},
+		}
+	}
+	return p, nil
+}
+
+// ServeHTTP is the reverse proxy: gate, then forward to the route's
+// upstream. A route without an upstream answers 502.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.serve(w, r, nil)
+}
+
+// Middleware returns next behind the gate. Routes' Upstream fields are not
+// used; requests no route matches are passed to next ungated and unpaid.
+func (p *Proxy) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serve(w, r, next) })
+}
+
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	r.Header.Del(HeaderPaid)
+	r.Header.Del(HeaderTokenID)
+	route := p.routes.match(r)
+	if route == nil {
+		if next != nil {
+			r.Header.Set(HeaderPaid, "false")
+			next.ServeHTTP(w, r)
+			return
+		}
+		writeError(w, http.StatusNotFound, "no route for this path", "")
+		return
+	}
+	g := p.gate(w, r, route)
+	if g == nil {
+		return
+	}
+	h := next
+	if h == nil {
+		rp := p.proxies[route]
+		if rp == nil {
+			g.finish(http.StatusBadGateway)
+			writeError(w, http.StatusBadGateway, "route has no upstream", "")
+			return
+		}
+		h = rp
+	}
+	if g.paid {
+		r.Header.Set(HeaderPaid, "true")
+		r.Header.Set(HeaderTokenID, g.tokenID)
+		// The upstream needs to know the request was paid, not the
+		// credential that paid for it.
+		if l402.IsAuthorization(r.Header.Get("Authorization")) {
+			r.Header.Del("Authorization")
+		}
+	} else {
+		r.Header.Set(HeaderPaid, "false")
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	h.ServeHTTP(sw, r)
+	g.finish(sw.status())
+}
+
+// grant lets a request through; finish runs once the upstream answered,
+// with its status, to settle or release what a single-use token holds.
+type grant struct {
+	paid    bool
+	tokenID string
+	finish  func(status int)
+}
+
+func noop(int) {}
+
+// gate decides about r on route. It returns nil when it has answered the
+// request itself (challenge, refusal, unavailability).
+func (p *Proxy) gate(w http.ResponseWriter, r *http.Request, route *Route) *grant {
+	if route.Mode == ModeFree {
+		p.m.requests.WithLabelValues(route.Name, "free").Inc()
+		return &grant{finish: noop}
+	}
+	req := l402.Request{Service: route.Name, Now: time.Now(), ClientIP: p.clientIP(r), Path: r.URL.Path, Method: r.Method}
+	if mac, ok := l402.PendingFromHeader(r.Header); ok {
+		// A macaroon without its preimage: the client's payment is in
+		// flight, which only a held invoice of a single-use route can show.
+		if !route.SingleUse || p.holder == nil {
+			p.refuse(w, r, route, "no_preimage", errors.New("this route takes a token with its preimage"))
+			return nil
+		}
+		id, err := p.verifier.VerifyPending(r.Context(), mac, req)
+		if err != nil {
+			p.tokenFailed(w, r, route, err)
+			return nil
+		}
+		return p.useHeld(w, r, route, id, &grant{paid: true, tokenID: id.TokenID.String(), finish: noop})
+	}
+	tok, err := l402.FromHeader(r.Header)
+	switch {
+	case errors.Is(err, l402.ErrNoCredentials):
+		if route.Mode == ModeOptional && !wantsChallenge(r) {
+			p.m.requests.WithLabelValues(route.Name, "free").Inc()
+			return &grant{finish: noop}
+		}
+		p.challenge(w, r, route, "")
+		return nil
+	case err != nil:
+		p.refuse(w, r, route, "malformed", err)
+		return nil
+	}
+	if err := p.verifier.Verify(r.Context(), tok, req); err != nil {
+		p.tokenFailed(w, r, route, err)
+		return nil
+	}
+	id, _ := l402.DecodeIdentifier(tok.Macaroon.Id())
+	g := &grant{paid: true, tokenID: id.TokenID.String(), finish: noop}
+	if !route.SingleUse {
+		p.m.requests.WithLabelValues(route.Name, "paid").Inc()
+		return g
+	}
+	if p.holder != nil {
+		return p.useHeld(w, r, route, id, g)
+	}
+	return p.useSpent(w, r, route, id, g)
+}
+
+// tokenFailed answers a token the verifier did not accept: refused when the
+// token is at fault, 503 when the root key store could not answer.
+func (p *Proxy) tokenFailed(w http.ResponseWriter, r *http.Request, route *Route, err error) {
+	if isTokenError(err) {
+		p.refuse(w, r, route, reason(err), err)
+		return
+	}
+	p.unavailable(w, route, "token store unavailable", err)
+}
+
+// useHeld serves a single-use token on a hold-invoice backend: the invoice
+// must be Held (paid, not settled); it is settled after the upstream answers
+// below 500 and canceled otherwise, so the client gets its payment back.
+func (p *Proxy) useHeld(w http.ResponseWriter, r *http.Request, route *Route, id l402.Identifier, g *grant) *grant {
+	hash := id.PaymentHash
+	inv, err := p.lookup(r.Context(), hash)
+	if err != nil {
+		if errors.Is(err, backend.ErrNotFound) {
+			p.refuse(w, r, route, "unknown_invoice", err)
+		} else {
+			p.unavailable(w, route, "cannot check the payment", err)
+		}
+		return nil
+	}
+	switch inv.State {
+	case backend.StateOpen:
+		if inv.Expired(time.Now()) {
+			p.refuse(w, r, route, "expired", errors.New("the invoice expired unpaid"))
+			return nil
+		}
+		p.m.requests.WithLabelValues(route.Name, "pending").Inc()
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusPaymentRequired, "payment not received yet; retry once it is in flight", "payment_pending")
+		return nil
+	case backend.StateSettled:
+		p.refuse(w, r, route, "used", errors.New("single-use token already used"))
+		return nil
+	case backend.StateCanceled:
+		p.refuse(w, r, route, "canceled", errors.New("the invoice was canceled"))
+		return nil
+	}
+	pre, ok := p.holds.claim(hash)
+	if !ok {
+		// Another request is using the token right now, or this proxy no
+		// longer knows the preimage (restarted): either way not servable.
+		p.refuse(w, r, route, "used", errors.New("single-use token in use or unknown to this proxy"))
+		return nil
+	}
+	p.m.requests.WithLabelValues(route.Name, "paid").Inc()
+	g.finish = func(status int) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), p.cfg.NodeTimeout)
+		defer cancel()
+		var err error
+		if status >= 500 {
+			err = p.nodeCall("cancel", func() error { return p.holder.CancelInvoice(ctx, hash) })
+		} else {
+			err = p.nodeCall("settle", func() error { return p.holder.SettleInvoice(ctx, pre) })
+		}
+		if err != nil {
+			// Keep the preimage: a later retry of the request can still
+			// settle, and an unsettled hold expires back to the payer.
+			p.log.Error("single-use hold invoice not resolved", "route", route.Name, "hash", hash.String(), "upstream_status", status, "err", err)
+			p.holds.release(hash, false)
+			return
+		}
+		p.holds.release(hash, true)
+	}
+	return g
+}
+
+// useSpent serves a single-use token on a backend without hold invoices by
+// recording its payment hash; a 5xx from the upstream forgets it again.
+func (p *Proxy) useSpent(w http.ResponseWriter, r *http.Request, route *Route, id l402.Identifier, g *grant) *grant {
+	ctx, cancel := context.WithTimeout(r.Context(), p.cfg.NodeTimeout)
+	defer cancel()
+	first, err := p.cfg.Spent.Spend(ctx, id.PaymentHash, time.Time{})
+	if err != nil {
+		p.unavailable(w, route, "spent-token store unavailable", err)
+		return nil
+	}
+	if !first {
+		p.refuse(w, r, route, "used", errors.New("single-use token already used"))
+		return nil
+	}
+	p.m.requests.WithLabelValues(route.Name, "paid").Inc()
+	g.finish = func(status int) {
+		if status < 500 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), p.cfg.NodeTimeout)
+		defer cancel()
+		if err := p.cfg.Spent.Unspend(ctx, id.PaymentHash); err != nil {
+			p.log.Error("could not release single-use token after upstream failure", "route", route.Name, "err", err)
+		}
+	}
+	return g
+}
+
+// challenge answers 402 with a fresh invoice and macaroon.
+func (p *Proxy) challenge(w http.ResponseWriter, r *http.Request, route *Route, why string) {
+	client := p.clientIP(r)
+	if !p.limit.allow(client.String(), time.Now()) {
+		p.m.requests.WithLabelValues(route.Name, "rate_limited").Inc()
+		w.Header().Set("Retry-After", "60")
+		writeError(w, http.StatusTooManyRequests, "too many payment challenges from this address; retry later", "rate_limited")
+		return
+	}
+	price, err := route.price(r)
+	if err != nil {
+		p.log.Error("price function failed", "route", route.Name, "err", err)
+		writeError(w, http.StatusInternalServerError, "cannot price this request", "")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), p.cfg.NodeTimeout)
+	defer cancel()
+	req := backend.InvoiceRequest{Amount: price, Memo: route.Memo, Expiry: route.InvoiceExpiry}
+	var inv *backend.Invoice
+	if route.SingleUse && p.holder != nil {
+		pre, perr := backend.NewPreimage()
+		if perr != nil {
+			writeError(w, http.StatusInternalServerError, "cannot make a preimage", "")
+			return
+		}
+		if !p.holds.add(pre, time.Now().Add(route.InvoiceExpiry)) {
+			p.unavailable(w, route, "too many unpaid single-use invoices", errors.New("hold book full"))
+			return
+		}
+		err = p.nodeCall("create_hold_invoice", func() (err error) {
+			inv, err = p.holder.CreateHoldInvoice(ctx, pre.Hash(), req)
+			return err
+		})
+		if err != nil {
+			p.holds.release(pre.Hash(), true)
+		}
+	} else {
+		err = p.nodeCall("create_invoice", func() (err error) {
+			inv, err = p.cfg.Backend.CreateInvoice(ctx, req)
+			return err
+		})
+	}
+	if err != nil {
+		if errors.Is(err, backend.ErrInvalid) || errors.Is(err, backend.ErrUnsupported) {
+			p.log.Error("backend refused the route's invoice", "route", route.Name, "err", err)
+			writeError(w, http.StatusInternalServerError, "the Lightning backend refused to create the invoice", "")
+			return
+		}
+		p.unavailable(w, route, "Lightning node unavailable: cannot create an invoice", err)
+		return
+	}
+	caveats := []l402.Caveat{
+		l402.ServicesCaveat(l402.Service{Name: route.Name}),
+		l402.PathPrefixCaveat(route.PathPrefix),
+	}
+	if route.TokenLifetime > 0 {
+		caveats = append(caveats, l402.ValidUntilCaveat(route.Name, time.Now().Add(route.TokenLifetime)))
+	}
+	caveats = append(caveats, route.Caveats...)
+	mac, _, err := p.minter.Mint(ctx, inv.PaymentHash, caveats...)
+	if err != nil {
+		p.unavailable(w, route, "token store unavailable", err)
+		return
+	}
+	l402.AddChallenges(w.Header(), l402.Challenge{Macaroon: mac, Invoice: inv.PaymentRequest})
+	p.m.challenges.WithLabelValues(route.Name).Inc()
+	p.m.requests.WithLabelValues(route.Name, "challenged").Inc()
+	msg := fmt.Sprintf("payment required: %s for %s", price, route.Name)
+	if why != "" {
+		msg = why + "; " + msg
+	}
+	writeChallenge(w, msg, inv, price)
+}
+
+// refuse answers a presented token that does not grant the request: 401
+// with the reason, and a fresh challenge so the client can buy a new token.
+func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, route *Route, why string, err error) {
+	p.m.refused.WithLabelValues(route.Name, why).Inc()
+	p.m.requests.WithLabelValues(route.Name, "refused").Inc()
+	p.log.Info("token refused", "route", route.Name, "reason", why, "err", err)
+	p.challenge(w, r, route, "token refused ("+why+"): "+err.Error())
+}
+
+func (p *Proxy) unavailable(w http.ResponseWriter, route *Route, msg string, err error) {
+	p.m.requests.WithLabelValues(route.Name, "unavailable").Inc()
+	p.log.Warn(msg, "route", route.Name, "err", err)
+	w.Header().Set("Retry-After", "5")
+	writeError(w, http.StatusServiceUnavailable, msg, "unavailable")
+}
+
+func (p *Proxy) lookup(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.NodeTimeout)
+	defer cancel()
+	var inv *backend.Invoice
+	err := p.nodeCall("lookup_invoice", func() (err error) {
+		inv, err = p.cfg.Backend.LookupInvoice(ctx, hash)
+		return err
+	})
+	return inv, err
+}
+
+func (p *Proxy) nodeCall(op string, f func() error) error {
+	start := time.Now()
+	err := f()
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	p.m.nodeCalls.WithLabelValues(op, result).Observe(time.Since(start).Seconds())
+	return err
+}
+
+// Healthz answers 200 when the backend answers, 503 with the reason when it
+// does not.
+func (p *Proxy) Healthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), p.cfg.NodeTimeout)
+		defer cancel()
+		body := map[string]any{"backend_abilities": backend.Abilities(p.cfg.Backend)}
+		var err error
+		if in, ok := p.cfg.Backend.(backend.Informer); ok {
+			var info *backend.NodeInfo
+			if info, err = in.Info(ctx); err == nil {
+				body["node"] = info
+			}
+		} else {
+			// Any answer from the node, "not found" included, shows it is up.
+			_, err = p.cfg.Backend.LookupInvoice(ctx, backend.PaymentHash{1})
+			if errors.Is(err, backend.ErrNotFound) {
+				err = nil
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if err != nil {
+			body["status"] = "unavailable"
+			body["error"] = err.Error()
+			w.WriteHeader(http.StatusServiceUnavailable)
+		} else {
+			body["status"] = "ok"
+		}
+		json.NewEncoder(w).Encode(body)
+	})
+}
+
+func (p *Proxy) clientIP(r *http.Request) netip.Addr {
+	if p.cfg.TrustForwardedFor {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			first, _, _ := strings.Cut(xff, ",")
+			if a, err := netip.ParseAddr(strings.TrimSpace(first)); err == nil {
+				return a.Unmap()
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, _ := netip.ParseAddr(host)
+	return a.Unmap()
+}
+
+// wantsChallenge reports whether the client said it can pay, with
+// Accept-Authenticate: L402 (or LSAT), possibly among other schemes.
+func wantsChallenge(r *http.Request) bool {
+	for _, v := range r.Header.Values(l402.HeaderAcceptAuthenticate) {
+		for _, s := range strings.Split(v, ",") {
+			s = strings.TrimSpace(s)
+			if i := strings.IndexAny(s, " ;"); i >= 0 {
+				s = s[:i]
+			}
+			if strings.EqualFold(s, "L402") || strings.EqualFold(s, "LSAT") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isTokenError(err error) bool {
+	for _, e := range []error{l402.ErrMalformed, l402.ErrUnknownToken, l402.ErrBadSignature, l402.ErrWrongPreimage, l402.ErrCaveat, l402.ErrExpired} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func reason(err error) string {
+	switch {
+	case errors.Is(err, l402.ErrExpired):
+		return "expired"
+	case errors.Is(err, l402.ErrWrongPreimage):
+		return "wrong_preimage"
+	case errors.Is(err, l402.ErrBadSignature):
+		return "bad_signature"
+	case errors.Is(err, l402.ErrUnknownToken):
+		return "unknown_token"
+	case errors.Is(err, l402.ErrCaveat):
+		return "caveat"
+	}
+	return "malformed"
+}
+
+type errorBody struct {
+	Error  string `json:"error"`
+	Reason string `json:"reason,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg, reason string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(errorBody{Error: msg, Reason: reason})
+}
+
+type challengeBody struct {
+	Error       string `json:"error"`
+	Invoice     string `json:"invoice"`
+	PaymentHash string `json:"payment_hash"`
+	AmountMsat  int64  `json:"amount_msat"`
+}
+
+func writeChallenge(w http.ResponseWriter, msg string, inv *backend.Invoice, price backend.MilliSat) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusPaymentRequired)
+	json.NewEncoder(w).Encode(challengeBody{Error: msg, Invoice: inv.PaymentRequest, PaymentHash: inv.PaymentHash.String(), AmountMsat: int64(price)})
+}
+
+// statusWriter remembers the status the handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) status() int {
+	if s.code == 0 {
+		return http.StatusOK
+	}
+	return s.code
+}
+
+// Unwrap lets http.ResponseController reach Flush and friends.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+

@@ -1,0 +1,179 @@
+package proxy
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/l402"
+)
+
+// Mode says who must pay on a route.
+type Mode int
+
+const (
+	// ModeRequired challenges every request without a valid token. It is
+	// the zero value, so a route someone forgot to give a mode is paid.
+	ModeRequired Mode = iota
+	// ModeOptional challenges only clients that ask for it with
+	// Accept-Authenticate; others get the free variant.
+	ModeOptional
+	// ModeFree lets everything through, marked unpaid.
+	ModeFree
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeRequired:
+		return "required"
+	case ModeOptional:
+		return "optional"
+	case ModeFree:
+		return "free"
+	}
+	return fmt.Sprintf("mode(%d)", int(m))
+}
+
+// ParseMode reads "required", "optional" or "free".
+func ParseMode(s string) (Mode, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "required":
+		return ModeRequired, nil
+	case "optional":
+		return ModeOptional, nil
+	case "free":
+		return ModeFree, nil
+	}
+	return 0, fmt.Errorf("proxy: unknown mode %q (want required, optional or free)", s)
+}
+
+// Route prices the requests whose host and path it matches.
+type Route struct {
+	// Name is the service name in the tokens' services caveat; tokens
+	// bought for one route are refused on another. Default: the path prefix.
+	Name string
+	// Host matches the request's host (without port); empty matches any.
+	Host string
+	// PathPrefix matches the start of the request path; default "/".
+	PathPrefix string
+	// Upstream receives the route's requests in the reverse-proxy form;
+	// the middleware form ignores it.
+	Upstream *url.URL
+	// Price of a token. PriceFunc, when set, decides per request instead.
+	Price     backend.MilliSat
+	PriceFunc func(*http.Request) (backend.MilliSat, error)
+	// Memo is the invoice description; default "l402kit: <Name>".
+	Memo string
+	// TokenLifetime, when set, adds a <Name>_valid_until caveat.
+	TokenLifetime time.Duration
+	// InvoiceExpiry is how long a challenge's invoice can be paid; default
+	// 10 minutes.
+	InvoiceExpiry time.Duration
+	// Caveats are added to every token of the route, after the route's own
+	// services and path caveats.
+	Caveats []l402.Caveat
+	Mode    Mode
+	// SingleUse serves each token once (see the package doc).
+	SingleUse bool
+}
+
+func (r *Route) normalize() error {
+	if r.PathPrefix == "" {
+		r.PathPrefix = "/"
+	}
+	if !strings.HasPrefix(r.PathPrefix, "/") {
+		return fmt.Errorf("proxy: route path prefix %q must start with /", r.PathPrefix)
+	}
+	if r.Name == "" {
+		r.Name = strings.Trim(r.PathPrefix, "/")
+		if r.Name == "" {
+			r.Name = "root"
+		}
+		r.Name = strings.ReplaceAll(r.Name, "/", "-")
+	}
+	if strings.ContainsAny(r.Name, ",:= ") {
+		return fmt.Errorf("proxy: route name %q may not contain , : = or spaces (it goes into a services caveat)", r.Name)
+	}
+	if r.Mode != ModeFree && r.Price <= 0 && r.PriceFunc == nil {
+		return fmt.Errorf("proxy: route %s is %s but has no price", r.Name, r.Mode)
+	}
+	if r.Price < 0 {
+		return fmt.Errorf("proxy: route %s has a negative price", r.Name)
+	}
+	if r.InvoiceExpiry == 0 {
+		r.InvoiceExpiry = 10 * time.Minute
+	}
+	if r.Memo == "" {
+		r.Memo = "l402kit: " + r.Name
+	}
+	r.Host = strings.ToLower(r.Host)
+	return nil
+}
+
+func (r *Route) price(req *http.Request) (backend.MilliSat, error) {
+	if r.PriceFunc != nil {
+		p, err := r.PriceFunc(req)
+		if err == nil && p <= 0 {
+			err = fmt.Errorf("price function gave %s", p)
+		}
+		return p, err
+	}
+	return r.Price, nil
+}
+
+// pathMatches reports whether path is under prefix, on a segment boundary
+// when the prefix does not end in a slash ("/api" matches "/api/x" and
+// "/api", not "/apix").
+func pathMatches(prefix, path string) bool {
+	if !strings.HasPrefix(path, prefix) {
+		return false
+	}
+	return strings.HasSuffix(prefix, "/") || len(path) == len(prefix) || path[len(prefix)] == '/'
+}
+
+// router finds the route for a request: exact host before any host, then the
+// longest prefix.
+type router []*Route
+
+func newRouter(routes []Route) (router, error) {
+	rt := make(router, 0, len(routes))
+	names := map[string]bool{}
+	for i := range routes {
+		r := routes[i]
+		if err := r.normalize(); err != nil {
+			return nil, err
+		}
+		if names[r.Name] {
+			return nil, fmt.Errorf("proxy: two routes named %q", r.Name)
+		}
+		names[r.Name] = true
+		rt = append(rt, &r)
+	}
+	sort.SliceStable(rt, func(i, j int) bool {
+		if (rt[i].Host != "") != (rt[j].Host != "") {
+			return rt[i].Host != ""
+		}
+		return len(rt[i].PathPrefix) > len(rt[j].PathPrefix)
+	})
+	return rt, nil
+}
+
+func (rt router) match(r *http.Request) *Route {
+	host := strings.ToLower(r.Host)
+	if h, _, ok := strings.Cut(host, ":"); ok && !strings.HasPrefix(host, "[") {
+		host = h
+	}
+	for _, route := range rt {
+		if route.Host != "" && route.Host != host {
+			continue
+		}
+		if pathMatches(route.PathPrefix, r.URL.Path) {
+			return route
+		}
+	}
+	return nil
+}
