@@ -352,7 +352,7 @@ func (s *Server) pay(o *outgoing, bolt11 string, amount backend.MilliSat, starte
 			Type:            "sent",
 			PaymentPreimage: p.Preimage.String(),
 			FeesPaid:        &fees,
-			Route:           []any{},
+			Route:           &[]any{},
 			CompletedAt:     &done,
 		}
 		o.event = paymentSentEvent{

@@ -133,7 +133,7 @@ type outgoingStatus struct {
 	Type            string           `json:"type"`
 	PaymentPreimage string           `json:"paymentPreimage,omitempty"`
 	FeesPaid        *int64           `json:"feesPaid,omitempty"`
-	Route           []any            `json:"route,omitempty"`
+	Route           *[]any           `json:"route,omitempty"` // present, maybe empty, once sent
 	Failures        []failureSummary `json:"failures,omitempty"`
 	CompletedAt     *timestamp       `json:"completedAt,omitempty"`
 }
