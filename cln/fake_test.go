@@ -39,7 +39,7 @@ var _ conformance.Restarter = (*fakeHarness)(nil)
 
 // socketDir returns a short directory for a unix socket: t.TempDir() paths
 // can pass the ~108-byte limit of sun_path.
-func socketDir(t *testing.T) string {
+func socketDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "clnfake")
 	if err != nil {
@@ -49,7 +49,7 @@ func socketDir(t *testing.T) string {
 	return dir
 }
 
-func startFake(t *testing.T, plugin bool) *clnfake.Fake {
+func startFake(t testing.TB, plugin bool) *clnfake.Fake {
 	t.Helper()
 	node, err := memory.New(memory.Config{})
 	if err != nil {
@@ -59,7 +59,7 @@ func startFake(t *testing.T, plugin bool) *clnfake.Fake {
 	f, err := clnfake.New(clnfake.Config{
 		Node:       node,
 		SocketPath: filepath.Join(socketDir(t), "lightning-rpc"),
-		Rune:       "test-rune-" + t.Name(),
+		Rune:       "test-rune",
 		HoldPlugin: plugin,
 	})
 	if err != nil {
@@ -71,7 +71,7 @@ func startFake(t *testing.T, plugin bool) *clnfake.Fake {
 
 // openURL is the backend URL for f over transport "socket" or "rest"; the
 // REST rune comes from an environment variable, as an operator would pass it.
-func openURL(t *testing.T, f *clnfake.Fake, transport string) string {
+func openURL(t testing.TB, f *clnfake.Fake, transport string) string {
 	t.Helper()
 	switch transport {
 	case "socket":
@@ -85,6 +85,11 @@ func openURL(t *testing.T, f *clnfake.Fake, transport string) string {
 }
 
 func newFakeHarness(t *testing.T, transport string, plugin bool) *fakeHarness {
+	t.Helper()
+	return newFakeHarnessTB(t, transport, plugin)
+}
+
+func newFakeHarnessTB(t testing.TB, transport string, plugin bool) *fakeHarness {
 	t.Helper()
 	f := startFake(t, plugin)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
