@@ -386,10 +386,14 @@ func (p *challengeParser) token() string {
 	return p.s[start:p.i]
 }
 
-// token68End reports whether the "=" at the parser's position, after a word
-// begun at start, is only base64 padding: "=" runs up to a comma, white
-// space or the end.
+// token68End reports whether the "=" at the parser's position, right after
+// a word begun at start, is only base64 padding: a run of "=" directly
+// after the word and followed by nothing but white space up to a comma or
+// the end. "name=value" and "name = value" are parameters.
 func (p *challengeParser) token68End(start int) bool {
+	if p.i == start || !isTchar(p.s[p.i-1]) {
+		return false // white space between the word and "="
+	}
 	j := p.i
 	for j < len(p.s) && p.s[j] == '=' {
 		j++
@@ -397,10 +401,10 @@ func (p *challengeParser) token68End(start int) bool {
 	if j == p.i {
 		return false
 	}
-	// "name=value" has something after the "="; padding has nothing, or
-	// more "=". A lone "=" followed by the end could be an empty value,
-	// which no challenge we read uses, so padding it is.
-	return j == len(p.s) || p.s[j] == ',' || p.s[j] == ' ' || p.s[j] == '\t' || j-p.i > 1
+	for j < len(p.s) && (p.s[j] == ' ' || p.s[j] == '\t') {
+		j++
+	}
+	return j == len(p.s) || p.s[j] == ','
 }
 
 // value reads a parameter value: a quoted string (with backslash escapes)
