@@ -34,3 +34,23 @@ func newNode(t *testing.T) *memory.Node {
 func TestConformance(t *testing.T) {
 	conformance.Run(t, harness{newNode(t)})
 }
+
+func TestProxyFlow(t *testing.T) {
+	conformance.RunProxyFlow(t, harness{newNode(t)})
+}
+
+// noHold hides the memory node's hold invoices, so the proxy flow runs the
+// way it does on Eclair, phoenixd and LNURL: single use through the spent
+// store.
+type noHold struct{ harness }
+
+func (h noHold) Backend() backend.Backend {
+	return struct {
+		backend.Backend
+		backend.Waiter
+	}{h.n, h.n}
+}
+
+func TestProxyFlowWithoutHoldInvoices(t *testing.T) {
+	conformance.RunProxyFlow(t, noHold{harness{newNode(t)}})
+}

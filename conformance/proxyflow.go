@@ -1,0 +1,441 @@
+package conformance
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gopkg.in/macaroon.v2"
+
+	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/l402"
+	"github.com/l402kit/l402kit/proxy"
+)
+
+// flowPrice is what the proxy-flow routes charge: whole satoshis, small.
+const flowPrice = backend.MilliSat(100_000)
+
+// RunProxyFlow runs the HTTP 402 flow end to end over h's backend: a real
+// upstream and a real proxy on loopback listeners, a client that pays with
+// h's payer. Cases: challenge then paid access (all three Authorization
+// forms), forged signature, wrong preimage, expired token, wrong path,
+// optional route with and without Accept-Authenticate, single-use replay,
+// single-use upstream failure, the paying client transport, and (when h is
+// a Restarter) a node that goes down: challenges answer 503 while valid
+// tokens keep working.
+func RunProxyFlow(t *testing.T, h Harness) {
+	t.Helper()
+	f := newFlow(t, h)
+	for _, c := range []struct {
+		name string
+		fn   func(*testing.T, *flow)
+	}{
+		{"Required/ChallengeThenAccess", flowChallengeThenAccess},
+		{"Required/ForgedSignatureRefused", flowForged},
+		{"Required/WrongPreimageRefused", flowWrongPreimage},
+		{"Required/ExpiredTokenRefused", flowExpired},
+		{"Required/WrongPathRefused", flowWrongPath},
+		{"Optional/FreeVariantWithoutAcceptAuthenticate", flowOptionalFree},
+		{"Optional/PaidVariantWithAcceptAuthenticate", flowOptionalPaid},
+		{"SingleUse/ReplayRefused", flowSingleUse},
+		{"SingleUse/UpstreamFailureReleasesToken", flowSingleUseFailure},
+		{"Client/TransportPaysAndRetries", flowTransport},
+		{"Unavailable/ChallengesFailTokensWork", flowNodeDown},
+	} {
+		t.Run(c.name, func(t *testing.T) { c.fn(t, f) })
+	}
+}
+
+type flow struct {
+	h        Harness
+	payer    backend.Payer
+	hold     bool
+	base     string
+	client   *http.Client
+	mu       sync.Mutex
+	upstream []seen // what the upstream was sent
+}
+
+type seen struct {
+	path, paid, auth string
+}
+
+func newFlow(t *testing.T, h Harness) *flow {
+	f := &flow{h: h, payer: h.Payer(), client: &http.Client{Timeout: callTimeout}}
+	_, f.hold = h.Backend().(backend.HoldInvoicer)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.upstream = append(f.upstream, seen{r.URL.Path, r.Header.Get(proxy.HeaderPaid), r.Header.Get("Authorization")})
+		f.mu.Unlock()
+		if strings.HasPrefix(r.URL.Path, "/flaky/") {
+			http.Error(w, "upstream broke", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintf(w, "upstream %s paid=%s", r.URL.Path, r.Header.Get(proxy.HeaderPaid))
+	}))
+	t.Cleanup(up.Close)
+	upURL, _ := url.Parse(up.URL)
+	routes := []proxy.Route{
+		{Name: "paid", PathPrefix: "/paid/", Price: flowPrice, Upstream: upURL},
+		{Name: "other", PathPrefix: "/other/", Price: flowPrice, Upstream: upURL},
+		{Name: "short", PathPrefix: "/short/", Price: flowPrice, Upstream: upURL, TokenLifetime: time.Second},
+		{Name: "podcast", PathPrefix: "/podcast/", Price: flowPrice, Upstream: upURL, Mode: proxy.ModeOptional},
+		{Name: "once", PathPrefix: "/once/", Price: flowPrice, Upstream: upURL, SingleUse: true},
+		{Name: "flaky", PathPrefix: "/flaky/", Price: flowPrice, Upstream: upURL, SingleUse: true},
+	}
+	p, err := proxy.New(proxy.Config{Backend: h.Backend(), Routes: routes, ChallengesPerMinute: -1, NodeTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("proxy.New: %v", err)
+	}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	f.base = srv.URL
+	return f
+}
+
+func (f *flow) lastUpstream() seen {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.upstream) == 0 {
+		return seen{}
+	}
+	return f.upstream[len(f.upstream)-1]
+}
+
+func (f *flow) get(t *testing.T, path string, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, f.base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: reading body: %v", path, err)
+	}
+	return resp, string(body)
+}
+
+// challenge asks for path and checks the 402: an L402 and an LSAT challenge
+// with the same macaroon and invoice, the invoice asking the route's price
+// and committing to the macaroon's payment hash.
+func (f *flow) challenge(t *testing.T, path string, hdr map[string]string) l402.Challenge {
+	t.Helper()
+	resp, body := f.get(t, path, hdr)
+	if resp.StatusCode != http.StatusPaymentRequired {
+		t.Fatalf("GET %s without a token: %s %s, want 402", path, resp.Status, body)
+	}
+	chs, err := l402.ParseChallenges(resp.Header)
+	if err != nil {
+		t.Fatalf("402 challenges do not parse: %v (%q)", err, resp.Header.Values("WWW-Authenticate"))
+	}
+	var l, s *l402.Challenge
+	for i := range chs {
+		switch chs[i].Scheme {
+		case "L402":
+			l = &chs[i]
+		case "LSAT":
+			s = &chs[i]
+		}
+	}
+	if l == nil || s == nil {
+		t.Fatalf("402 must carry both an L402 and an LSAT challenge, got %q", resp.Header.Values("WWW-Authenticate"))
+	}
+	lb, _ := l.Macaroon.MarshalBinary()
+	sb, _ := s.Macaroon.MarshalBinary()
+	if string(lb) != string(sb) || l.Invoice != s.Invoice {
+		t.Errorf("L402 and LSAT challenges differ")
+	}
+	id, err := l402.DecodeIdentifier(l.Macaroon.Id())
+	if err != nil {
+		t.Fatalf("challenge macaroon identifier: %v", err)
+	}
+	d, err := backend.DecodeInvoice(l.Invoice)
+	if err != nil {
+		t.Fatalf("challenge invoice: %v", err)
+	}
+	if d.PaymentHash != id.PaymentHash {
+		t.Errorf("invoice hash %s, macaroon commits to %s", d.PaymentHash, id.PaymentHash)
+	}
+	if d.Amount != flowPrice {
+		t.Errorf("invoice asks %s, route price is %s", d.Amount, flowPrice)
+	}
+	return *l
+}
+
+func (f *flow) pay(t *testing.T, bolt11 string) backend.Preimage {
+	t.Helper()
+	p, err := f.payer.PayInvoice(callCtx(t), bolt11, backend.PayOptions{})
+	if err != nil {
+		t.Fatalf("paying the challenge's invoice: %v", err)
+	}
+	return p.Preimage
+}
+
+func encode(t *testing.T, m *macaroon.Macaroon) string {
+	b, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64Std(b)
+}
+
+func auth(t *testing.T, m *macaroon.Macaroon, pre backend.Preimage) map[string]string {
+	return map[string]string{"Authorization": "L402 " + encode(t, m) + ":" + pre.String()}
+}
+
+// refused checks a presented token was not let through: a 402 with a fresh
+// challenge and the reason, and nothing reached the upstream.
+func (f *flow) refused(t *testing.T, path string, hdr map[string]string, reason string) {
+	t.Helper()
+	before := len(f.upstreamCalls())
+	resp, body := f.get(t, path, hdr)
+	if resp.StatusCode != http.StatusPaymentRequired {
+		t.Fatalf("GET %s with a bad token: %s %s, want 402", path, resp.Status, body)
+	}
+	if !strings.Contains(body, reason) {
+		t.Errorf("refusal body %q does not give the reason %q", body, reason)
+	}
+	if after := len(f.upstreamCalls()); after != before {
+		t.Errorf("a refused request reached the upstream")
+	}
+}
+
+func (f *flow) upstreamCalls() []seen {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]seen(nil), f.upstream...)
+}
+
+func (f *flow) ok(t *testing.T, path string, hdr map[string]string, wantPaid string) {
+	t.Helper()
+	resp, body := f.get(t, path, hdr)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %s, want 200", path, resp.Status, body)
+	}
+	want := "upstream " + path + " paid=" + wantPaid
+	if body != want {
+		t.Fatalf("GET %s: body %q, want %q", path, body, want)
+	}
+	if up := f.lastUpstream(); up.path != path || up.paid != wantPaid || up.auth != "" {
+		t.Errorf("upstream saw %+v, want path %s, %s=%s and no Authorization", up, path, proxy.HeaderPaid, wantPaid)
+	}
+}
+
+// paidToken buys a token for path through the challenge.
+func (f *flow) paidToken(t *testing.T, path string) (*macaroon.Macaroon, backend.Preimage) {
+	t.Helper()
+	ch := f.challenge(t, path, nil)
+	return ch.Macaroon, f.pay(t, ch.Invoice)
+}
+
+func flowChallengeThenAccess(t *testing.T, f *flow) {
+	mac, pre := f.paidToken(t, "/paid/a")
+	f.ok(t, "/paid/a", auth(t, mac, pre), "true")
+	// The same token in the legacy forms, and again: it is not single-use.
+	f.ok(t, "/paid/b", map[string]string{"Authorization": "LSAT " + encode(t, mac) + ":" + pre.String()}, "true")
+	f.ok(t, "/paid/c", map[string]string{"Authorization": `LSAT macaroon="` + encode(t, mac) + `", preimage="` + pre.String() + `"`}, "true")
+}
+
+func flowForged(t *testing.T, f *flow) {
+	mac, pre := f.paidToken(t, "/paid/f")
+	// Same identifier, different root key: the signature cannot verify.
+	forged, err := macaroon.New([]byte("not the root key at all, forged!"), mac.Id(), mac.Location(), macaroon.V2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.refused(t, "/paid/f", auth(t, forged, pre), "bad_signature")
+	// A genuine macaroon whose signature was altered in transit.
+	raw, _ := mac.MarshalBinary()
+	raw[len(raw)-1] ^= 0xff // flip a bit of the signature
+	var flipped macaroon.Macaroon
+	if err := flipped.UnmarshalBinary(raw); err != nil {
+		t.Fatal(err)
+	}
+	f.refused(t, "/paid/f", auth(t, &flipped, pre), "bad_signature")
+}
+
+func flowWrongPreimage(t *testing.T, f *flow) {
+	ch := f.challenge(t, "/paid/w", nil)
+	wrong, err := backend.NewPreimage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.refused(t, "/paid/w", auth(t, ch.Macaroon, wrong), "wrong_preimage")
+}
+
+func flowExpired(t *testing.T, f *flow) {
+	mac, pre := f.paidToken(t, "/short/x")
+	// valid_until is in whole seconds; wait until it has surely passed.
+	time.Sleep(2100 * time.Millisecond)
+	f.refused(t, "/short/x", auth(t, mac, pre), "expired")
+}
+
+func flowWrongPath(t *testing.T, f *flow) {
+	mac, pre := f.paidToken(t, "/paid/p")
+	f.ok(t, "/paid/p", auth(t, mac, pre), "true")
+	f.refused(t, "/other/p", auth(t, mac, pre), "caveat")
+}
+
+func flowOptionalFree(t *testing.T, f *flow) {
+	f.ok(t, "/podcast/ep1", nil, "false")
+}
+
+func flowOptionalPaid(t *testing.T, f *flow) {
+	ch := f.challenge(t, "/podcast/ep2", map[string]string{l402.HeaderAcceptAuthenticate: "L402"})
+	f.challenge(t, "/podcast/ep2", map[string]string{l402.HeaderAcceptAuthenticate: "LSAT"})
+	pre := f.pay(t, ch.Invoice)
+	f.ok(t, "/podcast/ep2", auth(t, ch.Macaroon, pre), "true")
+}
+
+// useOnce spends a single-use token on path and returns its preimage. On a
+// hold-invoice backend the client presents the macaroon alone while its
+// payment is held, and gets the preimage once the proxy settles; elsewhere
+// it pays first and presents the preimage.
+func (f *flow) useOnce(t *testing.T, path string, wantStatus int) (*macaroon.Macaroon, backend.Preimage, error) {
+	t.Helper()
+	ch := f.challenge(t, path, nil)
+	if !f.hold {
+		pre := f.pay(t, ch.Invoice)
+		resp, body := f.get(t, path, auth(t, ch.Macaroon, pre))
+		if resp.StatusCode != wantStatus {
+			t.Fatalf("single-use GET %s: %s %s, want %d", path, resp.Status, body, wantStatus)
+		}
+		return ch.Macaroon, pre, nil
+	}
+	res := make(chan payResult, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*callTimeout)
+	defer cancel()
+	go func() {
+		p, err := f.payer.PayInvoice(ctx, ch.Invoice, backend.PayOptions{Timeout: 2 * callTimeout})
+		res <- payResult{p, err}
+	}()
+	pending := map[string]string{"Authorization": l402.PendingAuthorization(ch.Macaroon)}
+	deadline := time.Now().Add(callTimeout)
+	for {
+		resp, body := f.get(t, path, pending)
+		if resp.StatusCode == wantStatus {
+			break
+		}
+		if resp.StatusCode != http.StatusPaymentRequired || !strings.Contains(body, "payment_pending") || time.Now().After(deadline) {
+			t.Fatalf("single-use GET %s while paying: %s %s, want %d", path, resp.Status, body, wantStatus)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r := <-res
+	if r.err != nil {
+		return ch.Macaroon, backend.Preimage{}, r.err
+	}
+	return ch.Macaroon, r.p.Preimage, nil
+}
+
+func flowSingleUse(t *testing.T, f *flow) {
+	mac, pre, err := f.useOnce(t, "/once/x", http.StatusOK)
+	if err != nil {
+		t.Fatalf("payment for a served single-use token failed: %v", err)
+	}
+	if up := f.lastUpstream(); up.path != "/once/x" || up.paid != "true" {
+		t.Errorf("upstream saw %+v", up)
+	}
+	f.refused(t, "/once/x", auth(t, mac, pre), "used")
+	if f.hold {
+		f.refused(t, "/once/x", map[string]string{"Authorization": l402.PendingAuthorization(mac)}, "used")
+	}
+}
+
+func flowSingleUseFailure(t *testing.T, f *flow) {
+	mac, pre, err := f.useOnce(t, "/flaky/x", http.StatusInternalServerError)
+	if f.hold {
+		// The proxy canceled the held invoice: the payment went back.
+		if !errors.Is(err, backend.ErrPaymentFailed) {
+			t.Fatalf("payment for a token whose request failed upstream: %v, want it returned (ErrPaymentFailed)", err)
+		}
+		id, _ := l402.DecodeIdentifier(mac.Id())
+		inv, lerr := f.h.Backend().LookupInvoice(callCtx(t), id.PaymentHash)
+		if lerr != nil || inv.State != backend.StateCanceled {
+			t.Fatalf("invoice after upstream failure: %v %v, want canceled", inv, lerr)
+		}
+		return
+	}
+	// Without hold invoices the spent mark is released: the token works
+	// again (and meets the same failing upstream).
+	resp, body := f.get(t, "/flaky/x", auth(t, mac, pre))
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("retry of a single-use token after upstream failure: %s %s, want the upstream's 500 again", resp.Status, body)
+	}
+}
+
+func flowTransport(t *testing.T, f *flow) {
+	var receipts []l402.Receipt
+	tr := &l402.Transport{Payer: f.payer, MaxPrice: flowPrice, OnPayment: func(_ context.Context, r l402.Receipt) { receipts = append(receipts, r) }}
+	c := &http.Client{Transport: tr, Timeout: callTimeout}
+	for i, path := range []string{"/paid/t1", "/paid/t2"} {
+		resp, err := c.Get(f.base + path)
+		if err != nil {
+			t.Fatalf("client GET %s: %v", path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(body) != "upstream "+path+" paid=true" {
+			t.Fatalf("client GET %s: %s %q", path, resp.Status, body)
+		}
+		if len(receipts) != 1 {
+			t.Fatalf("after request %d the client paid %d times, want once (token cached per origin)", i+1, len(receipts))
+		}
+	}
+	if receipts[0].Amount != flowPrice {
+		t.Errorf("receipt amount %s, want %s", receipts[0].Amount, flowPrice)
+	}
+	cheap := &l402.Transport{Payer: f.payer, MaxPrice: flowPrice - 1000}
+	resp, err := (&http.Client{Transport: cheap, Timeout: callTimeout}).Get(f.base + "/paid/t3")
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatalf("a client with a spending limit below the price got the paid resource")
+		}
+	}
+}
+
+func flowNodeDown(t *testing.T, f *flow) {
+	r, ok := f.h.(Restarter)
+	if !ok {
+		t.Skipf("harness %T is not a conformance.Restarter: cannot stop the node", f.h)
+	}
+	mac, pre := f.paidToken(t, "/paid/d")
+	if err := r.StopNode(callCtx(t)); err != nil {
+		t.Fatalf("StopNode: %v", err)
+	}
+	defer func() {
+		if err := r.StartNode(callCtx(t)); err != nil {
+			t.Errorf("StartNode: %v", err)
+		}
+	}()
+	start := time.Now()
+	resp, body := f.get(t, "/paid/d", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("challenge with the node down: %s %s, want 503", resp.Status, body)
+	}
+	if !strings.Contains(body, "unavailable") {
+		t.Errorf("503 body %q does not say why", body)
+	}
+	t.Logf("503 for a challenge with the node down came after %s", time.Since(start).Round(time.Millisecond))
+	f.ok(t, "/paid/d", auth(t, mac, pre), "true")
+}
+
+func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
