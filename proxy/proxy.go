@@ -624,4 +624,3 @@ func (s *statusWriter) status() int {
 
 // Unwrap lets http.ResponseController reach Flush and friends.
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
