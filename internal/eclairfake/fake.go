@@ -74,6 +74,8 @@ type Server struct {
 	mu      sync.Mutex
 	addr    string // host:port, fixed after the first Start
 	srv     *http.Server
+	ln      net.Listener
+	served  chan struct{} // closed when the current Serve returns
 	ws      map[*wsClient]struct{}
 	sent    []*outgoing
 	watched map[backend.PaymentHash]bool
@@ -127,10 +129,13 @@ func (s *Server) Start() error {
 	}
 	s.addr = ln.Addr().String()
 	srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 5 * time.Second}
-	s.srv = srv
+	s.srv, s.ln = srv, ln
+	served := make(chan struct{})
+	s.served = served
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer close(served)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("eclairfake: serve", "err", err)
 		}
@@ -142,8 +147,8 @@ func (s *Server) Start() error {
 // clients see the node go away; the memory node and its invoices stay.
 func (s *Server) Stop() error {
 	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
+	srv, ln, served := s.srv, s.ln, s.served
+	s.srv, s.ln = nil, nil
 	clients := make([]*wsClient, 0, len(s.ws))
 	for c := range s.ws {
 		clients = append(clients, c)
@@ -152,7 +157,15 @@ func (s *Server) Stop() error {
 	if srv == nil {
 		return nil
 	}
+	// Close the listener here rather than leave it to Serve: if Serve has
+	// not reached its accept loop yet, srv.Close would not know of it, and
+	// a client could still connect after Stop returned.
+	ln.Close()
 	err := srv.Close()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil // the listener closed just above
+	}
+	<-served
 	for _, c := range clients {
 		c.conn.CloseNow()
 	}
