@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/l402"
+	"github.com/l402kit/l402kit/memory"
+)
+
+// demo is a small paid service on a named memory node, with the memory
+// dev pay endpoint beside it, as the demo proxy serves them.
+type demo struct {
+	srv      *httptest.Server
+	node     *memory.Node
+	nodeURL  string
+	invoices []backend.PaymentHash
+}
+
+func newDemo(t *testing.T, price backend.MilliSat) *demo {
+	t.Helper()
+	ctx := context.Background()
+	d := &demo{nodeURL: "memory://" + strings.ReplaceAll(t.Name(), "/", "-")}
+	b, err := backend.Open(ctx, d.nodeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	node, ok := memory.AsNode(b)
+	if !ok {
+		t.Fatal("memory:// did not open a memory node")
+	}
+	d.node = node
+	store := l402.NewMemoryRootKeyStore()
+	minter, verifier := l402.NewMinter(store, ""), l402.NewVerifier(store)
+	mux := http.NewServeMux()
+	mux.Handle(memory.DevPayPath, memory.DevPayHandler(node))
+	mux.HandleFunc("/paid/", func(w http.ResponseWriter, r *http.Request) {
+		if tok, err := l402.FromHeader(r.Header); err == nil {
+			if err := verifier.Verify(r.Context(), tok, l402.Request{Path: r.URL.Path, Method: r.Method}); err == nil {
+				fmt.Fprint(w, "the paid body\n")
+				return
+			}
+		}
+		inv, err := node.CreateInvoice(r.Context(), backend.InvoiceRequest{Amount: price})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		mac, _, err := minter.Mint(r.Context(), inv.PaymentHash, l402.PathPrefixCaveat("/paid/"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		d.invoices = append(d.invoices, inv.PaymentHash)
+		l402.AddChallenges(w.Header(), l402.Challenge{Macaroon: mac, Invoice: inv.PaymentRequest})
+		http.Error(w, "payment required", http.StatusPaymentRequired)
+	})
+	mux.HandleFunc("/missing", http.NotFound)
+	d.srv = httptest.NewServer(mux)
+	t.Cleanup(d.srv.Close)
+	return d
+}
+
+func (d *demo) settled(t *testing.T) int {
+	n := 0
+	for _, h := range d.invoices {
+		inv, err := d.node.LookupInvoice(context.Background(), h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inv.State == backend.StateSettled {
+			n++
+		}
+	}
+	return n
+}
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(context.Background(), args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestGetPays(t *testing.T) {
+	d := newDemo(t, backend.Sat(10))
+	for _, c := range []struct{ name, backendURL string }{
+		{"shared memory node", d.nodeURL},
+		{"demo dev endpoint", "memory+dev://" + strings.TrimPrefix(d.srv.URL, "http://")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := d.settled(t)
+			code, out, errOut := runCLI("get", d.srv.URL+"/paid/x", "--backend", c.backendURL, "--max-price", "10")
+			if code != 0 {
+				t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+			}
+			if out != "the paid body\n" {
+				t.Fatalf("stdout %q", out)
+			}
+			last := d.invoices[len(d.invoices)-1]
+			want := fmt.Sprintf("paid 10 sat (fee 0 sat) to %s, payment hash %s", d.srv.URL, last)
+			if !strings.Contains(errOut, want) {
+				t.Fatalf("stderr %q, want it to contain %q", errOut, want)
+			}
+			if d.settled(t) != before+1 {
+				t.Fatal("invoice not settled")
+			}
+		})
+	}
+}
+
+func TestGetBackendFromEnvironment(t *testing.T) {
+	d := newDemo(t, backend.Sat(1))
+	t.Setenv("L402_TEST_BACKEND", d.nodeURL)
+	code, out, errOut := runCLI("get", "--max-price=1", "--backend", "env:L402_TEST_BACKEND", d.srv.URL+"/paid/")
+	if code != 0 || out != "the paid body\n" {
+		t.Fatalf("exit %d stdout %q stderr %s", code, out, errOut)
+	}
+	t.Setenv("L402_BACKEND", d.nodeURL)
+	if code, _, errOut := runCLI("get", d.srv.URL+"/paid/", "--max-price", "1"); code != 0 {
+		t.Fatalf("L402_BACKEND: exit %d stderr %s", code, errOut)
+	}
+}
+
+func TestGetRefusesOverPrice(t *testing.T) {
+	d := newDemo(t, backend.Sat(10))
+	code, out, errOut := runCLI("get", d.srv.URL+"/paid/x", "--backend", d.nodeURL, "--max-price", "9")
+	if code != 1 || out != "" {
+		t.Fatalf("exit %d stdout %q", code, out)
+	}
+	for _, want := range []string{"asks 10 sat, limit is 9 sat", "nothing paid"} {
+		if !strings.Contains(errOut, want) {
+			t.Fatalf("stderr %q lacks %q", errOut, want)
+		}
+	}
+	if d.settled(t) != 0 {
+		t.Fatal("paid although over the limit")
+	}
+}
+
+func TestGetHTTPError(t *testing.T) {
+	d := newDemo(t, backend.Sat(1))
+	code, out, errOut := runCLI("get", d.srv.URL+"/missing", "--backend", d.nodeURL)
+	if code != 1 || !strings.Contains(out, "404") || !strings.Contains(errOut, "404 Not Found") || !strings.Contains(errOut, "nothing paid") {
+		t.Fatalf("exit %d stdout %q stderr %q", code, out, errOut)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	t.Setenv("L402_BACKEND", "")
+	cases := []struct {
+		args []string
+		code int
+		why  string
+	}{
+		{nil, 2, "usage"},
+		{[]string{"--help"}, 0, "usage"},
+		{[]string{"post", "http://x"}, 2, "unknown command"},
+		{[]string{"get"}, 2, "exactly one URL"},
+		{[]string{"get", "http://a", "http://b", "--backend", "memory://"}, 2, "exactly one URL"},
+		{[]string{"get", "http://a"}, 2, "no backend"},
+		{[]string{"get", "http://a", "--max-price", "ten"}, 2, "invalid value"},
+		{[]string{"get", "http://a", "--max-price", "-1", "--backend", "memory://"}, 2, "negative"},
+		{[]string{"get", "http://a", "--backend", "nosuch://x"}, 1, "no backend registered"},
+		{[]string{"get", "http://a", "--backend", "env:L402_UNSET_VARIABLE"}, 1, "L402_UNSET_VARIABLE is not set"},
+		{[]string{"get", "http://a", "-H", "novalue", "--backend", "memory://"}, 2, "not Name: value"},
+	}
+	for _, c := range cases {
+		code, _, errOut := runCLI(c.args...)
+		if code != c.code || !strings.Contains(errOut, c.why) {
+			t.Errorf("l402 %q: exit %d stderr %q; want exit %d saying %q", c.args, code, errOut, c.code, c.why)
+		}
+	}
+}
