@@ -117,3 +117,13 @@ func TestConformance(t *testing.T) {
 		}
 	}
 }
+
+func TestProxyFlow(t *testing.T) {
+	for _, tr := range transports {
+		for _, plugin := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/holdplugin=%v", tr, plugin), func(t *testing.T) {
+				conformance.RunProxyFlow(t, newFakeHarness(t, tr, plugin))
+			})
+		}
+	}
+}
