@@ -314,6 +314,7 @@ func TestRealCLN(t *testing.T) {
 			hh := *h
 			hh.b = b
 			conformance.Run(t, &hh)
+			t.Run("ProxyFlow", func(t *testing.T) { conformance.RunProxyFlow(t, &hh) })
 		})
 	}
 }
