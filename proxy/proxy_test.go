@@ -80,10 +80,10 @@ func TestRoutingAndMiddleware(t *testing.T) {
 	}{
 		{"/api", "", 402, ""},
 		{"/api/x", "", 402, ""},
-		{"/apix", "", 200, "/apix paid=false token="},          // not under /api on a segment boundary
+		{"/apix", "", 200, "/apix paid=false token="},             // not under /api on a segment boundary
 		{"/api/free/y", "", 200, "/api/free/y paid=false token="}, // longer prefix wins
-		{"/other", "", 200, "/other paid=false token="},         // no route: middleware passes through unpaid
-		{"/other", "paid.example:8080", 402, ""},               // host route beats the rest
+		{"/other", "", 200, "/other paid=false token="},           // no route: middleware passes through unpaid
+		{"/other", "paid.example:8080", 402, ""},                  // host route beats the rest
 	}
 	for _, c := range cases {
 		r := httptest.NewRequest(http.MethodGet, c.target, nil)
