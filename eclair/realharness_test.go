@@ -106,7 +106,8 @@ func TestConformanceRegtest(t *testing.T) {
 	bitcoindImage := imageRef(envBitcoindImage, defaultBitcoindImage)
 	requireImages(t, bitcoindImage, eclairImage)
 	h := startRegtest(t, bitcoindImage, eclairImage)
-	conformance.Run(t, h)
+	t.Run("Backend", func(t *testing.T) { conformance.Run(t, h) })
+	t.Run("ProxyFlow", func(t *testing.T) { conformance.RunProxyFlow(t, h) })
 }
 
 // regtest is the running harness.
