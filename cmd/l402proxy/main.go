@@ -117,6 +117,10 @@ func run(ctx context.Context, args []string, out *os.File) error {
 		routes = demoRoutes(backend.Sat(o.priceSat))
 	}
 
+	// The whole URL may be a secret (it can hold a password or rune).
+	if o.backendURL, err = backend.ReadSecret(o.backendURL); err != nil {
+		return fmt.Errorf("backend URL: %w", err)
+	}
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	b, err := backend.Open(openCtx, o.backendURL)
 	cancel()
