@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"time"
 
@@ -238,4 +239,18 @@ func hmacSHA256(key, msg []byte) [32]byte {
 	}
 	copy(out[block:], inner[:])
 	return sha256.Sum256(out[:])
+}
+
+// RequestFor describes r for Verify: its URL path, method, the client
+// address from r.RemoteAddr and the current time. Behind a reverse proxy
+// RemoteAddr is the proxy's address; callers that trust a forwarding header
+// set ClientIP themselves.
+func RequestFor(r *http.Request, service string) Request {
+	req := Request{Service: service, Now: time.Now(), Path: r.URL.Path, Method: r.Method}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		req.ClientIP = ap.Addr().Unmap()
+	} else if a, err := netip.ParseAddr(r.RemoteAddr); err == nil {
+		req.ClientIP = a.Unmap()
+	}
+	return req
 }

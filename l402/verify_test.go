@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -457,5 +459,19 @@ func BenchmarkVerifyMacaroonV2(b *testing.B) {
 		if err := tok.Macaroon.Verify(key, func(c string) error { return checkCaveat([]byte(c), &r, r.Now) }, nil); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestRequestFor(t *testing.T) {
+	r := httptest.NewRequest(http.MethodPost, "http://example.com/paid/x?q=1", nil)
+	r.RemoteAddr = "[::ffff:192.0.2.9]:4711"
+	got := RequestFor(r, "svc")
+	if got.Service != "svc" || got.Path != "/paid/x" || got.Method != "POST" ||
+		got.ClientIP != netip.MustParseAddr("192.0.2.9") || got.Now.IsZero() {
+		t.Fatalf("RequestFor = %+v", got)
+	}
+	r.RemoteAddr = "unix-socket"
+	if got := RequestFor(r, ""); got.ClientIP.IsValid() {
+		t.Fatalf("client IP %v from a non-IP remote address", got.ClientIP)
 	}
 }
