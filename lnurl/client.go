@@ -223,7 +223,7 @@ func (c *Client) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) 
 		return nil, fmt.Errorf("lnurl: %w: a LNURL-pay service chooses the preimage itself", backend.ErrUnsupported)
 	}
 	if req.DescriptionHash != nil {
-		return nil, fmt.Errorf("lnurl: %w: a LNURL-pay invoice commits to the hash of the service's own metadata, not the caller's", backend.ErrUnsupported)
+		return nil, fmt.Errorf("lnurl: %w: a LNURL-pay invoice's description hash is the hash of the service's own metadata, not the caller's", backend.ErrUnsupported)
 	}
 	if req.Amount == 0 {
 		return nil, fmt.Errorf("lnurl: %w: LNURL-pay needs an amount (LUD-06 has no any-amount invoices)", backend.ErrInvalid)
