@@ -34,12 +34,11 @@ type rogue struct {
 	params   func(w http.ResponseWriter, r *http.Request)
 	callback func(w http.ResponseWriter, r *http.Request, amount backend.MilliSat)
 	verify   func(w http.ResponseWriter, r *http.Request, pr string)
-	mu   sync.Mutex
-	made map[string]string // invoices made, by payment hash
+	mu       sync.Mutex
+	made     map[string]string // invoices made, by payment hash
 }
 
 func sha256Of(s string) [32]byte { return sha256.Sum256([]byte(s)) }
-
 
 func newRogue(t *testing.T) *rogue {
 	t.Helper()
@@ -313,10 +312,12 @@ func TestBadInput(t *testing.T) {
 
 	t.Run("VerifyGarbage", func(t *testing.T) {
 		for name, answer := range map[string]func(pr string) string{
-			"html":           func(string) string { return "<html>hello</html>" },
-			"empty object":   func(string) string { return "{}" },
-			"wrong preimage": func(pr string) string { return `{"status":"OK","settled":true,"preimage":"` + backend.Preimage{9}.String() + `","pr":"` + pr + `"}` },
-			"other invoice":  func(string) string { return `{"status":"OK","settled":false,"preimage":null,"pr":"lnbcrt1other"}` },
+			"html":         func(string) string { return "<html>hello</html>" },
+			"empty object": func(string) string { return "{}" },
+			"wrong preimage": func(pr string) string {
+				return `{"status":"OK","settled":true,"preimage":"` + backend.Preimage{9}.String() + `","pr":"` + pr + `"}`
+			},
+			"other invoice": func(string) string { return `{"status":"OK","settled":false,"preimage":null,"pr":"lnbcrt1other"}` },
 		} {
 			t.Run(name, func(t *testing.T) {
 				ro := newRogue(t)
