@@ -303,15 +303,15 @@ func newLabel() (string, error) {
 	return "l402kit-" + hex.EncodeToString(r[:]), nil
 }
 
-// CreateInvoice implements backend.Backend with the invoice method. A
-// DescriptionHash is ErrUnsupported: Core Lightning commits to a
-// description's hash only when given the description itself (deschashonly).
+// CreateInvoice implements backend.Backend with the invoice method. For a
+// DescriptionHash it uses createinvoice instead, since invoice commits to a
+// description's hash only when given the description itself
+// (deschashonly): the adapter encodes the BOLT11 with the hash and a
+// preimage (the caller's or a random one) and lightningd signs and stores
+// it. Such invoices carry no route hints.
 func (b *Backend) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) (*backend.Invoice, error) {
 	if err := req.Validate(); err != nil {
 		return nil, fmt.Errorf("cln: %w", err)
-	}
-	if req.DescriptionHash != nil {
-		return nil, fmt.Errorf("cln: %w: Core Lightning's invoice commits to a description hash only given the description (deschashonly)", backend.ErrUnsupported)
 	}
 	expiry := req.ExpiryOrDefault()
 	if expiry < time.Second {
@@ -320,6 +320,9 @@ func (b *Backend) CreateInvoice(ctx context.Context, req backend.InvoiceRequest)
 	label, err := newLabel()
 	if err != nil {
 		return nil, err
+	}
+	if req.DescriptionHash != nil {
+		return b.createWithHash(ctx, req, label, expiry)
 	}
 	p := invoiceParams{
 		AmountMsat:  "any",
@@ -343,6 +346,38 @@ func (b *Backend) CreateInvoice(ctx context.Context, req backend.InvoiceRequest)
 	if err != nil {
 		return nil, fmt.Errorf("cln: invoice: %w", err)
 	}
+	return inv, nil
+}
+
+func (b *Backend) createWithHash(ctx context.Context, req backend.InvoiceRequest, label string, expiry time.Duration) (*backend.Invoice, error) {
+	pre := req.Preimage
+	if pre == nil {
+		p, err := backend.NewPreimage()
+		if err != nil {
+			return nil, fmt.Errorf("cln: %w", err)
+		}
+		pre = &p
+	}
+	unsigned, err := encodeUnsigned(b.network, pre.Hash(), req, expiry)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := b.bound(ctx)
+	defer cancel()
+	var f invoiceFields
+	params := map[string]string{"invstring": unsigned, "label": label, "preimage": pre.String()}
+	if err := b.call(ctx, "createinvoice", params, &f); err != nil {
+		return nil, err
+	}
+	inv, err := fromFields(&f)
+	if err != nil {
+		return nil, fmt.Errorf("cln: createinvoice: %w", err)
+	}
+	if inv.PaymentHash != pre.Hash() {
+		return nil, fmt.Errorf("cln: createinvoice: %w: invoice hash %s, want %s", backend.ErrInvalid, inv.PaymentHash, pre.Hash())
+	}
+	p := *pre
+	inv.Preimage = &p
 	return inv, nil
 }
 
@@ -629,7 +664,8 @@ func (b *Backend) PayInvoice(ctx context.Context, bolt11 string, opts backend.Pa
 	}, nil
 }
 
-// holdCLTV is the min_final_cltv_expiry of hold invoices: the hold
+// holdCLTV is the min_final_cltv_expiry of the invoices the adapter
+// encodes itself (hold invoices, description-hash invoices): the hold
 // plugin's own encoder uses 80 blocks, leaving room to decide before the
 // payer's HTLC times out.
 const holdCLTV = 80
@@ -685,8 +721,8 @@ func (h *HoldBackend) CreateHoldInvoice(ctx context.Context, hash backend.Paymen
 	}, nil
 }
 
-// encodeUnsigned writes a BOLT11 invoice for signinvoice, which ignores the
-// signature it finds: the throwaway key only satisfies the encoder.
+// encodeUnsigned writes a BOLT11 invoice for signinvoice or createinvoice,
+// which ignore the signature they find: the throwaway key only satisfies the encoder.
 func encodeUnsigned(network string, hash backend.PaymentHash, req backend.InvoiceRequest, expiry time.Duration) (string, error) {
 	params, err := backend.NetworkParams(portableNetwork(network))
 	if err != nil {

@@ -66,10 +66,9 @@ func TestErrorsMapToSentinels(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
 			h := newFakeHarness(t, tr, false)
-			dh := [32]byte{1}
-			_, err := h.b.CreateInvoice(ctxT(t), backend.InvoiceRequest{Amount: 1000, DescriptionHash: &dh})
-			if !errors.Is(err, backend.ErrUnsupported) {
-				t.Errorf("description hash: %v, want ErrUnsupported", err)
+			_, err := h.b.CreateInvoice(ctxT(t), backend.InvoiceRequest{Amount: -1})
+			if !errors.Is(err, backend.ErrInvalid) {
+				t.Errorf("negative amount: %v, want ErrInvalid", err)
 			}
 			pre, _ := backend.NewPreimage()
 			req := backend.InvoiceRequest{Amount: 1000, Memo: "dup", Preimage: &pre}
@@ -265,6 +264,44 @@ func BenchmarkLookupInvoice(b *testing.B) {
 				if _, err := h.b.LookupInvoice(ctx, inv.PaymentHash); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// A description hash goes through createinvoice: the invoice commits to the
+// hash, keeps the caller's preimage, is paid and settles like any other.
+func TestDescriptionHashInvoice(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			h := newFakeHarness(t, tr, false)
+			dh := [32]byte{0xde, 0x5c}
+			pre, _ := backend.NewPreimage()
+			req := backend.InvoiceRequest{Amount: 3000, DescriptionHash: &dh, Preimage: &pre, Expiry: 5 * time.Minute}
+			inv, err := h.b.CreateInvoice(ctxT(t), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := backend.DecodeInvoice(inv.PaymentRequest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.DescriptionHash == nil || *d.DescriptionHash != dh || d.Memo != "" || d.PaymentHash != pre.Hash() || d.Amount != 3000 || d.Expiry != 5*time.Minute {
+				t.Fatalf("invoice decodes to %+v", d)
+			}
+			if inv.Preimage == nil || *inv.Preimage != pre {
+				t.Errorf("invoice preimage %v, want the caller's", inv.Preimage)
+			}
+			if _, err := h.Payer().PayInvoice(ctxT(t), inv.PaymentRequest, backend.PayOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := h.b.LookupInvoice(ctxT(t), pre.Hash())
+			if err != nil || got.State != backend.StateSettled || got.Preimage == nil || *got.Preimage != pre {
+				t.Fatalf("lookup after payment: %+v, %v", got, err)
+			}
+			_, err = h.b.CreateInvoice(ctxT(t), req)
+			if !errors.Is(err, backend.ErrAlreadyExists) {
+				t.Errorf("second description-hash invoice with the same preimage: %v, want ErrAlreadyExists", err)
 			}
 		})
 	}

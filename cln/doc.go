@@ -16,7 +16,9 @@
 //	plainhttp=1     CLNRest: plain HTTP, for clnrest-protocol=http and test fakes
 //	timeout=30s     bound for each call whose context has none (not waitinvoice or pay)
 //
-// Methods called: getinfo and help (at open and for Info), invoice,
+// Methods called: getinfo and help (at open and for Info), invoice (or
+// createinvoice for a description hash: the adapter encodes that BOLT11
+// itself, without route hints, and lightningd signs and stores it),
 // listinvoices, waitinvoice and pay; with the hold plugin also signinvoice
 // and the plugin's methods below. A rune for CLNRest must allow them.
 //

@@ -340,3 +340,11 @@ func TestMsatDecoding(t *testing.T) {
 		}
 	}
 }
+
+func TestFixtureCreateInvoice(t *testing.T) {
+	f := loadFixture(t, "createinvoice")
+	for _, ex := range f.Examples {
+		t.Run(ex.Request.ID, func(t *testing.T) { checkFields(t, ex.Response) })
+	}
+	wantDocumented(t, f, "900")
+}

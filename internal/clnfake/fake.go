@@ -6,12 +6,14 @@
 // With Config.HoldPlugin it also answers the JSON-RPC methods of the
 // BoltzExchange/hold plugin (v0.3.x).
 //
-// Methods: getinfo, help, invoice, listinvoices, waitinvoice, pay and
-// signinvoice; with the plugin holdinvoice, injectholdinvoice,
+// Methods: getinfo, help, invoice, createinvoice, listinvoices,
+// waitinvoice, pay and signinvoice; with the plugin holdinvoice, injectholdinvoice,
 // listholdinvoices, settleholdinvoice and cancelholdinvoice. Anything else
 // is "Unknown command" (-32601), as from lightningd. Deviations from the
 // real node, all on paths the adapter does not depend on: signinvoice
-// registers the invoice with the memory node (see its comment), the fake
+// registers the invoice with the memory node (see its comment), the BOLT11
+// strings signinvoice and createinvoice return are the memory node's (same
+// fields, its own timestamp and payment secret), the fake
 // checks the signature lightningd ignores, deschashonly is refused, and
 // listinvoices' index/start/limit are accepted but not applied.
 //

@@ -76,13 +76,14 @@ func newLedger() *ledger {
 
 // methodUsage is help's text for each method, as lightningd prints it.
 var methodUsage = map[string]string{
-	"getinfo":      "getinfo",
-	"help":         "help [command]",
-	"invoice":      "invoice amount_msat label description [expiry] [fallbacks] [preimage] [exposeprivatechannels] [cltv] [deschashonly]",
-	"listinvoices": "listinvoices [label] [invstring] [payment_hash] [offer_id] [index] [start] [limit]",
-	"waitinvoice":  "waitinvoice label",
-	"pay":          "pay bolt11 [amount_msat] [label] [riskfactor] [maxfeepercent] [retry_for] [maxdelay] [exemptfee] [localinvreqid] [exclude] [maxfee] [description] [partial_msat]",
-	"signinvoice":  "signinvoice invstring",
+	"getinfo":       "getinfo",
+	"help":          "help [command]",
+	"invoice":       "invoice amount_msat label description [expiry] [fallbacks] [preimage] [exposeprivatechannels] [cltv] [deschashonly]",
+	"listinvoices":  "listinvoices [label] [invstring] [payment_hash] [offer_id] [index] [start] [limit]",
+	"waitinvoice":   "waitinvoice label",
+	"pay":           "pay bolt11 [amount_msat] [label] [riskfactor] [maxfeepercent] [retry_for] [maxdelay] [exemptfee] [localinvreqid] [exclude] [maxfee] [description] [partial_msat]",
+	"signinvoice":   "signinvoice invstring",
+	"createinvoice": "createinvoice invstring label preimage",
 }
 
 // holdUsage is the hold plugin's methods (BoltzExchange/hold src/main.rs).
@@ -125,6 +126,8 @@ func (f *Fake) dispatch(ctx context.Context, method string, params json.RawMessa
 		return f.pay(ctx, params)
 	case "signinvoice":
 		return f.signinvoice(ctx, params)
+	case "createinvoice":
+		return f.createinvoice(ctx, params)
 	case "holdinvoice":
 		return f.holdinvoice(ctx, params)
 	case "injectholdinvoice":
@@ -930,4 +933,64 @@ func (f *Fake) injectholdinvoice(ctx context.Context, params json.RawMessage) (a
 	delete(f.state.signed, s)
 	f.state.holds[d.PaymentHash] = int64(len(f.state.holds) + 1)
 	return map[string]any{}, nil
+}
+
+// createinvoice stores an invoice the caller encoded, with its preimage.
+// The memory node makes its own BOLT11 with the same hash, amount,
+// description (or description hash) and expiry; that string is returned
+// where lightningd would return the caller's invoice with its signature.
+func (f *Fake) createinvoice(ctx context.Context, params json.RawMessage) (any, *rpcError) {
+	p, rerr := bind(params, []string{"invstring", "label", "preimage"}, 3)
+	if rerr != nil {
+		return nil, rerr
+	}
+	s, rerr := str(p, "invstring")
+	if rerr != nil {
+		return nil, rerr
+	}
+	lbl, rerr := label(p, "label")
+	if rerr != nil {
+		return nil, rerr
+	}
+	ps, rerr := str(p, "preimage")
+	if rerr != nil {
+		return nil, rerr
+	}
+	pre, err := backend.ParsePreimage(ps)
+	if err != nil {
+		return nil, paramErr("preimage", p["preimage"], "a 32 byte hex value")
+	}
+	d, err := backend.DecodeInvoice(s)
+	if err != nil {
+		return nil, errorf(codeInvalidParams, "Unparsable invoice '%s': %v", s, err)
+	}
+	if d.PaymentHash != pre.Hash() {
+		return nil, errorf(codeInvalidParams, "preimage does not match payment hash")
+	}
+	f.state.mu.Lock()
+	defer f.state.mu.Unlock()
+	if _, dup := f.state.byLabel[lbl]; dup {
+		return nil, errorf(codeLabelExists, "Duplicate label '%s'", lbl)
+	}
+	if _, dup := f.state.byHash[pre.Hash()]; dup {
+		return nil, errorf(codePreimageExists, "preimage already used")
+	}
+	inv, err := f.node.CreateInvoice(ctx, backend.InvoiceRequest{
+		Amount:          d.Amount,
+		Memo:            d.Memo,
+		DescriptionHash: d.DescriptionHash,
+		Expiry:          d.Expiry,
+		Preimage:        &pre,
+	})
+	switch {
+	case errors.Is(err, backend.ErrAlreadyExists):
+		return nil, errorf(codePreimageExists, "preimage already used")
+	case err != nil:
+		return nil, nodeError(err)
+	}
+	f.state.createdIndex++
+	r := &record{label: lbl, hash: inv.PaymentHash, createdIndex: f.state.createdIndex}
+	f.state.byLabel[lbl] = r
+	f.state.byHash[inv.PaymentHash] = r
+	return f.fields(r, inv), nil
 }
