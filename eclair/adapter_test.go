@@ -24,7 +24,7 @@ type env struct {
 	b    *Backend
 }
 
-func newEnv(t *testing.T, poll time.Duration) *env {
+func newEnv(t testing.TB, poll time.Duration) *env {
 	t.Helper()
 	node, err := memory.New(memory.Config{Alias: "eclairfake"})
 	if err != nil {
