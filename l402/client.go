@@ -30,6 +30,11 @@ var (
 	ErrNoPayer = errors.New("l402: no payer configured")
 )
 
+// DefaultInFlightAfter is Transport.InFlightAfter's default: longer than a
+// payment to a plain invoice takes on a direct channel, short enough not to
+// keep a single-use request waiting.
+const DefaultInFlightAfter = 500 * time.Millisecond
+
 // TokenCache keeps one token per origin ("https://host:port"), so a paid
 // token is reused for later requests to the same server.
 type TokenCache interface {
@@ -93,8 +98,10 @@ type receiptKey struct{}
 
 // ReceiptFromResponse returns the payment made to obtain resp, when the
 // Transport paid for it. A response that reused a cached token has none.
-// After a redirect that followed the paid request, the receipt is only
-// reported to Transport.OnPayment.
+// After a redirect that followed the paid request, and for a response served
+// while its payment was in flight (single-use routes on hold invoices, which
+// complete when the body is closed), the payment is only reported to
+// Transport.OnPayment.
 func ReceiptFromResponse(resp *http.Response) (*Receipt, bool) {
 	if resp == nil || resp.Request == nil {
 		return nil, false
@@ -113,6 +120,16 @@ func ReceiptFromResponse(resp *http.Response) (*Receipt, bool) {
 // Requests with a body are retried through Request.GetBody (set by
 // http.NewRequest for in-memory bodies); without it the Transport refuses
 // to pay (ErrNotReplayable).
+//
+// Single-use routes on servers with hold invoices cannot hand out the
+// preimage before the request is served: the payment stays in flight until
+// the server settles it after answering. When a payment is still in flight
+// after InFlightAfter, the Transport presents the macaroon alone ("L402
+// <macaroon>:", see PendingAuthorization), retrying while the server answers
+// that the payment has not arrived; once served, the payment completes and
+// is reported when the response body is closed. A server that refuses the
+// in-flight form gets the usual retry with the preimage once the payment
+// completes.
 //
 // A Transport is safe for concurrent use; concurrent requests to one origin
 // pay at most once between them. Its fields must not change after first use.
@@ -137,6 +154,10 @@ type Transport struct {
 	OnPayment func(ctx context.Context, r Receipt)
 	// Now replaces time.Now for the invoice expiry check, in tests.
 	Now func() time.Time
+	// InFlightAfter is how long a payment may run before the Transport
+	// presents the macaroon alone, for single-use routes on hold
+	// invoices; zero means DefaultInFlightAfter.
+	InFlightAfter time.Duration
 
 	initOnce sync.Once
 	cache    TokenCache
@@ -209,105 +230,232 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			ErrNotReplayable, req.Method, req.URL.Redacted())
 	}
 
-	tok, receipt, err := t.obtain(ctx, origin, req.URL, sent, pickChallenge(chs))
-	if err != nil {
-		return nil, err
+	send := func(ctx context.Context, auth string) (*http.Response, error) {
+		r := req.Clone(ctx)
+		if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, fmt.Errorf("l402: replay request body: %w", err)
+			}
+			r.Body = body
+		}
+		if r.Header.Get(HeaderAcceptAuthenticate) == "" {
+			r.Header.Set(HeaderAcceptAuthenticate, SchemeL402)
+		}
+		r.Header.Set(HeaderAuthorization, auth)
+		resp, err := t.base().RoundTrip(r)
+		if resp != nil && resp.Request == nil {
+			resp.Request = r
+		}
+		return resp, err
+	}
+	tok, receipt, served, err := t.obtain(ctx, origin, req.URL, sent, pickChallenge(chs), send)
+	if err != nil || served != nil {
+		return served, err
 	}
 	retryCtx := ctx
 	if receipt != nil {
 		retryCtx = context.WithValue(ctx, receiptKey{}, receipt)
 	}
-	retry := req.Clone(retryCtx)
-	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
-		body, err := req.GetBody()
-		if err != nil {
-			return nil, fmt.Errorf("l402: replay request body: %w", err)
-		}
-		retry.Body = body
-	}
-	if retry.Header.Get(HeaderAcceptAuthenticate) == "" {
-		retry.Header.Set(HeaderAcceptAuthenticate, SchemeL402)
-	}
-	retry.Header.Set(HeaderAuthorization, tok.Authorization())
-	resp, err = t.base().RoundTrip(retry)
-	if resp != nil && resp.Request == nil {
-		resp.Request = retry
-	}
-	return resp, err
+	return send(retryCtx, tok.Authorization())
 }
+
+// sendFunc sends the request again with an Authorization value.
+type sendFunc func(ctx context.Context, auth string) (*http.Response, error)
 
 // obtain returns a token for origin: one another request cached while this
 // one waited, or a new one paid for with ch. Only one request per origin
-// pays at a time, so a burst of requests pays once.
-func (t *Transport) obtain(ctx context.Context, origin string, u *url.URL, sent *Token, ch Challenge) (*Token, *Receipt, error) {
+// pays at a time, so a burst of requests pays once. When the server served
+// the request while the payment was in flight (single-use route on a hold
+// invoice), it returns that response instead of a token.
+func (t *Transport) obtain(ctx context.Context, origin string, u *url.URL, sent *Token, ch Challenge, send sendFunc) (*Token, *Receipt, *http.Response, error) {
 	unlock, err := t.lock(ctx, origin)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer unlock()
 	if cur, ok := t.cache.Get(origin); ok && cur != nil && cur != sent {
-		return cur, nil, nil
+		return cur, nil, nil, nil
 	}
-	tok, receipt, err := t.pay(ctx, origin, u, ch)
-	if err != nil {
-		if sent != nil {
-			// The server refused the cached token; keep no token known
-			// to be useless.
-			t.cache.Delete(origin)
-		}
-		return nil, nil, err
+	tok, receipt, served, err := t.pay(ctx, origin, u, ch, send)
+	if err != nil && sent != nil {
+		// The server refused the cached token; keep no token known to be
+		// useless.
+		t.cache.Delete(origin)
+	}
+	if err != nil || served != nil {
+		return nil, nil, served, err
 	}
 	t.cache.Put(origin, tok)
-	return tok, receipt, nil
+	return tok, receipt, nil, nil
 }
 
-func (t *Transport) pay(ctx context.Context, origin string, u *url.URL, ch Challenge) (*Token, *Receipt, error) {
+// payment is what the payer goroutine reports.
+type payment struct {
+	p   *backend.Payment
+	err error
+}
+
+// offer is what a checked challenge asks: the macaroon's identifier and the
+// decoded invoice.
+type offer struct {
+	ch     Challenge
+	id     Identifier
+	amount backend.MilliSat
+}
+
+func (t *Transport) check(origin string, ch Challenge) (*offer, error) {
 	if t.Payer == nil {
-		return nil, nil, ErrNoPayer
+		return nil, ErrNoPayer
 	}
 	id, err := DecodeIdentifier(ch.Macaroon.Id())
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrBadChallenge, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadChallenge, err)
 	}
 	inv, err := backend.DecodeInvoice(ch.Invoice)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrBadChallenge, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadChallenge, err)
 	}
 	if inv.PaymentHash != id.PaymentHash {
-		return nil, nil, fmt.Errorf("%w: invoice pays hash %s but the macaroon commits to %s",
+		return nil, fmt.Errorf("%w: invoice pays hash %s but the macaroon commits to %s",
 			ErrBadChallenge, inv.PaymentHash, id.PaymentHash)
 	}
 	if now := t.now(); !now.Before(inv.ExpiresAt()) {
-		return nil, nil, fmt.Errorf("%w: invoice expired at %s", ErrBadChallenge, inv.ExpiresAt().UTC().Format(time.RFC3339))
+		return nil, fmt.Errorf("%w: invoice expired at %s", ErrBadChallenge, inv.ExpiresAt().UTC().Format(time.RFC3339))
 	}
 	if inv.Amount <= 0 {
-		return nil, nil, fmt.Errorf("%w: invoice names no amount", ErrPriceTooHigh)
+		return nil, fmt.Errorf("%w: invoice names no amount", ErrPriceTooHigh)
 	}
 	if inv.Amount > t.MaxPrice {
-		return nil, nil, fmt.Errorf("%w: %s asks %s, limit is %s", ErrPriceTooHigh, origin, inv.Amount, t.MaxPrice)
+		return nil, fmt.Errorf("%w: %s asks %s, limit is %s", ErrPriceTooHigh, origin, inv.Amount, t.MaxPrice)
 	}
-	p, err := t.Payer.PayInvoice(ctx, ch.Invoice, backend.PayOptions{MaxFee: t.MaxFee})
+	return &offer{ch: ch, id: id, amount: inv.Amount}, nil
+}
+
+func (t *Transport) pay(ctx context.Context, origin string, u *url.URL, ch Challenge, send sendFunc) (*Token, *Receipt, *http.Response, error) {
+	q, err := t.check(origin, ch)
 	if err != nil {
-		return nil, nil, fmt.Errorf("l402: pay %s for %s: %w", inv.Amount, origin, err)
+		return nil, nil, nil, err
 	}
-	if !p.Preimage.Matches(id.PaymentHash) {
+	done := make(chan payment, 1)
+	go func() {
+		p, err := t.Payer.PayInvoice(ctx, ch.Invoice, backend.PayOptions{MaxFee: t.MaxFee})
+		done <- payment{p, err}
+	}()
+	wait := t.InFlightAfter
+	if wait <= 0 {
+		wait = DefaultInFlightAfter
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case res := <-done:
+		tok, r, err := t.paid(ctx, origin, u, q, res)
+		return tok, r, nil, err
+	case <-timer.C:
+	}
+
+	// The payment is still in flight: perhaps a hold invoice that the
+	// server settles only after serving the request.
+	pending := PendingAuthorization(ch.Macaroon)
+	for {
+		resp, err := send(ctx, pending)
+		if err != nil {
+			break // the payment's own outcome decides below
+		}
+		if resp.StatusCode != http.StatusPaymentRequired {
+			t.log.DebugContext(ctx, "l402: served while the payment is in flight", "origin", origin, "status", resp.StatusCode)
+			resp.Body = &settleOnClose{ReadCloser: resp.Body, t: t, ctx: ctx, origin: origin, u: u, q: q, done: done}
+			return nil, nil, resp, nil
+		}
+		_, challenged := resp.Header[http.CanonicalHeaderKey(HeaderWWWAuthenticate)]
+		retryAfter := resp.Header.Get("Retry-After")
+		discard(resp)
+		if challenged {
+			// The server wants the preimage (not a single-use hold
+			// route): wait for the payment to complete.
+			break
+		}
+		// Not arrived yet: try again shortly, or as soon as the payment
+		// completes.
+		delay := 200 * time.Millisecond
+		if secs, err := time.ParseDuration(retryAfter + "s"); err == nil && secs < delay {
+			delay = secs
+		}
+		select {
+		case res := <-done:
+			tok, r, err := t.paid(ctx, origin, u, q, res)
+			return tok, r, nil, err
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return nil, nil, nil, fmt.Errorf("l402: payment to %s in flight: %w", origin, ctx.Err())
+		}
+	}
+	select {
+	case res := <-done:
+		tok, r, err := t.paid(ctx, origin, u, q, res)
+		return tok, r, nil, err
+	case <-ctx.Done():
+		return nil, nil, nil, fmt.Errorf("l402: payment to %s in flight: %w", origin, ctx.Err())
+	}
+}
+
+// paid turns a finished payment into a token and reports it.
+func (t *Transport) paid(ctx context.Context, origin string, u *url.URL, q *offer, res payment) (*Token, *Receipt, error) {
+	if res.err != nil {
+		return nil, nil, fmt.Errorf("l402: pay %s for %s: %w", q.amount, origin, res.err)
+	}
+	p := res.p
+	if !p.Preimage.Matches(q.id.PaymentHash) {
 		return nil, nil, fmt.Errorf("l402: payer returned a preimage that does not match hash %s: %w",
-			id.PaymentHash, backend.ErrPaymentFailed)
+			q.id.PaymentHash, backend.ErrPaymentFailed)
 	}
 	amount := p.Amount
 	if amount == 0 {
-		amount = inv.Amount
+		amount = q.amount
 	}
 	r := &Receipt{
-		Origin: origin, URL: u.Redacted(), Scheme: ch.Scheme,
-		PaymentHash: id.PaymentHash, Amount: amount, Fee: p.Fee,
+		Origin: origin, URL: u.Redacted(), Scheme: q.ch.Scheme,
+		PaymentHash: q.id.PaymentHash, Amount: amount, Fee: p.Fee,
 	}
 	t.log.InfoContext(ctx, "l402: paid", "origin", origin, "amount_msat", int64(amount),
-		"fee_msat", int64(p.Fee), "payment_hash", id.PaymentHash.String())
+		"fee_msat", int64(p.Fee), "payment_hash", q.id.PaymentHash.String())
 	if t.OnPayment != nil {
 		t.OnPayment(ctx, *r)
 	}
-	return &Token{Macaroon: ch.Macaroon, Preimage: p.Preimage, ID: id}, r, nil
+	return &Token{Macaroon: q.ch.Macaroon, Preimage: p.Preimage, ID: q.id}, r, nil
+}
+
+// settleOnClose is the body of a response served while its payment was in
+// flight. The server settles (or, after a failure, cancels) the payment once
+// it has answered, so Close waits for the payment's outcome and reports it:
+// the caller learns what was paid when it is done with the body.
+type settleOnClose struct {
+	io.ReadCloser
+	t      *Transport
+	ctx    context.Context
+	origin string
+	u      *url.URL
+	q      *offer
+	done   <-chan payment
+	once   sync.Once
+}
+
+func (b *settleOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(func() {
+		select {
+		case res := <-b.done:
+			if _, _, perr := b.t.paid(b.ctx, b.origin, b.u, b.q, res); perr != nil {
+				// A canceled hold returns the money: nothing was paid.
+				b.t.log.InfoContext(b.ctx, "l402: in-flight payment did not complete", "origin", b.origin, "err", perr)
+			}
+		case <-b.ctx.Done():
+			b.t.log.WarnContext(b.ctx, "l402: gave up waiting for an in-flight payment", "origin", b.origin,
+				"payment_hash", b.q.id.PaymentHash.String())
+		}
+	})
+	return err
 }
 
 // lock takes the per-origin payment lock, giving up when ctx ends.

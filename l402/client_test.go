@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/macaroon.v2"
+
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/l402"
 	"github.com/l402kit/l402kit/memory"
@@ -36,6 +38,13 @@ type paywall struct {
 	challenge func(h http.Header, mac l402.Challenge)
 	// optional serves a free variant to clients that do not ask for L402.
 	optional bool
+	// singleUse charges with hold invoices settled after one request is
+	// served (canceled instead when failUpstream), as the proxy's
+	// single-use routes do.
+	singleUse    bool
+	failUpstream bool
+	holds        map[backend.PaymentHash]backend.Preimage
+	pendingSeen  atomic.Int32
 
 	mu       sync.Mutex
 	invoices []backend.PaymentHash
@@ -53,6 +62,7 @@ func newPaywall(t *testing.T, price backend.MilliSat) (*paywall, *httptest.Serve
 	p := &paywall{
 		t: t, node: node, store: store, price: price,
 		minter: l402.NewMinter(store, "test"), verifier: l402.NewVerifier(store),
+		holds: make(map[backend.PaymentHash]backend.Preimage),
 	}
 	srv := httptest.NewServer(p)
 	t.Cleanup(srv.Close)
@@ -61,7 +71,14 @@ func newPaywall(t *testing.T, price backend.MilliSat) (*paywall, *httptest.Serve
 
 func (p *paywall) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if tok, err := l402.FromHeader(r.Header); err == nil {
+	if mac, ok := l402.PendingFromHeader(r.Header); ok {
+		p.pendingSeen.Add(1)
+		if p.singleUse {
+			p.servePending(w, r, mac)
+			return
+		}
+		// Fall through to a fresh challenge: this route wants preimages.
+	} else if tok, err := l402.FromHeader(r.Header); err == nil {
 		err = p.verifier.Verify(ctx, tok, l402.Request{Service: "echo", Path: r.URL.Path, Method: r.Method})
 		if err == nil {
 			body, _ := io.ReadAll(r.Body)
@@ -74,7 +91,19 @@ func (p *paywall) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "free with ads")
 		return
 	}
-	inv, err := p.node.CreateInvoice(ctx, backend.InvoiceRequest{Amount: p.price, Memo: "test"})
+	var inv *backend.Invoice
+	var err error
+	if p.singleUse {
+		var pre backend.Preimage
+		if pre, err = backend.NewPreimage(); err == nil {
+			inv, err = p.node.CreateHoldInvoice(ctx, pre.Hash(), backend.InvoiceRequest{Amount: p.price, Memo: "test"})
+			p.mu.Lock()
+			p.holds[pre.Hash()] = pre
+			p.mu.Unlock()
+		}
+	} else {
+		inv, err = p.node.CreateInvoice(ctx, backend.InvoiceRequest{Amount: p.price, Memo: "test"})
+	}
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
@@ -96,6 +125,46 @@ func (p *paywall) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusPaymentRequired)
 	fmt.Fprint(w, "payment required")
+}
+
+// servePending serves a macaroon presented without its preimage once its
+// hold invoice is paid, then settles (or cancels) the invoice.
+func (p *paywall) servePending(w http.ResponseWriter, r *http.Request, mac *macaroon.Macaroon) {
+	ctx := r.Context()
+	id, err := p.verifier.VerifyPending(ctx, mac, l402.Request{Service: "echo", Path: r.URL.Path, Method: r.Method})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	inv, err := p.node.LookupInvoice(ctx, id.PaymentHash)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	if inv.State == backend.StateOpen {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "payment_pending", http.StatusPaymentRequired)
+		return
+	}
+	if inv.State != backend.StateHeld {
+		http.Error(w, "used", http.StatusUnauthorized)
+		return
+	}
+	p.mu.Lock()
+	pre := p.holds[id.PaymentHash]
+	p.mu.Unlock()
+	if p.failUpstream {
+		http.Error(w, "upstream failed", http.StatusInternalServerError)
+		if err := p.node.CancelInvoice(context.WithoutCancel(ctx), id.PaymentHash); err != nil {
+			p.t.Error(err)
+		}
+		return
+	}
+	p.served.Add(1)
+	fmt.Fprintf(w, "paid once %s", r.URL.Path)
+	if err := p.node.SettleInvoice(context.WithoutCancel(ctx), pre); err != nil {
+		p.t.Error(err)
+	}
 }
 
 // settled counts the paywall's invoices that were paid.
@@ -422,4 +491,87 @@ func mustURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+func TestTransportSingleUseHoldInvoice(t *testing.T) {
+	pw, srv := newPaywall(t, backend.Sat(5))
+	pw.singleUse = true
+	c, tr, paid := newClient(pw, backend.Sat(5))
+	tr.InFlightAfter = 50 * time.Millisecond
+	for i := 1; i <= 2; i++ {
+		resp, body := get(t, c, srv.URL+"/paid/once") // get closes the body
+		if resp.StatusCode != http.StatusOK || body != "paid once /paid/once" {
+			t.Fatalf("request %d: status %d body %q", i, resp.StatusCode, body)
+		}
+		// Each use is paid: a single-use token is not reused.
+		if paid.count() != i || pw.settled() != i {
+			t.Fatalf("request %d: %d payments reported, %d settled", i, paid.count(), pw.settled())
+		}
+		if paid.r[i-1].Amount != backend.Sat(5) {
+			t.Fatalf("receipt %+v", paid.r[i-1])
+		}
+	}
+	if pw.pendingSeen.Load() < 2 {
+		t.Fatalf("server saw %d in-flight presentations, want at least 2", pw.pendingSeen.Load())
+	}
+}
+
+func TestTransportSingleUseHoldUpstreamFails(t *testing.T) {
+	pw, srv := newPaywall(t, backend.Sat(5))
+	pw.singleUse, pw.failUpstream = true, true
+	c, tr, paid := newClient(pw, backend.Sat(5))
+	tr.InFlightAfter = 50 * time.Millisecond
+	resp, body := get(t, c, srv.URL+"/paid/once")
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(body, "upstream failed") {
+		t.Fatalf("status %d body %q", resp.StatusCode, body)
+	}
+	// The server canceled the hold: the payment came back, nothing paid.
+	if paid.count() != 0 || pw.settled() != 0 {
+		t.Fatalf("%d payments reported, %d settled; want none", paid.count(), pw.settled())
+	}
+	inv, err := pw.node.LookupInvoice(context.Background(), pw.invoices[0])
+	if err != nil || inv.State != backend.StateCanceled {
+		t.Fatalf("invoice %v, %v; want canceled", inv, err)
+	}
+}
+
+// slowPayer pays through the node after a delay, as a payment over several
+// hops takes time.
+type slowPayer struct {
+	node  *memory.Node
+	delay time.Duration
+}
+
+func (s slowPayer) PayInvoice(ctx context.Context, bolt11 string, o backend.PayOptions) (*backend.Payment, error) {
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.node.PayInvoice(ctx, bolt11, o)
+}
+
+// A slow payment to a route that wants the preimage: the in-flight
+// presentation is refused with a fresh challenge, and the Transport waits
+// for its payment and retries with the preimage.
+func TestTransportSlowPaymentToPlainRoute(t *testing.T) {
+	pw, srv := newPaywall(t, backend.Sat(5))
+	paid := &payments{}
+	c := &http.Client{Transport: &l402.Transport{
+		Payer: slowPayer{pw.node, 300 * time.Millisecond}, MaxPrice: backend.Sat(5),
+		OnPayment: paid.record, InFlightAfter: 20 * time.Millisecond,
+	}}
+	resp, body := get(t, c, srv.URL+"/paid/slow")
+	if resp.StatusCode != http.StatusOK || body != "paid GET /paid/slow " {
+		t.Fatalf("status %d body %q", resp.StatusCode, body)
+	}
+	if pw.pendingSeen.Load() != 1 {
+		t.Fatalf("server saw %d in-flight presentations, want 1", pw.pendingSeen.Load())
+	}
+	if paid.count() != 1 || pw.settled() != 1 {
+		t.Fatalf("%d payments, %d settled", paid.count(), pw.settled())
+	}
+	if _, ok := l402.ReceiptFromResponse(resp); !ok {
+		t.Fatal("no receipt")
+	}
 }

@@ -188,28 +188,36 @@ func get(ctx context.Context, rawURL string, o *options, stdout, stderr io.Write
 		req.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
 	}
 	resp, err := client.Do(req)
-	// Report payments even when the fetch failed after paying: the money
-	// is gone either way.
-	for _, r := range paid {
-		fmt.Fprintf(stderr, "paid %s (fee %s) to %s, payment hash %s\n", r.Amount, r.Fee, r.Origin, r.PaymentHash)
-	}
 	if err != nil {
+		report(stderr, paid)
 		if errors.Is(err, l402.ErrPriceTooHigh) {
 			return fmt.Errorf("%w (nothing paid; raise --max-price to accept)", err)
 		}
 		return err
 	}
-	defer resp.Body.Close()
-	if len(paid) == 0 {
-		fmt.Fprintln(stderr, "nothing paid")
-	}
-	if _, err := io.Copy(stdout, resp.Body); err != nil {
-		return fmt.Errorf("read body: %w", err)
+	_, copyErr := io.Copy(stdout, resp.Body)
+	// Closing the body completes a payment still in flight (single-use
+	// routes on hold invoices settle after answering), so report after it.
+	resp.Body.Close()
+	report(stderr, paid)
+	if copyErr != nil {
+		return fmt.Errorf("read body: %w", copyErr)
 	}
 	if resp.StatusCode >= 400 {
 		return fmt.Errorf("server answered %s", resp.Status)
 	}
 	return nil
+}
+
+// report says what was paid: the money is gone whatever became of the
+// request.
+func report(w io.Writer, paid []l402.Receipt) {
+	if len(paid) == 0 {
+		fmt.Fprintln(w, "nothing paid")
+	}
+	for _, r := range paid {
+		fmt.Fprintf(w, "paid %s (fee %s) to %s, payment hash %s\n", r.Amount, r.Fee, r.Origin, r.PaymentHash)
+	}
 }
 
 // schemeOf names a backend URL without its credentials.
