@@ -35,12 +35,15 @@ var (
 // keep a single-use request waiting.
 const DefaultInFlightAfter = 500 * time.Millisecond
 
-// TokenCache keeps one token per origin ("https://host:port"), so a paid
-// token is reused for later requests to the same server.
+// TokenCache keeps paid tokens so they are reused for later requests. Keys
+// are URL prefixes: the origin ("https://host:port") followed by the
+// token's path prefix caveat, or by "/" for a token without one, so a
+// server whose routes sell separate tokens ("/paid/", "/podcast/") gets one
+// token per route rather than one that keeps being replaced.
 type TokenCache interface {
-	Get(origin string) (*Token, bool)
-	Put(origin string, t *Token)
-	Delete(origin string)
+	Get(key string) (*Token, bool)
+	Put(key string, t *Token)
+	Delete(key string)
 }
 
 // MemoryTokenCache is a TokenCache in process memory, safe for concurrent
@@ -56,28 +59,68 @@ func NewMemoryTokenCache() *MemoryTokenCache {
 }
 
 // Get implements TokenCache.
-func (c *MemoryTokenCache) Get(origin string) (*Token, bool) {
+func (c *MemoryTokenCache) Get(key string) (*Token, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t, ok := c.m[origin]
+	t, ok := c.m[key]
 	return t, ok
 }
 
 // Put implements TokenCache.
-func (c *MemoryTokenCache) Put(origin string, t *Token) {
+func (c *MemoryTokenCache) Put(key string, t *Token) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
 		c.m = make(map[string]*Token)
 	}
-	c.m[origin] = t
+	c.m[key] = t
 }
 
 // Delete implements TokenCache.
-func (c *MemoryTokenCache) Delete(origin string) {
+func (c *MemoryTokenCache) Delete(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.m, origin)
+	delete(c.m, key)
+}
+
+// CacheKey is the TokenCache key of tok for origin: origin plus the longest
+// path prefix the token is restricted to, or plus "/".
+func CacheKey(origin string, tok *Token) string {
+	scope := "/"
+	if tok != nil && tok.Macaroon != nil {
+		for _, c := range tok.Macaroon.Caveats() {
+			cond, value, ok := strings.Cut(string(c.Id), "=")
+			if ok && cond == CondPathPrefix && len(value) > len(scope) {
+				scope = value
+			}
+		}
+	}
+	return origin + scope
+}
+
+// cached finds the token for a request path: the one stored under the
+// longest prefix of path among the path itself, its ancestors (with and
+// without trailing slash) and "/".
+func (t *Transport) cached(origin, path string) (*Token, string) {
+	if path == "" {
+		path = "/"
+	}
+	for p := path; ; {
+		if tok, ok := t.cache.Get(origin + p); ok && tok != nil {
+			return tok, origin + p
+		}
+		if p == "/" {
+			return nil, ""
+		}
+		if strings.HasSuffix(p, "/") {
+			p = p[:len(p)-1] // "/a/b/" -> "/a/b"
+		} else {
+			p = p[:strings.LastIndexByte(p, '/')+1] // "/a/b" -> "/a/"
+		}
+		if p == "" {
+			p = "/"
+		}
+	}
 }
 
 // Receipt records one payment the Transport made.
@@ -115,7 +158,8 @@ func ReceiptFromResponse(resp *http.Response) (*Receipt, bool) {
 // payment is optional offer a challenge) and any token cached for the
 // origin. On a 402 with an L402 (preferred) or LSAT challenge it checks the
 // invoice against MaxPrice and against the macaroon, pays it through
-// Payer, caches the token and retries the request once with it.
+// Payer, caches the token (per origin and the token's path prefix) and
+// retries the request once with it.
 //
 // Requests with a body are retried through Request.GetBody (set by
 // http.NewRequest for in-memory bodies); without it the Transport refuses
@@ -144,8 +188,8 @@ type Transport struct {
 	// MaxFee is the most routing fee per payment; zero lets the payer
 	// choose its default.
 	MaxFee backend.MilliSat
-	// Tokens caches tokens per origin; nil means a cache private to this
-	// Transport.
+	// Tokens caches tokens per origin and path prefix (see TokenCache);
+	// nil means a cache private to this Transport.
 	Tokens TokenCache
 	// Logger receives a line per payment; nil means no logs.
 	Logger *slog.Logger
@@ -209,7 +253,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if first.Header.Get(HeaderAcceptAuthenticate) == "" {
 		first.Header.Set(HeaderAcceptAuthenticate, SchemeL402)
 	}
-	sent, _ := t.cache.Get(origin)
+	sent, sentKey := t.cached(origin, req.URL.Path)
 	if sent != nil {
 		first.Header.Set(HeaderAuthorization, sent.Authorization())
 	}
@@ -249,7 +293,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return resp, err
 	}
-	tok, receipt, served, err := t.obtain(ctx, origin, req.URL, sent, pickChallenge(chs), send)
+	tok, receipt, served, err := t.obtain(ctx, origin, req.URL, sent, sentKey, pickChallenge(chs), send)
 	if err != nil || served != nil {
 		return served, err
 	}
@@ -268,25 +312,25 @@ type sendFunc func(ctx context.Context, auth string) (*http.Response, error)
 // pays at a time, so a burst of requests pays once. When the server served
 // the request while the payment was in flight (single-use route on a hold
 // invoice), it returns that response instead of a token.
-func (t *Transport) obtain(ctx context.Context, origin string, u *url.URL, sent *Token, ch Challenge, send sendFunc) (*Token, *Receipt, *http.Response, error) {
+func (t *Transport) obtain(ctx context.Context, origin string, u *url.URL, sent *Token, sentKey string, ch Challenge, send sendFunc) (*Token, *Receipt, *http.Response, error) {
 	unlock, err := t.lock(ctx, origin)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	defer unlock()
-	if cur, ok := t.cache.Get(origin); ok && cur != nil && cur != sent {
+	if cur, _ := t.cached(origin, u.Path); cur != nil && cur != sent {
 		return cur, nil, nil, nil
 	}
-	tok, receipt, served, err := t.pay(ctx, origin, u, ch, send)
-	if err != nil && sent != nil {
-		// The server refused the cached token; keep no token known to be
-		// useless.
-		t.cache.Delete(origin)
+	if sent != nil {
+		// The server refused the token we sent (expired, revoked, spent):
+		// keep no token known to be useless for this path.
+		t.cache.Delete(sentKey)
 	}
+	tok, receipt, served, err := t.pay(ctx, origin, u, ch, send)
 	if err != nil || served != nil {
 		return nil, nil, served, err
 	}
-	t.cache.Put(origin, tok)
+	t.cache.Put(CacheKey(origin, tok), tok)
 	return tok, receipt, nil, nil
 }
 

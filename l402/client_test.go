@@ -109,7 +109,7 @@ func (p *paywall) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	mac, _, err := p.minter.Mint(ctx, inv.PaymentHash,
-		l402.ServicesCaveat(l402.Service{Name: "echo"}), l402.PathPrefixCaveat("/paid/"))
+		l402.ServicesCaveat(l402.Service{Name: "echo"}), l402.PathPrefixCaveat(routeOf(r.URL.Path)))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -415,7 +415,7 @@ func TestTransportPaysAgainWhenTokenRefused(t *testing.T) {
 		t.Fatal("first request not served")
 	}
 	// The server revokes the token the client holds.
-	tok, ok := tr.Tokens.Get(l402.Origin(mustURL(t, srv.URL)))
+	tok, ok := tr.Tokens.Get(l402.Origin(mustURL(t, srv.URL)) + "/paid/")
 	if !ok {
 		t.Fatal("token not in the configured cache")
 	}
@@ -573,5 +573,36 @@ func TestTransportSlowPaymentToPlainRoute(t *testing.T) {
 	}
 	if _, ok := l402.ReceiptFromResponse(resp); !ok {
 		t.Fatal("no receipt")
+	}
+}
+
+// routeOf is the paywall's route for a path: its first segment.
+func routeOf(path string) string {
+	seg, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	return "/" + seg + "/"
+}
+
+// Tokens are cached per route: alternating between two routes of one
+// server pays once for each, not on every switch.
+func TestTransportTokenPerRoute(t *testing.T) {
+	pw, srv := newPaywall(t, backend.Sat(1))
+	c, tr, paid := newClient(pw, backend.Sat(1))
+	tr.Tokens = l402.NewMemoryTokenCache()
+	for range 3 {
+		for _, path := range []string{"/a/1", "/b/2", "/a/deeper/3"} {
+			if resp, body := get(t, c, srv.URL+path); resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s: status %d body %q", path, resp.StatusCode, body)
+			}
+		}
+	}
+	if paid.count() != 2 {
+		t.Fatalf("%d payments for two routes, want 2", paid.count())
+	}
+	origin := l402.Origin(mustURL(t, srv.URL))
+	for _, key := range []string{origin + "/a/", origin + "/b/"} {
+		tok, ok := tr.Tokens.Get(key)
+		if !ok || l402.CacheKey(origin, tok) != key {
+			t.Fatalf("no token cached under %s", key)
+		}
 	}
 }
