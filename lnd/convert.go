@@ -1,0 +1,88 @@
+package lnd
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/lightningnetwork/lnd/lnrpc"
+
+	"github.com/l402kit/l402kit/backend"
+)
+
+// stateOf maps LND's invoice states; ACCEPTED is LND's name for a hold
+// invoice whose HTLCs arrived.
+func stateOf(s lnrpc.Invoice_InvoiceState) (backend.State, error) {
+	switch s {
+	case lnrpc.Invoice_OPEN:
+		return backend.StateOpen, nil
+	case lnrpc.Invoice_ACCEPTED:
+		return backend.StateHeld, nil
+	case lnrpc.Invoice_SETTLED:
+		return backend.StateSettled, nil
+	case lnrpc.Invoice_CANCELED:
+		return backend.StateCanceled, nil
+	}
+	return 0, fmt.Errorf("unknown invoice state %v", s)
+}
+
+// fromRPC converts LND's invoice.
+func fromRPC(in *lnrpc.Invoice) (*backend.Invoice, error) {
+	st, err := stateOf(in.State)
+	if err != nil {
+		return nil, fmt.Errorf("lnd: %w", err)
+	}
+	if len(in.RHash) != 32 {
+		return nil, fmt.Errorf("lnd: invoice has a %d-byte payment hash", len(in.RHash))
+	}
+	inv := &backend.Invoice{
+		PaymentRequest: in.PaymentRequest,
+		Amount:         backend.MilliSat(in.ValueMsat),
+		AmountReceived: backend.MilliSat(in.AmtPaidMsat),
+		Memo:           in.Memo,
+		State:          st,
+	}
+	copy(inv.PaymentHash[:], in.RHash)
+	// Hold invoices have no preimage until settled; LND leaves the field
+	// empty then.
+	if len(in.RPreimage) == 32 {
+		var p backend.Preimage
+		copy(p[:], in.RPreimage)
+		if p.Matches(inv.PaymentHash) {
+			inv.Preimage = &p
+		}
+	}
+	if in.CreationDate > 0 {
+		inv.CreatedAt = time.Unix(in.CreationDate, 0)
+		inv.ExpiresAt = inv.CreatedAt.Add(time.Duration(in.Expiry) * time.Second)
+	}
+	if st == backend.StateSettled && in.SettleDate > 0 {
+		inv.SettledAt = time.Unix(in.SettleDate, 0)
+	}
+	return inv, nil
+}
+
+// fromPaymentRequest builds a new invoice's view from the BOLT11 string LND
+// returned, which saves a LookupInvoice round trip on the challenge path.
+func fromPaymentRequest(bolt11 string) (*backend.Invoice, error) {
+	d, err := backend.DecodeInvoice(bolt11)
+	if err != nil {
+		return nil, err
+	}
+	return &backend.Invoice{
+		PaymentHash:    d.PaymentHash,
+		PaymentRequest: bolt11,
+		Amount:         d.Amount,
+		Memo:           d.Memo,
+		State:          backend.StateOpen,
+		CreatedAt:      d.CreatedAt,
+		ExpiresAt:      d.ExpiresAt(),
+	}, nil
+}
+
+func clonePreimage(p *backend.Preimage) *backend.Preimage {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	return &c
+}

@@ -1,0 +1,146 @@
+package lnd_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/conformance"
+	"github.com/l402kit/l402kit/conformance/regtest"
+)
+
+// TestRegtest runs the contract and the proxy flow against real LND nodes
+// on a regtest chain in containers, started once for all subtests. Without
+// a Docker engine it skips, saying so (fails with L402KIT_REQUIRE_REGTEST=1).
+// Build the images first (go run ./internal/images/cmd/images) or give the
+// test time to build them: about five minutes of compiling on two idle cores.
+func TestRegtest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the regtest suite starts three containers")
+	}
+	ctx := context.Background()
+	start := time.Now()
+	net, err := regtest.StartLND(ctx, regtest.WithLogf(t.Logf))
+	regtest.Require(t, err)
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := net.Close(cctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	tm := net.Timings()
+	t.Logf("timing: images %s (compiled now: %v), harness start %s, total %s",
+		tm.Images.Round(time.Millisecond), tm.Compile, tm.Start.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+
+	t.Run("OpenURL", func(t *testing.T) {
+		b, err := backend.Open(ctx, net.AliceURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		info, err := b.(backend.Informer).Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := net.Backend().(backend.Informer).Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.NodeID != want.NodeID || info.Network != "regtest" || info.Alias != "alice" {
+			t.Fatalf("Info through AliceURL = %+v, through the harness = %+v", info, want)
+		}
+	})
+	timed(t, "Conformance", func(t *testing.T) { conformance.Run(t, net) })
+	timed(t, "ProxyFlow", func(t *testing.T) { conformance.RunProxyFlow(t, net) })
+	timed(t, "StopAliceMidSuite", func(t *testing.T) { stopAliceMidSuite(t, net) })
+}
+
+func timed(t *testing.T, name string, f func(t *testing.T)) {
+	start := time.Now()
+	t.Run(name, f)
+	t.Logf("timing: %s took %s", name, time.Since(start).Round(time.Millisecond))
+}
+
+// stopAliceMidSuite checks the adapter's own promise: with the node down a
+// call answers ErrUnavailable within 2 s, and the same Backend value works
+// again after the node restarts, without being reopened.
+func stopAliceMidSuite(t *testing.T, net *regtest.LNDNet) {
+	ctx := context.Background()
+	b := net.Backend()
+	inv, err := b.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(1000), Memo: "before the stop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Work in flight when the node goes away must end, not hang.
+	waitErr := make(chan error, 1)
+	go func() {
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		_, err := b.(backend.Waiter).WaitInvoice(wctx, inv.PaymentHash)
+		waitErr <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // let the subscription reach the node
+
+	if err := net.StopNode(ctx); err != nil {
+		t.Fatal(err)
+	}
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			if err := net.StartNode(context.Background()); err != nil {
+				t.Errorf("StartNode in cleanup: %v", err)
+			}
+		}
+	})
+	if err := <-waitErr; !errors.Is(err, backend.ErrUnavailable) {
+		t.Errorf("WaitInvoice in flight when the node stopped: %v, want ErrUnavailable", err)
+	}
+	// The caller allows 2 s; a context error instead of ErrUnavailable
+	// would mean the adapter let the call hang.
+	for _, call := range []struct {
+		name string
+		f    func(context.Context) error
+	}{
+		{"LookupInvoice", func(ctx context.Context) error { _, err := b.LookupInvoice(ctx, inv.PaymentHash); return err }},
+		{"CreateInvoice", func(ctx context.Context) error {
+			_, err := b.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(1)})
+			return err
+		}},
+		{"Info", func(ctx context.Context) error { _, err := b.(backend.Informer).Info(ctx); return err }},
+	} {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		start := time.Now()
+		err := call.f(cctx)
+		cancel()
+		if !errors.Is(err, backend.ErrUnavailable) {
+			t.Errorf("%s with Alice stopped: %v, want ErrUnavailable within 2s", call.name, err)
+		}
+		t.Logf("%s with Alice stopped: ErrUnavailable after %s", call.name, time.Since(start).Round(time.Millisecond))
+	}
+
+	start := time.Now()
+	if err := net.StartNode(ctx); err != nil {
+		t.Fatalf("StartNode: %v", err)
+	}
+	restarted = true
+	t.Logf("timing: StartNode returned after %s", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	got, err := b.LookupInvoice(ctx, inv.PaymentHash)
+	if err != nil {
+		t.Fatalf("first call after StartNode: %v", err)
+	}
+	t.Logf("timing: first call after StartNode succeeded in %s", time.Since(start).Round(time.Millisecond))
+	if got.PaymentRequest != inv.PaymentRequest || got.State != backend.StateOpen {
+		t.Errorf("invoice after restart: %s %s, want the same, open", got.PaymentRequest, got.State)
+	}
+	p, err := net.Payer().PayInvoice(ctx, inv.PaymentRequest, backend.PayOptions{Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatalf("paying after restart: %v", err)
+	}
+	if !p.Preimage.Matches(inv.PaymentHash) {
+		t.Fatalf("preimage %s does not match %s", p.Preimage, inv.PaymentHash)
+	}
+}
