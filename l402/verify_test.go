@@ -410,6 +410,28 @@ func BenchmarkVerify(b *testing.B) {
 	}
 }
 
+// BenchmarkVerifyParallel verifies from every CPU at once, as a busy proxy
+// does: the key store and signature cache must not serialize requests.
+func BenchmarkVerifyParallel(b *testing.B) {
+	f := newFixture(b)
+	toks := make([]*Token, 64)
+	for i := range toks {
+		toks[i] = f.mint(b, fullCaveats...)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if err := f.verifier.Verify(ctx, toks[i%len(toks)], testReq); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}
+
 // BenchmarkVerifyUncached is a token's first verification: the full HMAC
 // chain, no signature cache.
 func BenchmarkVerifyUncached(b *testing.B) {
