@@ -382,3 +382,10 @@ func TestWaitSurvivesRestart(t *testing.T) {
 		t.Errorf("WaitInvoice gave %s with preimage %v, want settled with %s", r.inv.State, r.inv.Preimage, p.Preimage)
 	}
 }
+
+// TestProxyFlow: the HTTP 402 flow through the reference proxy with phoenixd
+// as its backend. phoenixd has no hold invoices, so single-use tokens rest on
+// the proxy's spent-hash record (SingleUse/ReplayRefused).
+func TestProxyFlow(t *testing.T) {
+	conformance.RunProxyFlow(t, newHarness(t, phoenixdfake.Config{}, phoenixd.Config{}))
+}
