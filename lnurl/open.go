@@ -50,7 +50,7 @@ func openURL(ctx context.Context, u *url.URL) (backend.Backend, error) {
 		}
 		cfg.Address = u.User.Username() + "@" + u.Host
 	default:
-		return nil, fmt.Errorf("lnurl: %w: want lnurl://user@domain or lnurl:LNURL1...", backend.ErrInvalid)
+		return nil, fmt.Errorf("lnurl: %w: want lnurl://user@domain or lnurl:<bech32 LNURL>", backend.ErrInvalid)
 	}
 	return New(ctx, cfg)
 }
