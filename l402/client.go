@@ -202,6 +202,11 @@ type Transport struct {
 	// presents the macaroon alone, for single-use routes on hold
 	// invoices; zero means DefaultInFlightAfter.
 	InFlightAfter time.Duration
+	// PayTimeout bounds each payment; zero means one minute. A payment
+	// outlives the request that started it when that request is canceled
+	// (a Lightning payment cannot be called back once sent): its token is
+	// still cached and reported when it completes.
+	PayTimeout time.Duration
 
 	initOnce sync.Once
 	cache    TokenCache
@@ -381,9 +386,15 @@ func (t *Transport) pay(ctx context.Context, origin string, u *url.URL, ch Chall
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	timeout := t.PayTimeout
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
 	done := make(chan payment, 1)
 	go func() {
-		p, err := t.Payer.PayInvoice(ctx, ch.Invoice, backend.PayOptions{MaxFee: t.MaxFee})
+		payCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		defer cancel()
+		p, err := t.Payer.PayInvoice(payCtx, ch.Invoice, backend.PayOptions{MaxFee: t.MaxFee, Timeout: timeout})
 		done <- payment{p, err}
 	}()
 	wait := t.InFlightAfter
@@ -432,6 +443,7 @@ func (t *Transport) pay(ctx context.Context, origin string, u *url.URL, ch Chall
 			return tok, r, nil, err
 		case <-time.After(delay):
 		case <-ctx.Done():
+			go t.adopt(ctx, origin, u, q, done)
 			return nil, nil, nil, fmt.Errorf("l402: payment to %s in flight: %w", origin, ctx.Err())
 		}
 	}
@@ -440,12 +452,35 @@ func (t *Transport) pay(ctx context.Context, origin string, u *url.URL, ch Chall
 		tok, r, err := t.paid(ctx, origin, u, q, res)
 		return tok, r, nil, err
 	case <-ctx.Done():
+		go t.adopt(ctx, origin, u, q, done)
 		return nil, nil, nil, fmt.Errorf("l402: payment to %s in flight: %w", origin, ctx.Err())
 	}
 }
 
+// adopt waits for a payment whose request gave up, then caches and reports
+// its token as if the request had waited: the money is spent either way.
+func (t *Transport) adopt(ctx context.Context, origin string, u *url.URL, q *offer, done <-chan payment) {
+	ctx = context.WithoutCancel(ctx)
+	tok, r, err := t.complete(origin, u, q, <-done)
+	if err != nil {
+		t.log.InfoContext(ctx, "l402: abandoned payment did not complete", "origin", origin, "err", err)
+		return
+	}
+	t.cache.Put(CacheKey(origin, tok), tok)
+	t.report(ctx, r)
+}
+
 // paid turns a finished payment into a token and reports it.
 func (t *Transport) paid(ctx context.Context, origin string, u *url.URL, q *offer, res payment) (*Token, *Receipt, error) {
+	tok, r, err := t.complete(origin, u, q, res)
+	if err == nil {
+		t.report(ctx, r)
+	}
+	return tok, r, err
+}
+
+// complete checks a finished payment and makes its token and receipt.
+func (t *Transport) complete(origin string, u *url.URL, q *offer, res payment) (*Token, *Receipt, error) {
 	if res.err != nil {
 		return nil, nil, fmt.Errorf("l402: pay %s for %s: %w", q.amount, origin, res.err)
 	}
@@ -462,12 +497,15 @@ func (t *Transport) paid(ctx context.Context, origin string, u *url.URL, q *offe
 		Origin: origin, URL: u.Redacted(), Scheme: q.ch.Scheme,
 		PaymentHash: q.id.PaymentHash, Amount: amount, Fee: p.Fee,
 	}
-	t.log.InfoContext(ctx, "l402: paid", "origin", origin, "amount_msat", int64(amount),
-		"fee_msat", int64(p.Fee), "payment_hash", q.id.PaymentHash.String())
+	return &Token{Macaroon: q.ch.Macaroon, Preimage: p.Preimage, ID: q.id}, r, nil
+}
+
+func (t *Transport) report(ctx context.Context, r *Receipt) {
+	t.log.InfoContext(ctx, "l402: paid", "origin", r.Origin, "amount_msat", int64(r.Amount),
+		"fee_msat", int64(r.Fee), "payment_hash", r.PaymentHash.String())
 	if t.OnPayment != nil {
 		t.OnPayment(ctx, *r)
 	}
-	return &Token{Macaroon: q.ch.Macaroon, Preimage: p.Preimage, ID: q.id}, r, nil
 }
 
 // settleOnClose is the body of a response served while its payment was in
@@ -495,8 +533,13 @@ func (b *settleOnClose) Close() error {
 				b.t.log.InfoContext(b.ctx, "l402: in-flight payment did not complete", "origin", b.origin, "err", perr)
 			}
 		case <-b.ctx.Done():
-			b.t.log.WarnContext(b.ctx, "l402: gave up waiting for an in-flight payment", "origin", b.origin,
-				"payment_hash", b.q.id.PaymentHash.String())
+			// Report it when it completes, without holding up Close.
+			go func() {
+				ctx := context.WithoutCancel(b.ctx)
+				if _, _, err := b.t.paid(ctx, b.origin, b.u, b.q, <-b.done); err != nil {
+					b.t.log.InfoContext(ctx, "l402: in-flight payment did not complete", "origin", b.origin, "err", err)
+				}
+			}()
 		}
 	})
 	return err

@@ -606,3 +606,37 @@ func TestTransportTokenPerRoute(t *testing.T) {
 		}
 	}
 }
+
+// A request that gives up while its payment is in flight does not lose the
+// payment: the token is cached and reported when the payment completes.
+func TestTransportCanceledRequestKeepsPayment(t *testing.T) {
+	pw, srv := newPaywall(t, backend.Sat(2))
+	paid := &payments{}
+	c := &http.Client{Transport: &l402.Transport{
+		Payer: slowPayer{pw.node, 300 * time.Millisecond}, MaxPrice: backend.Sat(2),
+		OnPayment: paid.record, InFlightAfter: time.Minute,
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/paid/x", nil)
+	if resp, err := c.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("status %d; want the request to give up", resp.StatusCode)
+	} else if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for paid.count() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the abandoned payment was never reported")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, body := get(t, c, srv.URL+"/paid/y")
+	if resp.StatusCode != http.StatusOK || body != "paid GET /paid/y " {
+		t.Fatalf("status %d body %q", resp.StatusCode, body)
+	}
+	if paid.count() != 1 || pw.settled() != 1 {
+		t.Fatalf("%d payments, %d settled; want the first one reused", paid.count(), pw.settled())
+	}
+}
