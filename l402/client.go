@@ -243,7 +243,8 @@ func (t *Transport) now() time.Time {
 	return time.Now()
 }
 
-// Origin returns the cache key of u: scheme and host, lower-cased.
+// Origin returns the origin of u, scheme and host lower-cased
+// ("https://host:port"), which starts every TokenCache key.
 func Origin(u *url.URL) string {
 	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
 }
