@@ -37,7 +37,8 @@ type ServerConfig struct {
 	// BaseURL is where this handler is reachable from outside, scheme and
 	// host (and path prefix, if any), e.g. "https://pay.example.com"; the
 	// callback and verify URLs handed to wallets start with it. Empty means
-	// "https://" + Domain.
+	// "https://" + Domain. When it has a path, mount the Server under that
+	// path with http.StripPrefix.
 	BaseURL string
 	// Min and Max bound the amounts accepted (DefaultMinSendable and
 	// DefaultMaxSendable when zero).
