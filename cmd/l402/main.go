@@ -27,7 +27,13 @@ import (
 	"github.com/l402kit/l402kit/l402"
 
 	// Adapters register their URL schemes.
+	// Every adapter registers its URL scheme.
+	_ "github.com/l402kit/l402kit/cln"
+	_ "github.com/l402kit/l402kit/eclair"
+	_ "github.com/l402kit/l402kit/lnd"
+	_ "github.com/l402kit/l402kit/lnurl"
 	_ "github.com/l402kit/l402kit/memory"
+	_ "github.com/l402kit/l402kit/phoenixd"
 )
 
 func main() {

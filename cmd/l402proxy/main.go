@@ -30,6 +30,13 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/memory"
+
+	// Every adapter registers its URL scheme.
+	_ "github.com/l402kit/l402kit/cln"
+	_ "github.com/l402kit/l402kit/eclair"
+	_ "github.com/l402kit/l402kit/lnd"
+	_ "github.com/l402kit/l402kit/lnurl"
+	_ "github.com/l402kit/l402kit/phoenixd"
 	"github.com/l402kit/l402kit/proxy"
 )
 
