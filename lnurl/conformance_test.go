@@ -9,7 +9,9 @@ import (
 
 // newMemoryNode is the node behind the LNURL server in the always-run
 // harness; it also pays, since it pays its own invoices.
-func newMemoryNode(t *testing.T) *memory.Node {
+func newMemoryNode(t *testing.T) *memory.Node { return newMemoryNodeTB(t) }
+
+func newMemoryNodeTB(t testing.TB) *memory.Node {
 	t.Helper()
 	n, err := memory.New(memory.Config{})
 	if err != nil {

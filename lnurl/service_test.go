@@ -127,7 +127,7 @@ var _ conformance.Restarter = (*lnurlHarness)(nil)
 
 // newLNURLHarness serves an lnurl.Server for node at name@127.0.0.1:port and
 // opens a Client on that lightning address.
-func newLNURLHarness(t *testing.T, node backend.Backend, payer backend.Payer, expiry time.Duration) *lnurlHarness {
+func newLNURLHarness(t testing.TB, node backend.Backend, payer backend.Payer, expiry time.Duration) *lnurlHarness {
 	t.Helper()
 	// The domain (and so the address) needs the port, which is known only
 	// once listening: serve a handler that is filled in right after.
