@@ -113,7 +113,7 @@ func (c *chainRPC) coinbase(ctx context.Context, height int64) (*wire.MsgTx, err
 		return nil, err
 	}
 	var blockHex string
-	if err := c.call(ctx, "getblock", &blockHex, hash, false); err != nil {
+	if err := c.call(ctx, "getblock", &blockHex, hash, 0); err != nil {
 		return nil, err
 	}
 	raw, err := hex.DecodeString(blockHex)

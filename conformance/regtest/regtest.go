@@ -476,7 +476,9 @@ func (n *LNDNet) connectPeer(ctx context.Context) error {
 }
 
 func (n *LNDNet) openChannel(ctx context.Context) error {
-	if err := n.connectPeer(ctx); err != nil {
+	// Synced to chain is not yet "server started": ConnectPeer can still
+	// answer "server is still in the process of starting" for a moment.
+	if err := poll(ctx, time.Minute, func() error { return n.connectPeer(ctx) }); err != nil {
 		return err
 	}
 	var cp *lnrpc.ChannelPoint
@@ -503,7 +505,33 @@ func (n *LNDNet) openChannel(ctx context.Context) error {
 	if err := n.chain.generate(ctx, 6); err != nil {
 		return err
 	}
-	return n.waitChannelActive(ctx)
+	if err := n.waitChannelActive(ctx); err != nil {
+		return err
+	}
+	return n.probe(ctx)
+}
+
+// probe pays Alice one satoshi until it works. "Active" in ListChannels
+// comes a moment before Bob's link will carry a payment: until then LND
+// refuses with FAILURE_REASON_INSUFFICIENT_BALANCE.
+func (n *LNDNet) probe(ctx context.Context) error {
+	tries := 0
+	err := poll(ctx, time.Minute, func() error {
+		tries++
+		inv, err := n.alice.b.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(1), Memo: "l402kit regtest probe"})
+		if err != nil {
+			return err
+		}
+		_, err = n.bob.b.PayInvoice(ctx, inv.PaymentRequest, backend.PayOptions{Timeout: 10 * time.Second})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("probe payment bob→alice: %w", err)
+	}
+	if tries > 1 {
+		n.logf("regtest: probe payment bob→alice went through at attempt %d", tries)
+	}
+	return nil
 }
 
 // waitChannelActive waits until both ends list the channel as active.
@@ -627,6 +655,9 @@ func (n *LNDNet) StartNode(ctx context.Context) error {
 		return err
 	}
 	if err := n.waitChannelActive(ctx); err != nil {
+		return err
+	}
+	if err := n.probe(ctx); err != nil {
 		return err
 	}
 	n.logf("regtest: alice restarted, answering with the channel active in %s", time.Since(t).Round(time.Millisecond))
