@@ -35,7 +35,7 @@ staticcheck:
 
 ## images: build the regtest container images (btcd, lnd) locally; cached by version
 images:
-	@echo "images: no regtest images defined yet"
+	$(GO) run ./internal/images/cmd/images
 
 ## demo: run the reference proxy on the embedded memory backend
 demo:
