@@ -104,8 +104,7 @@ type LNDNet struct {
 	timings Timings
 	chanPt  string
 
-	mu      sync.Mutex
-	stopped bool
+	mu sync.Mutex // serializes StopNode and StartNode
 }
 
 type node struct {
@@ -250,6 +249,12 @@ func (n *LNDNet) start(ctx context.Context) error {
 	return nil
 }
 
+// printfLogger sends testcontainers' per-container messages to the
+// harness's log (t.Logf in tests) instead of the process's stderr.
+type printfLogger func(string, ...any)
+
+func (l printfLogger) Printf(format string, args ...any) { l(format, args...) }
+
 func labels() map[string]string {
 	return map[string]string{"org.l402kit.regtest": "1"}
 }
@@ -277,7 +282,9 @@ func freePort() (string, error) {
 func (n *LNDNet) create(ctx context.Context, req testcontainers.ContainerRequest) (testcontainers.Container, error) {
 	req.Labels = labels()
 	req.Networks = []string{n.net.Name}
-	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})
+	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
+		ContainerRequest: req, Started: true, Logger: printfLogger(n.logf),
+	})
 	if err != nil {
 		return c, fmt.Errorf("start %s: %w", req.Hostname, err)
 	}
@@ -632,7 +639,6 @@ func (n *LNDNet) StopNode(ctx context.Context) error {
 	if err := n.alice.c.Stop(ctx, &d); err != nil {
 		return fmt.Errorf("stop alice: %w", err)
 	}
-	n.stopped = true
 	return nil
 }
 
@@ -645,7 +651,6 @@ func (n *LNDNet) StartNode(ctx context.Context) error {
 	if err := n.alice.c.Start(ctx); err != nil {
 		return fmt.Errorf("start alice: %w", err)
 	}
-	n.stopped = false
 	if err := n.waitSynced(ctx, n.alice); err != nil {
 		return err
 	}
