@@ -29,6 +29,17 @@ var (
 		"connection refused",
 		"transport is closing",
 	}
+	// authTexts: gRPC's TLS handshake failure (reported as Unavailable)
+	// and the macaroon checks of LND (macaroons/service.go) and of the
+	// macaroon-bakery library it uses, reported as Unknown.
+	authTexts = []string{
+		"authentication handshake failed",
+		"verification failed",
+		"permission denied",
+		"cannot get macaroon",
+		"expected 1 macaroon",
+		"invalid macaroon",
+	}
 	notFoundTexts      = []string{"unable to locate invoice", "there are no existing invoices"}
 	alreadyExistsTexts = []string{"invoice with payment hash already exists"}
 	invalidTexts       = []string{
@@ -63,6 +74,12 @@ func classify(err error) error {
 		return backend.ErrUnavailable
 	}
 	st, _ := status.FromError(err)
+	msg := strings.ToLower(message(err))
+	if containsAny(msg, authTexts) {
+		// A certificate or macaroon the node rejects is a configuration
+		// mistake: retrying, as ErrUnavailable invites, will not help.
+		return backend.ErrInvalid
+	}
 	switch st.Code() {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted:
 		// DeadlineExceeded with the caller's context still alive means our
@@ -77,7 +94,6 @@ func classify(err error) error {
 	case codes.Unimplemented:
 		return backend.ErrUnsupported
 	}
-	msg := strings.ToLower(message(err))
 	switch {
 	case containsAny(msg, unavailableTexts):
 		return backend.ErrUnavailable
@@ -88,8 +104,6 @@ func classify(err error) error {
 	case containsAny(msg, invalidTexts):
 		return backend.ErrInvalid
 	case st.Code() == codes.Unauthenticated || st.Code() == codes.PermissionDenied:
-		// A wrong macaroon is a configuration mistake, not a transient
-		// failure: retrying will not help.
 		return backend.ErrInvalid
 	}
 	return errUnknown

@@ -35,7 +35,10 @@ func TestMapErr(t *testing.T) {
 		{"invalid argument", status.Error(codes.InvalidArgument, "bad"), backend.ErrInvalid},
 		{"still open", status.Error(codes.Unknown, "invoice still open"), backend.ErrInvalid},
 		{"already settled", status.Error(codes.Unknown, "invoice already settled"), backend.ErrInvalid},
-		{"bad macaroon", status.Error(codes.Unknown, "verification failed: signature mismatch after caveat verification"), errUnknown},
+		{"bad macaroon", status.Error(codes.Unknown, "verification failed: signature mismatch after caveat verification"), backend.ErrInvalid},
+		{"no macaroon", status.Error(codes.Unknown, "expected 1 macaroon, got 0"), backend.ErrInvalid},
+		{"wrong tls cert", status.Error(codes.Unavailable, "connection error: desc = \"transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority\""), backend.ErrInvalid},
+		{"other node error", status.Error(codes.Unknown, "something LND never said before"), errUnknown},
 		{"permission", status.Error(codes.PermissionDenied, "permission denied"), backend.ErrInvalid},
 		{"unimplemented", status.Error(codes.Unimplemented, "unknown service invoicesrpc.Invoices"), backend.ErrUnsupported},
 	}

@@ -100,12 +100,6 @@ func (c *chainRPC) generate(ctx context.Context, n int) error {
 	return nil
 }
 
-func (c *chainRPC) blockCount(ctx context.Context) (int64, error) {
-	var n int64
-	err := c.call(ctx, "getblockcount", &n)
-	return n, err
-}
-
 // coinbase returns the coinbase transaction of the block at height.
 func (c *chainRPC) coinbase(ctx context.Context, height int64) (*wire.MsgTx, error) {
 	var hash string
