@@ -3,12 +3,14 @@ package lnd_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"testing"
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/conformance"
 	"github.com/l402kit/l402kit/conformance/regtest"
+	"github.com/l402kit/l402kit/lnd"
 )
 
 // TestRegtest runs the contract and the proxy flow against real LND nodes
@@ -51,6 +53,27 @@ func TestRegtest(t *testing.T) {
 		}
 		if info.NodeID != want.NodeID || info.Network != "regtest" || info.Alias != "alice" {
 			t.Fatalf("Info through AliceURL = %+v, through the harness = %+v", info, want)
+		}
+	})
+	t.Run("WrongSecretsAreInvalid", func(t *testing.T) {
+		alice, _ := url.Parse(net.AliceURL())
+		bob, _ := url.Parse(net.BobURL())
+		for _, c := range []struct{ name, mac, cert string }{
+			{"bob's macaroon", bob.Query().Get("macaroon"), alice.Query().Get("tlscert")},
+			{"bob's certificate", alice.Query().Get("macaroon"), bob.Query().Get("tlscert")},
+		} {
+			b, err := lnd.New(ctx, lnd.Config{Address: alice.Host, Macaroon: c.mac, TLSCert: c.cert})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err = b.LookupInvoice(cctx, backend.PaymentHash{1})
+			cancel()
+			b.Close()
+			if !errors.Is(err, backend.ErrInvalid) {
+				t.Errorf("Alice with %s: %v, want ErrInvalid (a configuration mistake, not worth retrying)", c.name, err)
+			}
+			t.Logf("Alice with %s: %v", c.name, err)
 		}
 	})
 	timed(t, "Conformance", func(t *testing.T) { conformance.Run(t, net) })
