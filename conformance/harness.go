@@ -33,6 +33,15 @@ type Support struct {
 	// HoldInvoicer.CancelInvoice. Only read when the backend is a
 	// HoldInvoicer.
 	CancelPlain bool
+	// FixedMemo: the node writes its own description (or description hash)
+	// into every invoice and ignores InvoiceRequest.Memo, as LNURL-pay does
+	// (its invoices commit to the service's metadata). Memo checks are
+	// skipped.
+	FixedMemo bool
+	// FixedExpiry: the node chooses every invoice's lifetime and ignores
+	// InvoiceRequest.Expiry, as LNURL-pay does. Cases that need a chosen
+	// expiry are skipped; Invoice.ExpiresAt must still match the BOLT11.
+	FixedExpiry bool
 }
 
 // Restarter is a harness that can take the node under test down and bring

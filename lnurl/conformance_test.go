@@ -22,14 +22,7 @@ func newMemoryNodeTB(t testing.TB) *memory.Node {
 }
 
 // noFixedSupport is why the contract suite cannot run yet.
-const noFixedSupport = "conformance.Support has no FixedMemo/FixedExpiry fields yet (requested by the lnurl package): " +
-	"without them Create/FieldsRoundTrip and Lookup/MatchesCreate fail on the memo a LNURL-pay service does not take, " +
-	"and Expiry/ExpiredInvoiceNotPayable waits out the service's own one-hour expiry"
-
 func TestConformanceMemory(t *testing.T) {
-	if _, ok := lnurlSupport(); !ok {
-		t.Skip(noFixedSupport)
-	}
 	node := newMemoryNode(t)
 	conformance.Run(t, newLNURLHarness(t, node, node, 0))
 }

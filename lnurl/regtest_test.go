@@ -31,11 +31,6 @@ func TestRegtestLND(t *testing.T) {
 	// (not LND) is the unavailable case; LND's own restart is covered by
 	// the lnd adapter's suite.
 	h := newLNURLHarness(t, net.Backend(), net.Payer(), 0)
-	t.Run("Run", func(t *testing.T) {
-		if _, ok := lnurlSupport(); !ok {
-			t.Skip(noFixedSupport)
-		}
-		conformance.Run(t, h)
-	})
+	t.Run("Run", func(t *testing.T) { conformance.Run(t, h) })
 	t.Run("ProxyFlow", func(t *testing.T) { conformance.RunProxyFlow(t, h) })
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -91,25 +90,7 @@ func (h *lnurlHarness) Payer() backend.Payer     { return h.payer }
 // description hash of the caller's own, and the service's own description
 // (hash) and expiry.
 func (h *lnurlHarness) Support() conformance.Support {
-	s, _ := lnurlSupport()
-	return s
-}
-
-// lnurlSupport fills in conformance.Support's FixedMemo and FixedExpiry,
-// which this package asked the conformance package for; until those fields
-// exist, ok is false and callers skip the contract suite, whose memo and
-// expiry cases cannot pass over LNURL-pay (and whose expiry case would wait
-// out the service's one-hour invoices). Reflection only bridges the time
-// until the fields land; then this becomes a plain literal.
-func lnurlSupport() (s conformance.Support, ok bool) {
-	v := reflect.ValueOf(&s).Elem()
-	memo, expiry := v.FieldByName("FixedMemo"), v.FieldByName("FixedExpiry")
-	if !memo.IsValid() || !expiry.IsValid() || memo.Kind() != reflect.Bool || expiry.Kind() != reflect.Bool {
-		return s, false
-	}
-	memo.SetBool(true)
-	expiry.SetBool(true)
-	return s, true
+	return conformance.Support{FixedMemo: true, FixedExpiry: true}
 }
 
 // StopNode takes the LNURL service down: its listener closes, so the client
