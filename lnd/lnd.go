@@ -134,7 +134,6 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		router:  routerrpc.NewRouterClient(conn),
 		timeout: cfg.CallTimeout,
 		log:     cfg.Logger.With("backend", "lnd", "addr", cfg.Address),
-		addr:    cfg.Address,
 	}, nil
 }
 
@@ -174,6 +173,7 @@ func (b *Backend) call(ctx context.Context) (context.Context, context.CancelFunc
 func (b *Backend) err(ctx context.Context, op string, err error) error {
 	m := mapErr(ctx, op, err)
 	if errors.Is(m, backend.ErrUnavailable) {
+		b.log.Debug("node unavailable", "op", op, "err", err, "conn", b.conn.GetState().String())
 		b.conn.Connect()
 	}
 	return m
