@@ -29,13 +29,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/lnurl"
 	"github.com/l402kit/l402kit/memory"
 
 	// Every adapter registers its URL scheme.
 	_ "github.com/l402kit/l402kit/cln"
 	_ "github.com/l402kit/l402kit/eclair"
 	_ "github.com/l402kit/l402kit/lnd"
-	_ "github.com/l402kit/l402kit/lnurl"
 	_ "github.com/l402kit/l402kit/phoenixd"
 	"github.com/l402kit/l402kit/proxy"
 )
@@ -58,6 +58,7 @@ type options struct {
 	listen, backendURL, upstream, config string
 	priceSat                             int64
 	singleUse                            bool
+	lnurlName, lnurlBaseURL              string
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -73,6 +74,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.Int64Var(&o.priceSat, "price", defPrice, "price in satoshis, for --upstream and the demo routes")
 	fs.BoolVar(&o.singleUse, "single-use", false, "with --upstream: serve each token once")
 	fs.StringVar(&o.config, "config", env("L402_CONFIG", ""), "YAML file with listen, backend and routes")
+	fs.StringVar(&o.lnurlName, "lnurl-name", env("L402_LNURL_NAME", ""), "also serve the backend as the lightning address NAME@host (LNURL-pay, LUD-06/16/21)")
+	fs.StringVar(&o.lnurlBaseURL, "lnurl-base-url", env("L402_LNURL_BASE_URL", ""), "with --lnurl-name: the public base URL wallets reach this proxy at (default http://LISTEN)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -155,6 +158,23 @@ func run(ctx context.Context, args []string, out *os.File) error {
 		// Development only: nobody outside this process can pay a memory
 		// node's invoices, so the demo pays them on request.
 		mux.Handle(memory.DevPayPath, memory.DevPayHandler(node))
+	}
+	if o.lnurlName != "" {
+		base := o.lnurlBaseURL
+		if base == "" {
+			base = "http://" + o.listen
+		}
+		bu, err := url.Parse(base)
+		if err != nil || bu.Host == "" {
+			return fmt.Errorf("--lnurl-base-url %q: want scheme://host[:port]", base)
+		}
+		ls, err := lnurl.NewServer(lnurl.ServerConfig{Backend: b, Domain: bu.Host, BaseURL: base, Names: []string{o.lnurlName}, Logger: log})
+		if err != nil {
+			return fmt.Errorf("lnurl server: %w", err)
+		}
+		mux.Handle("/.well-known/lnurlp/", ls)
+		mux.Handle("/lnurlp/", ls)
+		log.Info("serving lightning address", "address", o.lnurlName+"@"+bu.Host, "pay_request", base+"/.well-known/lnurlp/"+o.lnurlName)
 	}
 	if demo {
 		mux.Handle("/", p.Middleware(demoUpstream()))
