@@ -4,10 +4,11 @@
 //
 // StartLND starts btcd, Alice (the LND node under test) and Bob (an LND
 // node that pays Alice's invoices), funds Bob, opens a channel Bob→Alice
-// and waits until it is active. Images are built locally (see
-// internal/images) when their tags are missing; L402KIT_LND_IMAGE and
-// L402KIT_BTCD_IMAGE name other images, such as official ones, to run
-// instead.
+// and waits until it is active. Images are built locally by
+// internal/images ("make images"); StartLND builds missing ones itself only
+// with WithBuild or L402KIT_REGTEST_BUILD=1, and otherwise reports
+// ErrNoImages. L402KIT_LND_IMAGE and L402KIT_BTCD_IMAGE name other images,
+// such as official ones, to run instead.
 //
 // Testcontainers is used with its reaper disabled and the Docker host
 // forced to 127.0.0.1 (TESTCONTAINERS_RYUK_DISABLED=true,
@@ -17,6 +18,6 @@
 // through ports published on 127.0.0.1, and Close removes every container
 // and network the harness made.
 //
-// Require turns "no Docker engine" into a skip that says so, or into a
-// failure when L402KIT_REQUIRE_REGTEST=1.
+// Require turns "no Docker engine" and "images not built" into a skip that
+// says so, or into a failure when L402KIT_REQUIRE_REGTEST=1.
 package regtest

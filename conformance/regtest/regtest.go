@@ -36,18 +36,30 @@ import (
 // reached; Require turns it into a skip.
 var ErrNoDocker = errors.New("no Docker engine reachable")
 
+// ErrNoImages is wrapped by StartLND's error when the images are missing
+// and building them was not asked for; Require turns it into a skip.
+var ErrNoImages = errors.New("regtest images not built")
+
 // EnvRequire, set to 1, makes Require fail instead of skip.
 const EnvRequire = "L402KIT_REQUIRE_REGTEST"
 
+// EnvBuild, set to 1, lets StartLND build missing images itself (as
+// WithBuild does). Off by default: building lnd takes minutes, more than go
+// test's default timeout allows on a small machine.
+const EnvBuild = "L402KIT_REGTEST_BUILD"
+
+// BuildCommand is what builds the images (make images runs it).
+const BuildCommand = "go run ./internal/images/cmd/images"
+
 // Require ends the test when err is not nil: a skip naming the reason when
-// Docker is unreachable (a failure instead when L402KIT_REQUIRE_REGTEST=1),
-// a failure for any other error.
+// Docker is unreachable or the images are not built (a failure instead when
+// L402KIT_REQUIRE_REGTEST=1), a failure for any other error.
 func Require(t testing.TB, err error) {
 	t.Helper()
 	if err == nil {
 		return
 	}
-	if errors.Is(err, ErrNoDocker) && os.Getenv(EnvRequire) != "1" {
+	if (errors.Is(err, ErrNoDocker) || errors.Is(err, ErrNoImages)) && os.Getenv(EnvRequire) != "1" {
 		t.Skipf("regtest harness skipped: %v (set %s=1 to make this a failure)", err, EnvRequire)
 	}
 	t.Fatalf("regtest harness: %v", err)
@@ -75,7 +87,14 @@ const (
 type Option func(*options)
 
 type options struct {
-	logf func(string, ...any)
+	logf  func(string, ...any)
+	build bool
+}
+
+// WithBuild lets StartLND build missing images (see internal/images)
+// instead of failing with ErrNoImages.
+func WithBuild() Option {
+	return func(o *options) { o.build = true }
 }
 
 // WithLogf sends progress and timings to logf (t.Logf in tests).
@@ -175,6 +194,16 @@ func StartLND(ctx context.Context, opts ...Option) (_ *LNDNet, err error) {
 	}()
 
 	t0 := time.Now()
+	if !o.build && os.Getenv(EnvBuild) != "1" {
+		missing, err := images.Missing(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("%w: %s missing; build with %q (make images; minutes when cold), set %s=1 to let the harness build, or name other images with %s / %s",
+				ErrNoImages, strings.Join(missing, ", "), BuildCommand, EnvBuild, images.EnvLNDImage, images.EnvBTCDImage)
+		}
+	}
 	res, err := images.Ensure(ctx, images.Options{Logf: o.logf})
 	if err != nil {
 		return nil, err
@@ -256,7 +285,9 @@ type printfLogger func(string, ...any)
 func (l printfLogger) Printf(format string, args ...any) { l(format, args...) }
 
 func labels() map[string]string {
-	return map[string]string{"org.l402kit.regtest": "1"}
+	// org.l402kit.test=true is what .ci/run removes after a run, whatever
+	// happened.
+	return map[string]string{"org.l402kit.test": "true", "org.l402kit.regtest": "lnd"}
 }
 
 // publish binds container port to 127.0.0.1 only. hostPort "" lets the

@@ -52,6 +52,11 @@ func TestRequire(t *testing.T) {
 	}
 	t.Logf("skip message: %s", r.skipped)
 
+	r = require(t, fmt.Errorf("%w: l402kit/lnd:v0.20.0-beta missing", ErrNoImages))
+	if r.failed != "" || !strings.Contains(r.skipped, "l402kit/lnd:v0.20.0-beta missing") {
+		t.Fatalf("no images, not required: skipped %q, failed %q", r.skipped, r.failed)
+	}
+
 	r = require(t, other)
 	if r.skipped != "" || !strings.Contains(r.failed, "boom") {
 		t.Fatalf("other error: skipped %q, failed %q", r.skipped, r.failed)

@@ -153,6 +153,30 @@ func Ensure(ctx context.Context, o Options) ([]Result, error) {
 	return out, nil
 }
 
+// Missing lists the images Ensure would build: those not named by the
+// environment whose tags the engine lacks.
+func Missing(ctx context.Context) ([]string, error) {
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("images: docker client: %w", err)
+	}
+	defer cli.Close()
+	var out []string
+	for _, s := range []Spec{BTCD(), LND()} {
+		if s.Overridden {
+			continue
+		}
+		ok, err := Exists(ctx, cli.Client, s.Ref)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			out = append(out, s.Ref)
+		}
+	}
+	return out, nil
+}
+
 // DefaultCacheDir is $L402KIT_CACHE_DIR, or "l402kit" in the user's cache
 // directory ($XDG_CACHE_HOME or ~/.cache on Linux).
 func DefaultCacheDir() (string, error) {
