@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,4 +135,44 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// TestMissing checks Missing against the engine: it agrees with Exists for
+// the project's own tags and never lists images named by the environment.
+func TestMissing(t *testing.T) {
+	t.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	t.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		t.Skipf("no Docker engine reachable: %v", err)
+	}
+	defer cli.Close()
+	if _, err := cli.Ping(ctx, client.PingOptions{}); err != nil {
+		t.Skipf("no Docker engine reachable: %v", err)
+	}
+
+	t.Setenv(EnvLNDImage, "")
+	t.Setenv(EnvBTCDImage, "")
+	missing, err := Missing(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []Spec{BTCD(), LND()} {
+		ok, err := Exists(ctx, cli.Client, s.Ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed := slices.Contains(missing, s.Ref)
+		if ok == listed {
+			t.Errorf("%s: exists %v, listed missing %v", s.Ref, ok, listed)
+		}
+	}
+
+	t.Setenv(EnvLNDImage, "l402kit-test/not-built:never")
+	t.Setenv(EnvBTCDImage, "l402kit-test/not-built:never")
+	if missing, err := Missing(ctx); err != nil || len(missing) != 0 {
+		t.Errorf("Missing with both images named by the environment = %v, %v; want none", missing, err)
+	}
 }
