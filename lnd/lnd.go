@@ -349,6 +349,8 @@ func (b *Backend) WaitInvoice(ctx context.Context, hash backend.PaymentHash) (*b
 // PayInvoice pays bolt11 with routerrpc.SendPaymentV2 and follows the
 // payment until it succeeds or fails. A zero MaxFee allows 1% of the amount
 // but at least 10 sat, since LND's own zero means "zero-fee routes only".
+// opts.Timeout goes to LND as the payment's timeout; ending ctx earlier only
+// stops the waiting, since LND keeps an HTLC in flight until it resolves.
 func (b *Backend) PayInvoice(ctx context.Context, bolt11 string, opts backend.PayOptions) (*backend.Payment, error) {
 	d, err := backend.DecodeInvoice(bolt11)
 	if err != nil {
