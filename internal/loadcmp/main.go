@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -89,15 +90,29 @@ func main() {
 	flag.IntVar(&o.Warmup, "warmup", 1000, "warm-up requests per target, not counted")
 	flag.IntVar(&o.VerifyN, "verify-n", 200000, "l402.Verifier.Verify calls to time")
 	flag.DurationVar(&o.MaxTime, "max-time", 60*time.Second, "the whole run stops with an error after this")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if o.N < 1 || o.C < 1 || o.Rounds < 1 || o.Warmup < 0 || o.VerifyN < 1 || o.MaxTime <= 0 {
 		fmt.Fprintln(os.Stderr, "loadcmp: -n, -c, -rounds, -verify-n and -max-time must be positive, -warmup not negative")
 		os.Exit(2)
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadcmp:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	rep, err := run(ctx, o, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "loadcmp:", err)
 		os.Exit(1)
 	}
@@ -106,7 +121,6 @@ func main() {
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {
 			fmt.Fprintln(os.Stderr, "loadcmp:", err)
-			os.Exit(1)
 		}
 		return
 	}
