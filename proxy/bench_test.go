@@ -109,3 +109,41 @@ func BenchmarkChallenge(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkGateValidToken isolates the gate: the middleware in front of a
+// handler that writes nothing, with a valid token, no network.
+func BenchmarkGateValidToken(b *testing.B) {
+	n := newNode(b)
+	p, err := proxy.New(proxy.Config{Backend: n, Routes: []proxy.Route{{PathPrefix: "/", Price: backend.Sat(1)}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := p.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodGet, "/x", nil)
+	h.ServeHTTP(w, r)
+	chs, err := l402.ParseChallenges(w.Result().Header)
+	if err != nil || len(chs) == 0 {
+		b.Fatal("no challenge", err)
+	}
+	pay, err := n.PayInvoice(context.Background(), chs[0].Invoice, backend.PayOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, err := l402.NewToken(chs[0].Macaroon, pay.Preimage)
+	if err != nil {
+		b.Fatal(err)
+	}
+	auth := tok.Authorization()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		r := httptest.NewRequest(http.MethodGet, "/x", nil)
+		r.Header.Set("Authorization", auth)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d", w.Code)
+		}
+	}
+}
