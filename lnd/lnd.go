@@ -60,7 +60,6 @@ type Backend struct {
 	router  routerrpc.RouterClient
 	timeout time.Duration
 	log     *slog.Logger
-	addr    string
 }
 
 var (
