@@ -12,7 +12,7 @@ TEST_TIMEOUT  ?= 40m
 export TESTCONTAINERS_RYUK_DISABLED  ?= true
 export TESTCONTAINERS_HOST_OVERRIDE ?= 127.0.0.1
 
-.PHONY: test lint vet staticcheck fmt-check unit images demo bench
+.PHONY: test lint vet staticcheck fmt-check unit images demo bench loadcmp
 
 ## test: everything CI checks: formatting, vet, staticcheck, images, all tests with -race
 test: lint images
@@ -43,4 +43,8 @@ demo:
 
 ## bench: token verification and proxy throughput benchmarks
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./l402/ ./proxy/
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./l402/ ./proxy/
+
+## loadcmp: bounded load run, L402 proxy vs plain httputil.ReverseProxy in the same run (loopback only)
+loadcmp:
+	$(GO) run ./internal/loadcmp -n 20000 -c 16 -rounds 3
