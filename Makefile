@@ -2,6 +2,9 @@
 
 GO            ?= go
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# gotestsum runs go test and closes with a count of tests run and skipped,
+# listing every skip with its reason.
+GOTESTSUM     := gotest.tools/gotestsum@v1.13.0
 # Go packages' tests get this long in all; the regtest suites are the slow part.
 TEST_TIMEOUT  ?= 40m
 
@@ -16,7 +19,7 @@ export TESTCONTAINERS_HOST_OVERRIDE ?= 127.0.0.1
 
 ## test: everything CI checks: formatting, vet, staticcheck, images, all tests with -race
 test: lint images
-	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+	$(GO) run $(GOTESTSUM) --format pkgname -- -race -timeout $(TEST_TIMEOUT) ./...
 
 ## unit: the tests without building images (regtest suites skip if images are absent)
 unit:
