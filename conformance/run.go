@@ -87,6 +87,7 @@ var cases = []testCase{
 	{"Concurrency/FiftyInvoices", testFifty},
 	{"Info/DescribesNode", testInfo},
 	{"Unavailable/StopAndRestart", testUnavailable},
+	{"Unavailable/RestartWithPaymentHeld", testRestartHeld},
 }
 
 func callCtx(t *testing.T) context.Context {
@@ -707,4 +708,44 @@ func testUnavailable(t *testing.T, s *suite) {
 	after := s.create(t, backend.InvoiceRequest{Amount: amount, Memo: uniqueMemo(t)})
 	s.pay(t, after.PaymentRequest, backend.PayOptions{})
 	s.settled(t, after.PaymentHash)
+}
+
+// testRestartHeld restarts the node while a payment to a hold invoice is in
+// flight: the payment must survive (still Held after the restart) and
+// settling it then must complete the payer's payment, so a proxy that
+// restarts its node mid-payment loses nothing.
+func testRestartHeld(t *testing.T, s *suite) {
+	r, ok := s.h.(Restarter)
+	if !ok {
+		t.Skipf("harness %T is not a conformance.Restarter: cannot stop the node", s.h)
+	}
+	hi := s.holder(t)
+	inv, pre, res := s.heldPayment(t, hi)
+	if err := r.StopNode(callCtx(t)); err != nil {
+		t.Fatalf("StopNode: %v", err)
+	}
+	_, err := s.b.LookupInvoice(callCtx(t), inv.PaymentHash)
+	wantErr(t, err, backend.ErrUnavailable, "LookupInvoice on a stopped node")
+	if err := r.StartNode(callCtx(t)); err != nil {
+		t.Fatalf("StartNode: %v", err)
+	}
+	if got := s.lookup(t, inv.PaymentHash); got.State != backend.StateHeld {
+		t.Fatalf("held payment after the node restarted: invoice is %s, want held", got.State)
+	}
+	select {
+	case r := <-res:
+		t.Fatalf("payer returned across the restart, before settlement: %v %v", r.p, r.err)
+	default:
+	}
+	if err := hi.SettleInvoice(callCtx(t), pre); err != nil {
+		t.Fatalf("SettleInvoice after restart: %v", err)
+	}
+	pr := <-res
+	if pr.err != nil {
+		t.Fatalf("payer of a hold invoice settled after a restart: %v", pr.err)
+	}
+	if pr.p.Preimage != pre {
+		t.Errorf("payer got preimage %s, want %s", pr.p.Preimage, pre)
+	}
+	s.settled(t, inv.PaymentHash)
 }
