@@ -268,7 +268,7 @@ func TestWaitFallsBackToPolling(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("WaitInvoice with the websocket down: %v", err)
 	}
-	if e.b.events.isConnected() {
+	if e.b.events.Connected() {
 		t.Errorf("hub reports a connected socket while /ws is refused")
 	}
 }
@@ -317,7 +317,7 @@ func TestCloseEndsWait(t *testing.T) {
 func waitConnected(t *testing.T, b *Backend, want bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for b.events.isConnected() != want {
+	for b.events.Connected() != want {
 		if time.Now().After(deadline) {
 			t.Fatalf("websocket connected=%v after 10 s, want %v", !want, want)
 		}

@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/eventwait"
 )
 
 // Config sets up a Backend.
@@ -76,7 +77,7 @@ type Backend struct {
 	poll     time.Duration
 	log      *slog.Logger
 
-	events *hub
+	events *eventwait.Hub
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -174,7 +175,7 @@ func open(_ context.Context, u *url.URL) (backend.Backend, error) {
 func (b *Backend) Close() error {
 	b.closeOnce.Do(func() {
 		close(b.closed)
-		b.events.close()
+		b.events.Close()
 		b.http.CloseIdleConnections()
 	})
 	return nil

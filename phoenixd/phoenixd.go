@@ -18,6 +18,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/eventwait"
 )
 
 // MaxDescription is the longest description phoenixd accepts, in UTF-16 code
@@ -71,7 +72,7 @@ type Client struct {
 	poll     time.Duration
 	dialTO   time.Duration
 	log      *slog.Logger
-	hub      *hub
+	hub      *eventwait.Hub
 }
 
 var (
@@ -135,7 +136,7 @@ func newTransport(dialTimeout time.Duration, base *http.Transport) *http.Transpo
 // Close stops the websocket listener and idle connections. Waits in
 // progress end with backend.ErrUnavailable.
 func (c *Client) Close() error {
-	c.hub.close()
+	c.hub.Close()
 	c.http.CloseIdleConnections()
 	return nil
 }

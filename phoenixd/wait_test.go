@@ -34,7 +34,7 @@ func newFakeClient(t *testing.T, poll time.Duration) (*memory.Node, *phoenixdfak
 func waitConnected(t *testing.T, c *Client, want bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for c.hub.connected() != want {
+	for c.hub.Connected() != want {
 		if time.Now().After(deadline) {
 			t.Fatalf("websocket connected=%t after 10s, want %t", !want, want)
 		}
@@ -143,13 +143,10 @@ func TestHubStopsWithoutWaiters(t *testing.T) {
 	waitConnected(t, c, true)
 	cancel()
 	<-done
-	if c.hub.connected() {
+	if c.hub.Connected() {
 		t.Fatal("websocket still marked up after the last waiter left")
 	}
-	c.hub.mu.Lock()
-	running := c.hub.cancel != nil
-	c.hub.mu.Unlock()
-	if running {
+	if c.hub.Running() {
 		t.Fatal("websocket loop still running after the last waiter left")
 	}
 }
