@@ -75,6 +75,7 @@ type Proxy struct {
 	log      *slog.Logger
 	m        *metrics
 	proxies  map[*Route]*httputil.ReverseProxy
+	parsed   *parsedTokens
 }
 
 // New checks cfg and returns a ready Proxy.
@@ -119,6 +120,7 @@ func New(cfg Config) (*Proxy, error) {
 		limit:    newLimiter(cfg.ChallengesPerMinute),
 		log:      cfg.Logger,
 		proxies:  map[*Route]*httputil.ReverseProxy{},
+		parsed:   newParsedTokens(4096),
 	}
 	if h, ok := cfg.Backend.(backend.HoldInvoicer); ok {
 		p.holder = h
@@ -239,7 +241,7 @@ func (p *Proxy) gate(w http.ResponseWriter, r *http.Request, route *Route) *gran
 		}
 		return p.useHeld(w, r, route, id, &grant{paid: true, tokenID: id.TokenID.String(), finish: noop})
 	}
-	tok, err := l402.FromHeader(r.Header)
+	tok, err := p.parsed.fromHeader(r.Header)
 	switch {
 	case errors.Is(err, l402.ErrNoCredentials):
 		if route.Mode == ModeOptional && !wantsChallenge(r) {
@@ -256,7 +258,7 @@ func (p *Proxy) gate(w http.ResponseWriter, r *http.Request, route *Route) *gran
 		p.tokenFailed(w, r, route, err)
 		return nil
 	}
-	id, _ := l402.DecodeIdentifier(tok.Macaroon.Id())
+	id := tok.ID // decoded from the macaroon by the parser; Verify checked the same bytes
 	g := &grant{paid: true, tokenID: id.TokenID.String(), finish: noop}
 	if !route.SingleUse {
 		p.m.requests.WithLabelValues(route.Name, "paid").Inc()
