@@ -1,0 +1,43 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/l402"
+)
+
+func TestParsedTokensBoundedAndFaithful(t *testing.T) {
+	store := l402.NewMemoryRootKeyStore()
+	m := l402.NewMinter(store, "test")
+	c := newParsedTokens(16)
+	for i := range 40 {
+		pre, _ := backend.NewPreimage()
+		mac, id, err := m.Mint(context.Background(), pre.Hash())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _ := l402.NewToken(mac, pre)
+		h := http.Header{"Authorization": {tok.Authorization()}}
+		got, err := c.fromHeader(h)
+		if err != nil || got.ID != id || got.Preimage != pre {
+			t.Fatalf("token %d: %+v %v", i, got, err)
+		}
+		again, _ := c.fromHeader(h)
+		if again != got {
+			t.Fatalf("token %d parsed twice", i)
+		}
+		if len(c.m) > 16 {
+			t.Fatalf("cache grew to %d entries, bound 16", len(c.m))
+		}
+	}
+	if _, err := c.fromHeader(http.Header{"Authorization": {"L402 garbage:00"}}); !errors.Is(err, l402.ErrMalformed) {
+		t.Fatalf("malformed header: %v", err)
+	}
+	if _, ok := c.m["L402 garbage:00"]; ok {
+		t.Fatal("a failed parse was cached")
+	}
+}
