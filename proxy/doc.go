@@ -1,6 +1,8 @@
 // Package proxy puts a Lightning price on HTTP resources with L402: a
-// reverse proxy (Proxy) and the same gate as net/http middleware
-// (Proxy.Middleware).
+// reverse proxy (Proxy), the same gate as net/http middleware
+// (Proxy.Middleware), and as a forward-auth endpoint for nginx
+// auth_request, Traefik ForwardAuth and Caddy forward_auth
+// (Proxy.ForwardAuth).
 //
 // A request to a priced route without a token is answered 402 Payment
 // Required with two challenges, L402 and the legacy LSAT, each carrying a

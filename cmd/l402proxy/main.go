@@ -4,7 +4,8 @@
 // With no flags it listens on 127.0.0.1:8402 on the embedded memory backend
 // in front of a built-in demo upstream, and prints curl lines that walk
 // through the 402 flow. Every flag can come from the environment instead
-// (L402_LISTEN, L402_BACKEND, L402_UPSTREAM, L402_PRICE, L402_CONFIG); keep
+// (L402_LISTEN, L402_BACKEND, L402_UPSTREAM, L402_PRICE, L402_CONFIG,
+// L402_FORWARD_AUTH, L402_TRUST_FORWARDED_FOR); keep
 // backend URLs that carry secrets there, or point them at env:/file:
 // secrets, rather than on a command line.
 package main
@@ -59,6 +60,8 @@ type options struct {
 	priceSat                             int64
 	singleUse                            bool
 	lnurlName, lnurlBaseURL              string
+	forwardAuth                          string
+	trustForwardedFor                    bool
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -76,11 +79,20 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.config, "config", env("L402_CONFIG", ""), "YAML file with listen, backend and routes")
 	fs.StringVar(&o.lnurlName, "lnurl-name", env("L402_LNURL_NAME", ""), "also serve the backend as the lightning address NAME@host (LNURL-pay, LUD-06/16/21)")
 	fs.StringVar(&o.lnurlBaseURL, "lnurl-base-url", env("L402_LNURL_BASE_URL", ""), "with --lnurl-name: the public base URL wallets reach this proxy at (default http://LISTEN)")
+	fs.StringVar(&o.forwardAuth, "forward-auth", env("L402_FORWARD_AUTH", "/l402/auth"), "path of the forward-auth endpoint for nginx auth_request, Traefik ForwardAuth, Caddy forward_auth (\"off\" to disable)")
+	trust, _ := strconv.ParseBool(env("L402_TRUST_FORWARDED_FOR", "false"))
+	fs.BoolVar(&o.trustForwardedFor, "trust-forwarded-for", trust, "take the client address from X-Forwarded-For / X-Real-IP (only behind a front server that overwrites them)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.forwardAuth == "off" {
+		o.forwardAuth = ""
+	}
+	if o.forwardAuth != "" && (o.forwardAuth[0] != '/' || o.forwardAuth == "/") {
+		return nil, fmt.Errorf("--forward-auth %q: want a path such as /l402/auth, or off", o.forwardAuth)
 	}
 	if o.priceSat <= 0 {
 		return nil, fmt.Errorf("--price must be positive, got %d", o.priceSat)
@@ -145,7 +157,7 @@ func run(ctx context.Context, args []string, out *os.File) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	p, err := proxy.New(proxy.Config{Backend: b, Routes: routes, Logger: log, Registerer: reg})
+	p, err := proxy.New(proxy.Config{Backend: b, Routes: routes, Logger: log, Registerer: reg, TrustForwardedFor: o.trustForwardedFor})
 	if err != nil {
 		return err
 	}
@@ -175,6 +187,10 @@ func run(ctx context.Context, args []string, out *os.File) error {
 		mux.Handle("/.well-known/lnurlp/", ls)
 		mux.Handle("/lnurlp/", ls)
 		log.Info("serving lightning address", "address", o.lnurlName+"@"+bu.Host, "pay_request", base+"/.well-known/lnurlp/"+o.lnurlName)
+	}
+	if o.forwardAuth != "" {
+		// Before "/": a more specific pattern, so it is never priced itself.
+		mux.Handle(o.forwardAuth, p.ForwardAuth())
 	}
 	if demo {
 		mux.Handle("/", p.Middleware(demoUpstream()))
