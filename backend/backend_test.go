@@ -3,10 +3,13 @@ package backend_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
 
 	"github.com/l402kit/l402kit/backend"
 )
@@ -137,5 +140,39 @@ func TestDecodeInvoiceRejects(t *testing.T) {
 		if _, err := backend.DecodeInvoice(s); !errors.Is(err, backend.ErrInvalid) {
 			t.Errorf("DecodeInvoice(%q) = %v, want ErrInvalid", s, err)
 		}
+	}
+}
+
+func TestEncodeInvoiceRoundTrip(t *testing.T) {
+	key, err := btcec.NewPrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre, _ := backend.NewPreimage()
+	created := time.Unix(1_700_000_000, 0)
+	dh := [32]byte{9}
+	for _, tc := range []backend.InvoiceTemplate{
+		{Network: "regtest", PaymentHash: pre.Hash(), CreatedAt: created, Expiry: time.Hour, Amount: 1500, Memo: "coffee"},
+		{Network: "mainnet", PaymentHash: pre.Hash(), CreatedAt: created, Expiry: 90 * time.Second, DescriptionHash: &dh},
+	} {
+		s, err := backend.EncodeInvoice(tc, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := backend.DecodeInvoice(s)
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		if d.Network != tc.Network || d.PaymentHash != tc.PaymentHash || d.Amount != tc.Amount || d.Memo != tc.Memo ||
+			!d.CreatedAt.Equal(created) || d.Expiry != tc.Expiry || (tc.DescriptionHash != nil && *d.DescriptionHash != dh) ||
+			d.Payee != fmt.Sprintf("%x", key.PubKey().SerializeCompressed()) {
+			t.Errorf("decoded %+v from template %+v", d, tc)
+		}
+	}
+	if _, err := backend.EncodeInvoice(backend.InvoiceTemplate{Network: "regtest", Expiry: 0}, key); !errors.Is(err, backend.ErrInvalid) {
+		t.Errorf("zero expiry: %v", err)
+	}
+	if _, err := backend.EncodeInvoice(backend.InvoiceTemplate{Network: "moon", Expiry: time.Hour}, key); !errors.Is(err, backend.ErrInvalid) {
+		t.Errorf("unknown network: %v", err)
 	}
 }

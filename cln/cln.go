@@ -12,10 +12,6 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
-	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"github.com/lightningnetwork/lnd/lnwire"
-	"github.com/lightningnetwork/lnd/zpay32"
 
 	"github.com/l402kit/l402kit/backend"
 )
@@ -724,47 +720,16 @@ func (h *HoldBackend) CreateHoldInvoice(ctx context.Context, hash backend.Paymen
 // encodeUnsigned writes a BOLT11 invoice for signinvoice or createinvoice,
 // which ignore the signature they find: the throwaway key only satisfies the encoder.
 func encodeUnsigned(network string, hash backend.PaymentHash, req backend.InvoiceRequest, expiry time.Duration) (string, error) {
-	params, err := backend.NetworkParams(portableNetwork(network))
-	if err != nil {
-		return "", fmt.Errorf("cln: node network %q: %w", network, err)
-	}
-	var secret [32]byte
-	if _, err := rand.Read(secret[:]); err != nil {
-		return "", fmt.Errorf("cln: payment secret: %w", err)
-	}
-	features := lnwire.NewFeatureVector(
-		lnwire.NewRawFeatureVector(lnwire.TLVOnionPayloadRequired, lnwire.PaymentAddrRequired),
-		lnwire.Features,
-	)
-	opts := []func(*zpay32.Invoice){
-		zpay32.Expiry(expiry.Truncate(time.Second)),
-		zpay32.PaymentAddr(secret),
-		zpay32.Features(features),
-		zpay32.CLTVExpiry(holdCLTV),
-	}
-	if req.Amount > 0 {
-		opts = append(opts, zpay32.Amount(lnwire.MilliSatoshi(req.Amount)))
-	}
-	if req.DescriptionHash != nil {
-		opts = append(opts, zpay32.DescriptionHash(*req.DescriptionHash))
-	} else {
-		opts = append(opts, zpay32.Description(req.Memo))
-	}
-	inv, err := zpay32.NewInvoice(params, hash, time.Now(), opts...)
-	if err != nil {
-		return "", fmt.Errorf("cln: %w: %v", backend.ErrInvalid, err)
-	}
 	key, err := btcec.NewPrivateKey()
 	if err != nil {
 		return "", fmt.Errorf("cln: %w", err)
 	}
-	s, err := inv.Encode(zpay32.MessageSigner{
-		SignCompact: func(msg []byte) ([]byte, error) {
-			return ecdsa.SignCompact(key, chainhash.HashB(msg), true), nil
-		},
-	})
+	s, err := backend.EncodeInvoice(backend.InvoiceTemplate{
+		Network: portableNetwork(network), PaymentHash: hash, CreatedAt: time.Now(), Expiry: expiry,
+		Amount: req.Amount, Memo: req.Memo, DescriptionHash: req.DescriptionHash, MinFinalCLTV: holdCLTV,
+	}, key)
 	if err != nil {
-		return "", fmt.Errorf("cln: encode invoice: %w", err)
+		return "", fmt.Errorf("cln: node network %q: %w", network, err)
 	}
 	return s, nil
 }

@@ -16,18 +16,13 @@ package memory
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
-	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"github.com/lightningnetwork/lnd/lnwire"
-	"github.com/lightningnetwork/lnd/zpay32"
 
 	"github.com/l402kit/l402kit/backend"
 )
@@ -215,39 +210,12 @@ func (n *Node) add(ctx context.Context, hash backend.PaymentHash, pre *backend.P
 }
 
 func (n *Node) encode(hash backend.PaymentHash, created time.Time, expiry time.Duration, req backend.InvoiceRequest) (string, error) {
-	var addr [32]byte
-	if _, err := rand.Read(addr[:]); err != nil {
-		return "", fmt.Errorf("memory: payment address: %w", err)
-	}
-	features := lnwire.NewFeatureVector(
-		lnwire.NewRawFeatureVector(lnwire.TLVOnionPayloadRequired, lnwire.PaymentAddrRequired),
-		lnwire.Features,
-	)
-	opts := []func(*zpay32.Invoice){
-		zpay32.Expiry(expiry),
-		zpay32.PaymentAddr(addr),
-		zpay32.Features(features),
-		zpay32.CLTVExpiry(80),
-	}
-	if req.Amount > 0 {
-		opts = append(opts, zpay32.Amount(lnwire.MilliSatoshi(req.Amount)))
-	}
-	if req.DescriptionHash != nil {
-		opts = append(opts, zpay32.DescriptionHash(*req.DescriptionHash))
-	} else {
-		opts = append(opts, zpay32.Description(req.Memo))
-	}
-	inv, err := zpay32.NewInvoice(n.params, hash, created, opts...)
+	s, err := backend.EncodeInvoice(backend.InvoiceTemplate{
+		Network: n.network, PaymentHash: hash, CreatedAt: created, Expiry: expiry,
+		Amount: req.Amount, Memo: req.Memo, DescriptionHash: req.DescriptionHash,
+	}, n.key)
 	if err != nil {
-		return "", fmt.Errorf("memory: %w: %v", backend.ErrInvalid, err)
-	}
-	s, err := inv.Encode(zpay32.MessageSigner{
-		SignCompact: func(msg []byte) ([]byte, error) {
-			return ecdsa.SignCompact(n.key, chainhash.HashB(msg), true), nil
-		},
-	})
-	if err != nil {
-		return "", fmt.Errorf("memory: encode invoice: %w", err)
+		return "", fmt.Errorf("memory: %w", err)
 	}
 	return s, nil
 }
