@@ -3,6 +3,8 @@ package lnd_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/l402kit/l402kit/conformance"
 	"github.com/l402kit/l402kit/conformance/regtest"
 	"github.com/l402kit/l402kit/lnd"
+	"github.com/l402kit/l402kit/proxy"
 )
 
 // TestRegtest runs the contract and the proxy flow against real LND nodes
@@ -79,6 +82,45 @@ func TestRegtest(t *testing.T) {
 	timed(t, "Conformance", func(t *testing.T) { conformance.Run(t, net) })
 	timed(t, "ProxyFlow", func(t *testing.T) { conformance.RunProxyFlow(t, net) })
 	timed(t, "StopAliceMidSuite", func(t *testing.T) { stopAliceMidSuite(t, net) })
+	timed(t, "ChallengeOverhead", func(t *testing.T) { challengeOverhead(t, net) })
+}
+
+// challengeOverhead measures what the proxy adds to LND's own invoice
+// creation on the challenge path: the same number of AddInvoice calls made
+// directly and through the proxy's 402, interleaved so the node's state
+// affects both alike. The figure is logged, never asserted.
+func challengeOverhead(t *testing.T, net *regtest.LNDNet) {
+	const rounds, perRound = 4, 25
+	b := net.Backend()
+	p, err := proxy.New(proxy.Config{Backend: b, ChallengesPerMinute: -1,
+		Routes: []proxy.Route{{PathPrefix: "/", Price: backend.Sat(10)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := p.Middleware(http.NotFoundHandler())
+	var direct, proxied time.Duration
+	for range rounds {
+		start := time.Now()
+		for range perRound {
+			if _, err := b.CreateInvoice(context.Background(), backend.InvoiceRequest{Amount: backend.Sat(10), Memo: "l402kit: root"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		direct += time.Since(start)
+		start = time.Now()
+		for range perRound {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/x", nil))
+			if w.Code != http.StatusPaymentRequired {
+				t.Fatalf("challenge: %d %s", w.Code, w.Body.String())
+			}
+		}
+		proxied += time.Since(start)
+	}
+	n := time.Duration(rounds * perRound)
+	t.Logf("timing: challenge on LND: %s per 402 through the proxy vs %s per AddInvoice directly (%.1f%% added), %d each",
+		(proxied / n).Round(time.Microsecond), (direct / n).Round(time.Microsecond),
+		100*(float64(proxied)/float64(direct)-1), rounds*perRound)
 }
 
 func timed(t *testing.T, name string, f func(t *testing.T)) {
