@@ -194,7 +194,7 @@ func encode(t *testing.T, m *macaroon.Macaroon) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return base64Std(b)
+	return base64.StdEncoding.EncodeToString(b)
 }
 
 func auth(t *testing.T, m *macaroon.Macaroon, pre backend.Preimage) map[string]string {
@@ -472,5 +472,3 @@ func flowNodeDown(t *testing.T, f *flow) {
 	t.Logf("503 for a challenge with the node down came after %s", time.Since(start).Round(time.Millisecond))
 	f.ok(t, "/paid/d", auth(t, mac, pre), "true")
 }
-
-func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
