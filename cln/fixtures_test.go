@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/bolt11"
 )
 
 // fixture is one testdata file: a method's documented examples and errors,
@@ -264,7 +265,7 @@ func TestFixtureGetinfo(t *testing.T) {
 		if res.ID != g["id"] || res.Alias != g["alias"] || res.Network != g["network"] || int64(res.BlockHeight) != num(t, g, "blockheight") || res.Version != g["version"] {
 			t.Errorf("decoded %+v, documented %v", res, g)
 		}
-		if _, err := backend.NetworkParams(portableNetwork(res.Network)); err != nil {
+		if _, err := bolt11.Prefix(portableNetwork(res.Network)); err != nil {
 			t.Errorf("network %q: %v", res.Network, err)
 		}
 	}

@@ -22,9 +22,9 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
-	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/bolt11"
 )
 
 // Config sets up a Node. The zero value is ready to use.
@@ -44,7 +44,6 @@ type Node struct {
 	nodeID  string
 	alias   string
 	network string
-	params  *chaincfg.Params
 	now     func() time.Time
 
 	mu       sync.Mutex
@@ -71,9 +70,8 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Network == "" {
 		cfg.Network = "regtest"
 	}
-	params, err := backend.NetworkParams(cfg.Network)
-	if err != nil {
-		return nil, fmt.Errorf("memory: %w", err)
+	if _, err := bolt11.Prefix(cfg.Network); err != nil {
+		return nil, fmt.Errorf("memory: %w: %w", backend.ErrInvalid, err)
 	}
 	if cfg.Alias == "" {
 		cfg.Alias = "l402kit-memory"
@@ -86,7 +84,6 @@ func New(cfg Config) (*Node, error) {
 		nodeID:   hex.EncodeToString(key.PubKey().SerializeCompressed()),
 		alias:    cfg.Alias,
 		network:  cfg.Network,
-		params:   params,
 		now:      cfg.Now,
 		invoices: map[backend.PaymentHash]*entry{},
 		down:     make(chan struct{}),

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/lightningnetwork/lnd/zpay32"
+	"github.com/l402kit/l402kit/bolt11"
 )
 
 // Error codes as lightningd (common/jsonrpc_errors.h) and cln_plugin use them.
@@ -428,25 +428,12 @@ func (f *Fake) invoice(ctx context.Context, params json.RawMessage) (any, *rpcEr
 }
 
 // paymentSecret reads the payment secret (BOLT11 field s) from an invoice.
-func paymentSecret(bolt11 string) (string, error) {
-	d, err := backend.DecodeInvoice(bolt11)
+func paymentSecret(s string) (string, error) {
+	inv, err := bolt11.Decode(s)
 	if err != nil {
 		return "", err
 	}
-	params, err := backend.NetworkParams(d.Network)
-	if err != nil {
-		return "", err
-	}
-	inv, err := zpay32.Decode(bolt11, params)
-	if err != nil {
-		return "", err
-	}
-	if inv.PaymentAddr.IsNone() {
-		return "", errors.New("invoice has no payment secret")
-	}
-	var s [32]byte
-	inv.PaymentAddr.WhenSome(func(a [32]byte) { s = a })
-	return hex.EncodeToString(s[:]), nil
+	return hex.EncodeToString(inv.PaymentSecret[:]), nil
 }
 
 // fields renders an invoice as listinvoices and waitinvoice do. The
