@@ -2,6 +2,7 @@ package backend_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/url"
@@ -47,10 +48,12 @@ func TestMilliSat(t *testing.T) {
 func TestInvoiceRequestValidate(t *testing.T) {
 	h := [32]byte{1}
 	for name, r := range map[string]backend.InvoiceRequest{
-		"negative amount": {Amount: -1},
-		"negative expiry": {Expiry: -time.Second},
-		"memo and hash":   {Memo: "x", DescriptionHash: &h},
-		"long memo":       {Memo: strings.Repeat("m", 640)},
+		"negative amount":  {Amount: -1},
+		"negative expiry":  {Expiry: -time.Second},
+		"memo and hash":    {Memo: "x", DescriptionHash: &h},
+		"long memo":        {Memo: strings.Repeat("m", 640)},
+		"memo and text":    {Memo: "x", HashedDescription: "y"},
+		"hash not of text": {DescriptionHash: &h, HashedDescription: "y"},
 	} {
 		if err := r.Validate(); !errors.Is(err, backend.ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", name, err)
@@ -58,6 +61,20 @@ func TestInvoiceRequestValidate(t *testing.T) {
 	}
 	if err := (backend.InvoiceRequest{Amount: 1000, Memo: "ok"}).Validate(); err != nil {
 		t.Errorf("valid request refused: %v", err)
+	}
+	text := strings.Repeat("metadata ", 100) // longer than a memo may be
+	sum := sha256.Sum256([]byte(text))
+	both := backend.InvoiceRequest{Amount: 1000, DescriptionHash: &sum, HashedDescription: text}
+	if err := both.Validate(); err != nil {
+		t.Errorf("hash and its text refused: %v", err)
+	}
+	for _, r := range []backend.InvoiceRequest{both, {HashedDescription: text}, {DescriptionHash: &sum}} {
+		if got := r.CommittedDescriptionHash(); got == nil || *got != sum {
+			t.Errorf("CommittedDescriptionHash of %+v = %x", r, got)
+		}
+	}
+	if got := (backend.InvoiceRequest{Memo: "m"}).CommittedDescriptionHash(); got != nil {
+		t.Errorf("a memo request commits to hash %x", got)
 	}
 }
 

@@ -158,11 +158,19 @@ type InvoiceRequest struct {
 	// allows it.
 	Amount MilliSat
 	// Memo is the BOLT11 description. Leave it empty when DescriptionHash
-	// is set.
+	// or HashedDescription is set.
 	Memo string
-	// DescriptionHash, when set, is committed to instead of a memo
-	// (LNURL-pay uses it for the metadata's hash).
+	// DescriptionHash, when set, is committed to instead of a memo. Nodes
+	// that take only the hash use it; nodes that hash the text themselves
+	// (Core Lightning) need HashedDescription and refuse a request with
+	// the hash alone (ErrUnsupported).
 	DescriptionHash *[32]byte
+	// HashedDescription is a description whose SHA-256 the invoice
+	// commits to (field h) instead of a memo, such as LNURL-pay's
+	// metadata. It may be longer than a memo. Nodes that take only a hash
+	// get its SHA-256; when DescriptionHash is set too, it must be that
+	// hash. Use CommittedDescriptionHash to read either.
+	HashedDescription string
 	// Expiry is the invoice's lifetime; zero means DefaultExpiry.
 	Expiry time.Duration
 	// Preimage, when set, is used instead of a random one chosen by the node.
@@ -179,12 +187,30 @@ func (r InvoiceRequest) Validate() error {
 	if r.Expiry < 0 {
 		return fmt.Errorf("%w: negative expiry %s", ErrInvalid, r.Expiry)
 	}
-	if r.Memo != "" && r.DescriptionHash != nil {
+	if r.Memo != "" && (r.DescriptionHash != nil || r.HashedDescription != "") {
 		return fmt.Errorf("%w: memo and description hash are exclusive", ErrInvalid)
+	}
+	if r.DescriptionHash != nil && r.HashedDescription != "" && *r.DescriptionHash != sha256.Sum256([]byte(r.HashedDescription)) {
+		return fmt.Errorf("%w: description hash is not the SHA-256 of the hashed description", ErrInvalid)
 	}
 	if len(r.Memo) > 639 {
 		// BOLT11's description field holds at most 639 bytes.
 		return fmt.Errorf("%w: memo is %d bytes, BOLT11 allows 639", ErrInvalid, len(r.Memo))
+	}
+	return nil
+}
+
+// CommittedDescriptionHash returns the hash the invoice commits to in place
+// of a memo: DescriptionHash, or the SHA-256 of HashedDescription, or nil
+// when the request has neither.
+func (r InvoiceRequest) CommittedDescriptionHash() *[32]byte {
+	switch {
+	case r.DescriptionHash != nil:
+		h := *r.DescriptionHash
+		return &h
+	case r.HashedDescription != "":
+		h := sha256.Sum256([]byte(r.HashedDescription))
+		return &h
 	}
 	return nil
 }

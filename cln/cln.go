@@ -299,15 +299,19 @@ func newLabel() (string, error) {
 	return "l402kit-" + hex.EncodeToString(r[:]), nil
 }
 
-// CreateInvoice implements backend.Backend with the invoice method. For a
-// DescriptionHash it uses createinvoice instead, since invoice commits to a
-// description's hash only when given the description itself
-// (deschashonly): the adapter encodes the BOLT11 with the hash and a
-// preimage (the caller's or a random one) and lightningd signs and stores
-// it. Such invoices carry no route hints.
+// CreateInvoice implements backend.Backend with the invoice method. A
+// request with HashedDescription asks invoice for deschashonly: lightningd
+// hashes the text it is given into the invoice's h field. A request with
+// only a DescriptionHash is ErrUnsupported: Core Lightning makes a
+// description-hash invoice only from the description's text (createinvoice,
+// which signs an invoice the caller encodes, refuses one without a
+// description with "Missing description in invoice").
 func (b *Backend) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) (*backend.Invoice, error) {
 	if err := req.Validate(); err != nil {
 		return nil, fmt.Errorf("cln: %w", err)
+	}
+	if req.DescriptionHash != nil && req.HashedDescription == "" {
+		return nil, fmt.Errorf("cln: %w: Core Lightning commits to a description hash only when given the description itself (InvoiceRequest.HashedDescription)", backend.ErrUnsupported)
 	}
 	expiry := req.ExpiryOrDefault()
 	if expiry < time.Second {
@@ -317,14 +321,17 @@ func (b *Backend) CreateInvoice(ctx context.Context, req backend.InvoiceRequest)
 	if err != nil {
 		return nil, err
 	}
-	if req.DescriptionHash != nil {
-		return b.createWithHash(ctx, req, label, expiry)
-	}
 	p := invoiceParams{
 		AmountMsat:  "any",
 		Label:       label,
 		Description: req.Memo,
 		Expiry:      int64(expiry / time.Second),
+	}
+	if req.HashedDescription != "" {
+		p.Description, p.DescHashOnly = req.HashedDescription, true
+	}
+	if err := checkDescription(p.Description); err != nil {
+		return nil, fmt.Errorf("cln: %w", err)
 	}
 	if req.Amount > 0 {
 		p.AmountMsat = int64(req.Amount)
@@ -342,38 +349,6 @@ func (b *Backend) CreateInvoice(ctx context.Context, req backend.InvoiceRequest)
 	if err != nil {
 		return nil, fmt.Errorf("cln: invoice: %w", err)
 	}
-	return inv, nil
-}
-
-func (b *Backend) createWithHash(ctx context.Context, req backend.InvoiceRequest, label string, expiry time.Duration) (*backend.Invoice, error) {
-	pre := req.Preimage
-	if pre == nil {
-		p, err := backend.NewPreimage()
-		if err != nil {
-			return nil, fmt.Errorf("cln: %w", err)
-		}
-		pre = &p
-	}
-	unsigned, err := encodeUnsigned(b.network, pre.Hash(), req, expiry)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := b.bound(ctx)
-	defer cancel()
-	var f invoiceFields
-	params := map[string]string{"invstring": unsigned, "label": label, "preimage": pre.String()}
-	if err := b.call(ctx, "createinvoice", params, &f); err != nil {
-		return nil, err
-	}
-	inv, err := fromFields(&f)
-	if err != nil {
-		return nil, fmt.Errorf("cln: createinvoice: %w", err)
-	}
-	if inv.PaymentHash != pre.Hash() {
-		return nil, fmt.Errorf("cln: createinvoice: %w: invoice hash %s, want %s", backend.ErrInvalid, inv.PaymentHash, pre.Hash())
-	}
-	p := *pre
-	inv.Preimage = &p
 	return inv, nil
 }
 
@@ -430,7 +405,12 @@ func fromFields(f *invoiceFields) (*backend.Invoice, error) {
 		CreatedAt:      d.CreatedAt,
 		ExpiresAt:      time.Unix(f.ExpiresAt, 0),
 	}
-	if inv.Memo == "" {
+	switch {
+	case d.DescriptionHash != nil:
+		// lightningd lists the text it hashed (deschashonly); the
+		// invoice itself carries no memo.
+		inv.Memo = ""
+	case inv.Memo == "":
 		inv.Memo = d.Memo
 	}
 	if f.AmountMsat != nil {
@@ -661,7 +641,7 @@ func (b *Backend) PayInvoice(ctx context.Context, bolt11 string, opts backend.Pa
 }
 
 // holdCLTV is the min_final_cltv_expiry of the invoices the adapter
-// encodes itself (hold invoices, description-hash invoices): the hold
+// encodes itself (hold invoices): the hold
 // plugin's own encoder uses 80 blocks, leaving room to decide before the
 // payer's HTLC times out.
 const holdCLTV = 80
@@ -717,8 +697,8 @@ func (h *HoldBackend) CreateHoldInvoice(ctx context.Context, hash backend.Paymen
 	}, nil
 }
 
-// encodeUnsigned writes a BOLT11 invoice for signinvoice or createinvoice,
-// which ignore the signature they find: the throwaway key only satisfies the encoder.
+// encodeUnsigned writes a BOLT11 invoice for signinvoice, which ignores the
+// signature it finds: the throwaway key only satisfies the encoder.
 func encodeUnsigned(network string, hash backend.PaymentHash, req backend.InvoiceRequest, expiry time.Duration) (string, error) {
 	key, err := btcec.NewPrivateKey()
 	if err != nil {
@@ -726,7 +706,7 @@ func encodeUnsigned(network string, hash backend.PaymentHash, req backend.Invoic
 	}
 	s, err := backend.EncodeInvoice(backend.InvoiceTemplate{
 		Network: portableNetwork(network), PaymentHash: hash, CreatedAt: time.Now(), Expiry: expiry,
-		Amount: req.Amount, Memo: req.Memo, DescriptionHash: req.DescriptionHash, MinFinalCLTV: holdCLTV,
+		Amount: req.Amount, Memo: req.Memo, DescriptionHash: req.CommittedDescriptionHash(), MinFinalCLTV: holdCLTV,
 	}, key)
 	if err != nil {
 		return "", fmt.Errorf("cln: node network %q: %w", network, err)

@@ -2,6 +2,7 @@ package cln_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -269,15 +271,18 @@ func BenchmarkLookupInvoice(b *testing.B) {
 	}
 }
 
-// A description hash goes through createinvoice: the invoice commits to the
-// hash, keeps the caller's preimage, is paid and settles like any other.
-func TestDescriptionHashInvoice(t *testing.T) {
+// A description to hash goes through invoice with deschashonly: the invoice
+// commits to the text's SHA-256, keeps the caller's preimage, is paid and
+// settles like any other, and its lookup has no memo. A hash alone is
+// refused, as lightningd refuses to store an invoice without a description.
+func TestHashedDescriptionInvoice(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
 			h := newFakeHarness(t, tr, false)
-			dh := [32]byte{0xde, 0x5c}
+			text := `[["text/plain","<tea> & \"cake\""]]` + strings.Repeat(" ", 700)
+			dh := sha256.Sum256([]byte(text))
 			pre, _ := backend.NewPreimage()
-			req := backend.InvoiceRequest{Amount: 3000, DescriptionHash: &dh, Preimage: &pre, Expiry: 5 * time.Minute}
+			req := backend.InvoiceRequest{Amount: 3000, HashedDescription: text, DescriptionHash: &dh, Preimage: &pre, Expiry: 5 * time.Minute}
 			inv, err := h.b.CreateInvoice(ctxT(t), req)
 			if err != nil {
 				t.Fatal(err)
@@ -289,19 +294,28 @@ func TestDescriptionHashInvoice(t *testing.T) {
 			if d.DescriptionHash == nil || *d.DescriptionHash != dh || d.Memo != "" || d.PaymentHash != pre.Hash() || d.Amount != 3000 || d.Expiry != 5*time.Minute {
 				t.Fatalf("invoice decodes to %+v", d)
 			}
-			if inv.Preimage == nil || *inv.Preimage != pre {
-				t.Errorf("invoice preimage %v, want the caller's", inv.Preimage)
+			if inv.Preimage == nil || *inv.Preimage != pre || inv.Memo != "" {
+				t.Errorf("invoice preimage %v, memo %q; want the caller's, none", inv.Preimage, inv.Memo)
 			}
 			if _, err := h.Payer().PayInvoice(ctxT(t), inv.PaymentRequest, backend.PayOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			got, err := h.b.LookupInvoice(ctxT(t), pre.Hash())
-			if err != nil || got.State != backend.StateSettled || got.Preimage == nil || *got.Preimage != pre {
+			if err != nil || got.State != backend.StateSettled || got.Preimage == nil || *got.Preimage != pre || got.Memo != "" {
 				t.Fatalf("lookup after payment: %+v, %v", got, err)
 			}
 			_, err = h.b.CreateInvoice(ctxT(t), req)
 			if !errors.Is(err, backend.ErrAlreadyExists) {
-				t.Errorf("second description-hash invoice with the same preimage: %v, want ErrAlreadyExists", err)
+				t.Errorf("second invoice with the same preimage: %v, want ErrAlreadyExists", err)
+			}
+
+			_, err = h.b.CreateInvoice(ctxT(t), backend.InvoiceRequest{Amount: 3000, DescriptionHash: &dh})
+			if !errors.Is(err, backend.ErrUnsupported) {
+				t.Errorf("description hash alone: %v, want ErrUnsupported", err)
+			}
+			_, err = h.b.CreateInvoice(ctxT(t), backend.InvoiceRequest{Amount: 3000, Memo: "bell \a"})
+			if !errors.Is(err, backend.ErrInvalid) {
+				t.Errorf("memo with a control character lightningd cannot take: %v, want ErrInvalid", err)
 			}
 		})
 	}

@@ -16,11 +16,17 @@
 //	plainhttp=1     CLNRest: plain HTTP, for clnrest-protocol=http and test fakes
 //	timeout=30s     bound for each call whose context has none (not waitinvoice or pay)
 //
-// Methods called: getinfo and help (at open and for Info), invoice (or
-// createinvoice for a description hash: the adapter encodes that BOLT11
-// itself, without route hints, and lightningd signs and stores it),
-// listinvoices, waitinvoice and pay; with the hold plugin also signinvoice
-// and the plugin's methods below. A rune for CLNRest must allow them.
+// Methods called: getinfo and help (at open and for Info), invoice (with
+// deschashonly for InvoiceRequest.HashedDescription), listinvoices,
+// waitinvoice and pay; with the hold plugin also signinvoice and the
+// plugin's methods below. A rune for CLNRest must allow them.
+//
+// A plain invoice that commits to a description hash needs the description
+// itself (InvoiceRequest.HashedDescription): lightningd hashes it
+// (deschashonly) and refuses to store a caller-encoded invoice that has
+// only the hash (createinvoice: "Missing description in invoice"), so a
+// request with only DescriptionHash is ErrUnsupported. Hold invoices take
+// either, since signinvoice accepts an invoice with only the hash.
 //
 // The JSON is decoded by this package's own small types, written from Core
 // Lightning's doc/schemas (amounts are integers in millisatoshis since

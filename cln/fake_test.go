@@ -29,7 +29,7 @@ func (h *fakeHarness) Backend() backend.Backend { return h.b }
 func (h *fakeHarness) Payer() backend.Payer { return h.fake.Node() }
 
 func (h *fakeHarness) Support() conformance.Support {
-	return conformance.Support{ZeroAmount: true, CallerPreimage: true, DescriptionHash: true}
+	return conformance.Support{ZeroAmount: true, CallerPreimage: true, HashedDescription: true}
 }
 
 func (h *fakeHarness) StopNode(context.Context) error  { return h.fake.Stop() }

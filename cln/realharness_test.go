@@ -98,7 +98,7 @@ type realHarness struct {
 func (h *realHarness) Backend() backend.Backend { return h.b }
 func (h *realHarness) Payer() backend.Payer     { return h.payer }
 func (h *realHarness) Support() conformance.Support {
-	return conformance.Support{ZeroAmount: true, CallerPreimage: true, DescriptionHash: true}
+	return conformance.Support{ZeroAmount: true, CallerPreimage: true, HashedDescription: true}
 }
 
 func (h *realHarness) StopNode(ctx context.Context) error {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/l402kit/l402kit/backend"
 )
@@ -91,7 +92,7 @@ func (t *socketTransport) call(ctx context.Context, method string, params, resul
 	defer stop()
 
 	id := t.ids.Add(1)
-	req, err := json.Marshal(rpcRequest{JSONRPC: "2.0", ID: id, Method: method, Params: params})
+	req, err := marshal(rpcRequest{JSONRPC: "2.0", ID: id, Method: method, Params: params})
 	if err != nil {
 		return fmt.Errorf("%w: encode params: %v", backend.ErrInvalid, err)
 	}
@@ -155,7 +156,7 @@ func (t *restTransport) call(ctx context.Context, method string, params, result 
 	if params == nil {
 		params = struct{}{}
 	}
-	body, err := json.Marshal(params)
+	body, err := marshal(params)
 	if err != nil {
 		return fmt.Errorf("%w: encode params: %v", backend.ErrInvalid, err)
 	}
@@ -208,4 +209,33 @@ func redactURLError(err error) error {
 		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
 	}
 	return err
+}
+
+// marshal encodes without Go's HTML escaping: lightningd's string
+// parameters (descriptions among them) refuse \u escapes, and Go's
+// encoder writes <, > and & as \u003c, \u003e and \u0026.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// checkDescription refuses text lightningd cannot receive as a string
+// parameter: it unescapes only \" \\ \/ \b \f \n \r \t and refuses \u,
+// which JSON needs for the other control characters and Go's encoder uses
+// for U+2028, U+2029 and invalid UTF-8.
+func checkDescription(s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%w: description is not UTF-8", backend.ErrInvalid)
+	}
+	for _, r := range s {
+		if (r < 0x20 && !strings.ContainsRune("\b\f\n\r\t", r)) || r == '\u2028' || r == '\u2029' {
+			return fmt.Errorf("%w: description has character %U, which Core Lightning's JSON-RPC cannot take (it refuses \\u escapes)", backend.ErrInvalid, r)
+		}
+	}
+	return nil
 }

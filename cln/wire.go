@@ -56,6 +56,9 @@ type invoiceParams struct {
 	Description string `json:"description"`
 	Expiry      int64  `json:"expiry,omitempty"`
 	Preimage    string `json:"preimage,omitempty"`
+	// DescHashOnly puts the SHA-256 of Description in the invoice (h)
+	// instead of the text (d); the text may then exceed 639 bytes.
+	DescHashOnly bool `json:"deschashonly,omitempty"`
 }
 
 // invoiceResult is the response of the invoice method.

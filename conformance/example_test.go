@@ -19,7 +19,7 @@ func Example() {
 		}
 		defer node.Close()
 		conformance.Run(t, conformance.NewHarness(node, node, conformance.Support{
-			ZeroAmount: true, CallerPreimage: true, DescriptionHash: true,
+			ZeroAmount: true, CallerPreimage: true, DescriptionHash: true, HashedDescription: true,
 		}))
 	}
 	_ = TestMyBackend
@@ -33,6 +33,6 @@ func TestNewHarness(t *testing.T) {
 	}
 	defer node.Close()
 	conformance.Run(t, conformance.NewHarness(node, node, conformance.Support{
-		ZeroAmount: true, CallerPreimage: true, DescriptionHash: true,
+		ZeroAmount: true, CallerPreimage: true, DescriptionHash: true, HashedDescription: true,
 	}))
 }

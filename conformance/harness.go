@@ -27,8 +27,14 @@ type Support struct {
 	ZeroAmount bool
 	// CallerPreimage: CreateInvoice honours InvoiceRequest.Preimage.
 	CallerPreimage bool
-	// DescriptionHash: CreateInvoice honours InvoiceRequest.DescriptionHash.
+	// DescriptionHash: CreateInvoice honours InvoiceRequest.DescriptionHash
+	// alone. When false, the backend must refuse such a request with
+	// ErrUnsupported rather than make an invoice without the hash.
 	DescriptionHash bool
+	// HashedDescription: CreateInvoice honours
+	// InvoiceRequest.HashedDescription (the invoice commits to the text's
+	// SHA-256).
+	HashedDescription bool
 	// Cancel: plain (non-hold) invoices can be canceled through
 	// HoldInvoicer.CancelInvoice. Only read when the backend is a
 	// HoldInvoicer.

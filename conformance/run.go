@@ -2,8 +2,10 @@ package conformance
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -65,6 +67,7 @@ var cases = []testCase{
 	{"Create/FieldsRoundTrip", testFieldsRoundTrip},
 	{"Create/DefaultExpiry", testDefaultExpiry},
 	{"Create/DescriptionHash", testDescriptionHash},
+	{"Create/HashedDescription", testHashedDescription},
 	{"Create/InvalidAmount", testInvalidAmount},
 	{"Create/UniqueHashes", testUniqueHashes},
 	{"Lookup/MatchesCreate", testLookupMatches},
@@ -237,17 +240,39 @@ func testDefaultExpiry(t *testing.T, s *suite) {
 }
 
 func testDescriptionHash(t *testing.T, s *suite) {
-	if !s.sup.DescriptionHash {
-		t.Skip("Support.DescriptionHash is false: this backend cannot commit to a description hash")
-	}
 	h := [32]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
-	inv := s.create(t, backend.InvoiceRequest{Amount: amount, DescriptionHash: &h})
+	req := backend.InvoiceRequest{Amount: amount, DescriptionHash: &h}
+	if !s.sup.DescriptionHash {
+		_, err := s.b.CreateInvoice(callCtx(t), req)
+		wantErr(t, err, backend.ErrUnsupported, "CreateInvoice with a description hash the node cannot take alone (Support.DescriptionHash false)")
+		return
+	}
+	inv := s.create(t, req)
 	d := decode(t, inv)
 	if d.DescriptionHash == nil || *d.DescriptionHash != h {
 		t.Fatalf("BOLT11 description hash %x, want %x", d.DescriptionHash, h)
 	}
 	if d.Memo != "" {
 		t.Errorf("BOLT11 has memo %q beside the description hash", d.Memo)
+	}
+}
+
+// hashedDescription is longer than a memo may be and holds what JSON
+// encoders like to escape, as LNURL-pay metadata does.
+var hashedDescription = `[["text/plain","Pay <Alice> & \"Bob\"\nナンセンス 1杯"],["text/long-desc","` +
+	strings.Repeat("a long description; ", 40) + `"]]`
+
+func testHashedDescription(t *testing.T, s *suite) {
+	if !s.sup.HashedDescription {
+		t.Skip("Support.HashedDescription is false: this backend cannot commit to a description's hash")
+	}
+	inv := s.create(t, backend.InvoiceRequest{Amount: amount, HashedDescription: hashedDescription})
+	d := decode(t, inv)
+	if want := sha256.Sum256([]byte(hashedDescription)); d.DescriptionHash == nil || *d.DescriptionHash != want {
+		t.Fatalf("BOLT11 description hash %x, want %x (SHA-256 of the text)", d.DescriptionHash, want)
+	}
+	if d.Memo != "" || inv.Memo != "" {
+		t.Errorf("BOLT11 memo %q, invoice memo %q; want none beside the description hash", d.Memo, inv.Memo)
 	}
 }
 

@@ -29,7 +29,7 @@ func (h *fakeHarness) Payer() backend.Payer     { return h.node }
 func (h *fakeHarness) Support() conformance.Support {
 	// Eclair's createinvoice takes no amount (any-amount invoice),
 	// descriptionHash and paymentPreimage.
-	return conformance.Support{ZeroAmount: true, CallerPreimage: true, DescriptionHash: true}
+	return conformance.Support{ZeroAmount: true, CallerPreimage: true, DescriptionHash: true, HashedDescription: true}
 }
 
 // StopNode closes the API's listener and connections: the adapter then

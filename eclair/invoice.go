@@ -23,8 +23,8 @@ func (b *Backend) CreateInvoice(ctx context.Context, req backend.InvoiceRequest)
 		return nil, fmt.Errorf("eclair: %w: expiry %s is under Eclair's one-second unit", backend.ErrInvalid, expiry)
 	}
 	form := url.Values{}
-	if req.DescriptionHash != nil {
-		form.Set("descriptionHash", hex.EncodeToString(req.DescriptionHash[:]))
+	if h := req.CommittedDescriptionHash(); h != nil {
+		form.Set("descriptionHash", hex.EncodeToString(h[:]))
 	} else {
 		// Eclair requires one of description and descriptionHash; an empty
 		// description is accepted.

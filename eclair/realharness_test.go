@@ -136,7 +136,7 @@ type regtest struct {
 func (r *regtest) Backend() backend.Backend { return r.alice }
 func (r *regtest) Payer() backend.Payer     { return r.bob }
 func (r *regtest) Support() conformance.Support {
-	return conformance.Support{ZeroAmount: true, CallerPreimage: true, DescriptionHash: true}
+	return conformance.Support{ZeroAmount: true, CallerPreimage: true, DescriptionHash: true, HashedDescription: true}
 }
 
 // StopNode stops alice's container; its API port is bound to a fixed host

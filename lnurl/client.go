@@ -75,7 +75,7 @@ type Config struct {
 //     ErrInvalid;
 //   - the service chooses the preimage, and the description hash is the
 //     hash of its own metadata: InvoiceRequest.Preimage and
-//     InvoiceRequest.DescriptionHash are ErrUnsupported;
+//     InvoiceRequest.DescriptionHash and HashedDescription are ErrUnsupported;
 //   - the memo and expiry are the service's: InvoiceRequest.Memo and
 //     InvoiceRequest.Expiry are ignored (the invoice commits to the
 //     metadata's hash instead of a memo), and the returned Invoice says the
@@ -222,7 +222,7 @@ func (c *Client) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) 
 	if req.Preimage != nil {
 		return nil, fmt.Errorf("lnurl: %w: a LNURL-pay service chooses the preimage itself", backend.ErrUnsupported)
 	}
-	if req.DescriptionHash != nil {
+	if req.CommittedDescriptionHash() != nil {
 		return nil, fmt.Errorf("lnurl: %w: a LNURL-pay invoice's description hash is the hash of the service's own metadata, not the caller's", backend.ErrUnsupported)
 	}
 	if req.Amount == 0 {

@@ -27,9 +27,11 @@ const (
 
 // ServerConfig says what a Server serves.
 type ServerConfig struct {
-	// Backend makes the invoices. It must honour
-	// InvoiceRequest.DescriptionHash; one that answers ErrUnsupported
-	// makes every callback fail with a reason saying so.
+	// Backend makes the invoices. It must commit to the metadata's hash:
+	// the server asks with both InvoiceRequest.HashedDescription (the
+	// metadata, for nodes that hash the text themselves) and its
+	// DescriptionHash; a backend that answers ErrUnsupported makes every
+	// callback fail with a reason saying so.
 	Backend backend.Backend
 	// Domain is the domain of the addresses served (name@Domain), written
 	// into each name's metadata as its LUD-16 text/identifier.
@@ -206,9 +208,10 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	h := metadataHash(md)
 	inv, err := s.cfg.Backend.CreateInvoice(r.Context(), backend.InvoiceRequest{
-		Amount:          backend.MilliSat(amount),
-		DescriptionHash: &h,
-		Expiry:          s.cfg.Expiry,
+		Amount:            backend.MilliSat(amount),
+		DescriptionHash:   &h,
+		HashedDescription: md,
+		Expiry:            s.cfg.Expiry,
 	})
 	if err != nil {
 		s.log.Warn("lnurl: backend refused invoice", "name", name, "amount_msat", amount, "err", err)

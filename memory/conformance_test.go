@@ -16,7 +16,7 @@ type harness struct{ n *memory.Node }
 func (h harness) Backend() backend.Backend { return h.n }
 func (h harness) Payer() backend.Payer     { return h.n }
 func (h harness) Support() conformance.Support {
-	return conformance.Support{ZeroAmount: true, CallerPreimage: true, DescriptionHash: true, CancelPlain: true}
+	return conformance.Support{ZeroAmount: true, CallerPreimage: true, DescriptionHash: true, HashedDescription: true, CancelPlain: true}
 }
 func (h harness) StopNode(context.Context) error  { h.n.SetAvailable(false); return nil }
 func (h harness) StartNode(context.Context) error { h.n.SetAvailable(true); return nil }

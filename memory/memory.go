@@ -209,7 +209,7 @@ func (n *Node) add(ctx context.Context, hash backend.PaymentHash, pre *backend.P
 func (n *Node) encode(hash backend.PaymentHash, created time.Time, expiry time.Duration, req backend.InvoiceRequest) (string, error) {
 	s, err := backend.EncodeInvoice(backend.InvoiceTemplate{
 		Network: n.network, PaymentHash: hash, CreatedAt: created, Expiry: expiry,
-		Amount: req.Amount, Memo: req.Memo, DescriptionHash: req.DescriptionHash,
+		Amount: req.Amount, Memo: req.Memo, DescriptionHash: req.CommittedDescriptionHash(),
 	}, n.key)
 	if err != nil {
 		return "", fmt.Errorf("memory: %w", err)

@@ -165,8 +165,8 @@ func (c *Client) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) 
 		}
 		form.Set("amountSat", strconv.FormatInt(sat, 10))
 	}
-	if req.DescriptionHash != nil {
-		form.Set("descriptionHash", hex.EncodeToString(req.DescriptionHash[:]))
+	if h := req.CommittedDescriptionHash(); h != nil {
+		form.Set("descriptionHash", hex.EncodeToString(h[:]))
 	} else {
 		if n := len(utf16.Encode([]rune(req.Memo))); n > MaxDescription {
 			return nil, fmt.Errorf("phoenixd: %w: memo is %d characters, phoenixd allows %d", backend.ErrInvalid, n, MaxDescription)

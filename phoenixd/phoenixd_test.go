@@ -31,7 +31,7 @@ func (h *harness) Payer() backend.Payer     { return h.node }
 // Support: phoenixd makes any-amount invoices and commits to description
 // hashes, but always picks the preimage itself.
 func (h *harness) Support() conformance.Support {
-	return conformance.Support{ZeroAmount: true, DescriptionHash: true, CallerPreimage: false}
+	return conformance.Support{ZeroAmount: true, DescriptionHash: true, HashedDescription: true, CallerPreimage: false}
 }
 func (h *harness) StopNode(ctx context.Context) error  { return h.fake.Stop(ctx) }
 func (h *harness) StartNode(ctx context.Context) error { return h.fake.Start(ctx) }

@@ -14,8 +14,11 @@
 // registers the invoice with the memory node (see its comment), the BOLT11
 // strings signinvoice and createinvoice return are the memory node's (same
 // fields, its own timestamp and payment secret), the fake
-// checks the signature lightningd ignores, deschashonly is refused, and
-// listinvoices' index/start/limit are accepted but not applied.
+// checks the signature lightningd ignores, and listinvoices'
+// index/start/limit are accepted but not applied. What lightningd refuses,
+// the fake refuses with the same code and message: createinvoice of an
+// invoice with only a description hash, invoice's descriptions over 639
+// bytes without deschashonly and string parameters with \u escapes.
 //
 // Stop closes both listeners and every open connection, as a lightningd
 // that exits would, and takes the memory node down; Start listens again on

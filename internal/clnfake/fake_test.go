@@ -3,6 +3,7 @@ package clnfake
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -10,8 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/memory"
@@ -58,8 +62,12 @@ func rawCall(t *testing.T, f *Fake, method string, params any) reply {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	req, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": "test:" + method, "method": method, "params": params})
-	if _, err := c.Write(req); err != nil {
+	// No HTML escaping: lightningd refuses \u escapes in descriptions.
+	var req bytes.Buffer
+	enc := json.NewEncoder(&req)
+	enc.SetEscapeHTML(false)
+	enc.Encode(map[string]any{"jsonrpc": "2.0", "id": "test:" + method, "method": method, "params": params})
+	if _, err := c.Write(req.Bytes()); err != nil {
 		t.Fatal(err)
 	}
 	var r reply
@@ -313,5 +321,79 @@ func TestStopAndStart(t *testing.T) {
 	}
 	if r := rawCall(t, f, "getinfo", map[string]any{}); r.Error != nil {
 		t.Fatalf("getinfo after Start: %+v", r.Error)
+	}
+}
+
+// What lightningd refuses, the fake refuses with the same code and message
+// (lightningd/invoice.c and common/json_param.c at the fixtures' commit).
+func TestRefusesWhatLightningdRefuses(t *testing.T) {
+	f := newFake(t, false)
+	key, _ := btcec.NewPrivateKey()
+	pre, _ := backend.NewPreimage()
+	dh := sha256.Sum256([]byte("metadata"))
+	encode := func(network string, hash backend.PaymentHash, dh *[32]byte, memo string) string {
+		s, err := backend.EncodeInvoice(backend.InvoiceTemplate{Network: network, PaymentHash: hash, CreatedAt: time.Now(), Expiry: time.Hour, Amount: 1000, Memo: memo, DescriptionHash: dh}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	other, _ := backend.NewPreimage()
+	for _, c := range []struct {
+		name, method string
+		params       any
+		message      string
+	}{
+		{"createinvoice with only a description hash", "createinvoice",
+			map[string]any{"invstring": encode("regtest", pre.Hash(), &dh, ""), "label": "c1", "preimage": pre.String()},
+			"Missing description in invoice"},
+		{"createinvoice with another preimage", "createinvoice",
+			map[string]any{"invstring": encode("regtest", pre.Hash(), nil, "x"), "label": "c2", "preimage": other.String()},
+			"Incorrect preimage"},
+		{"createinvoice for another network", "createinvoice",
+			map[string]any{"invstring": encode("mainnet", pre.Hash(), nil, "x"), "label": "c3", "preimage": pre.String()},
+			"Unparsable invoice"},
+		{"a \\u escape in a description", "invoice",
+			json.RawMessage(`{"amount_msat":1000,"label":"u1","description":"caf\u00e9"}`),
+			"description: should be a string (without \\u)"},
+		{"a description over 639 bytes", "invoice",
+			map[string]any{"amount_msat": 1000, "label": "u2", "description": strings.Repeat("d", 640)},
+			"Description greater than 639 bytes"},
+		{"a label over 128 bytes", "invoice",
+			map[string]any{"amount_msat": 1000, "label": strings.Repeat("l", 129), "description": "x"},
+			"over 128 bytes"},
+		{"deschashonly not a boolean", "invoice",
+			map[string]any{"amount_msat": 1000, "label": "u3", "description": "x", "deschashonly": "yes"},
+			"deschashonly"},
+	} {
+		r := rawCall(t, f, c.method, c.params)
+		if r.Error == nil || r.Error.Code != -32602 || !strings.Contains(r.Error.Message, c.message) {
+			t.Errorf("%s: got %+v / %s, want -32602 %q", c.name, r.Error, r.Result, c.message)
+		}
+	}
+
+	// An escaped backslash before a u is no \u escape.
+	if r := rawCall(t, f, "invoice", json.RawMessage(`{"amount_msat":1000,"label":"ok1","description":"C:\\users"}`)); r.Error != nil {
+		t.Errorf("escaped backslash: %+v", r.Error)
+	}
+	// deschashonly: the invoice commits to the description's SHA-256, which
+	// may be longer than 639 bytes; listinvoices shows the text.
+	long := `[["text/plain","<tea> & cake"]]` + strings.Repeat(".", 700)
+	r := rawCall(t, f, "invoice", map[string]any{"amount_msat": 1000, "label": "h1", "description": long, "deschashonly": true})
+	if r.Error != nil {
+		t.Fatalf("deschashonly: %+v", r.Error)
+	}
+	var created struct{ Bolt11 string }
+	json.Unmarshal(r.Result, &created)
+	d, err := backend.DecodeInvoice(created.Bolt11)
+	if want := sha256.Sum256([]byte(long)); err != nil || d.DescriptionHash == nil || *d.DescriptionHash != want || d.Memo != "" {
+		t.Fatalf("deschashonly invoice decodes to %+v, %v", d, err)
+	}
+	r = rawCall(t, f, "listinvoices", map[string]any{"label": "h1"})
+	var listed struct {
+		Invoices []struct{ Description string }
+	}
+	if json.Unmarshal(r.Result, &listed); len(listed.Invoices) != 1 || listed.Invoices[0].Description != long {
+		t.Errorf("listinvoices: %s", r.Result)
 	}
 }

@@ -47,6 +47,7 @@ func errorf(code int, format string, a ...any) *rpcError {
 // node knows: its label and indexes.
 type record struct {
 	label        string
+	description  string // as given, also when only its hash is in the invoice
 	hash         backend.PaymentHash
 	createdIndex uint64
 	payIndex     uint64 // set when the invoice is first seen paid
@@ -200,6 +201,37 @@ func str(p map[string]json.RawMessage, name string) (string, *rpcError) {
 		return "", paramErr(name, v, "a string")
 	}
 	return s, nil
+}
+
+// escapedString reads a string as lightningd's param_escaped_string does:
+// the only escapes it undoes are \" \\ \/ \b \f \n \r \t, and a \u escape
+// is refused.
+func escapedString(p map[string]json.RawMessage, name string) (string, *rpcError) {
+	v := p[name]
+	bad := len(v) < 2 || v[0] != '"'
+	for i := 1; !bad && i < len(v)-1; i++ {
+		if v[i] == '\\' {
+			i++
+			bad = v[i] == 'u'
+		}
+	}
+	if bad {
+		return "", errorf(codeInvalidParams, "%s: should be a string (without \\u): invalid token (see logs for details)", name)
+	}
+	return str(p, name)
+}
+
+// boolean reads an optional JSON true or false.
+func boolean(p map[string]json.RawMessage, name string) (bool, *rpcError) {
+	v, ok := p[name]
+	if !ok {
+		return false, nil
+	}
+	var b bool
+	if err := json.Unmarshal(v, &b); err != nil {
+		return false, paramErr(name, v, "a boolean")
+	}
+	return b, nil
 }
 
 // label reads a label, which may be a string or a number (kept as written).
@@ -360,7 +392,7 @@ func (f *Fake) invoice(ctx context.Context, params json.RawMessage) (any, *rpcEr
 	if rerr != nil {
 		return nil, rerr
 	}
-	desc, rerr := str(p, "description")
+	desc, rerr := escapedString(p, "description")
 	if rerr != nil {
 		return nil, rerr
 	}
@@ -371,13 +403,25 @@ func (f *Fake) invoice(ctx context.Context, params json.RawMessage) (any, *rpcEr
 	if !hasExpiry {
 		expiry = 604800 // lightningd's default: one week
 	}
-	if v, ok := p["deschashonly"]; ok && string(v) == "true" {
-		return nil, errorf(codeInvalidParams, "clnfake: deschashonly is not implemented by the fake")
+	hashOnly, rerr := boolean(p, "deschashonly")
+	if rerr != nil {
+		return nil, rerr
+	}
+	if len(lbl) > 128 {
+		return nil, errorf(codeInvalidParams, "Label '%s' over 128 bytes", lbl)
+	}
+	if len(desc) > 639 && !hashOnly {
+		return nil, errorf(codeInvalidParams, "Description greater than 639 bytes invalid (description length %d)", len(desc))
 	}
 	req := backend.InvoiceRequest{
 		Amount: backend.MilliSat(amount),
 		Memo:   desc,
 		Expiry: time.Duration(expiry) * time.Second,
+	}
+	if hashOnly {
+		// The invoice commits to sha256(description) (field h); the
+		// text is what listinvoices shows.
+		req.Memo, req.HashedDescription = "", desc
 	}
 	if _, ok := p["preimage"]; ok {
 		s, rerr := str(p, "preimage")
@@ -411,7 +455,7 @@ func (f *Fake) invoice(ctx context.Context, params json.RawMessage) (any, *rpcEr
 		return nil, nodeError(err)
 	}
 	f.state.createdIndex++
-	r := &record{label: lbl, hash: inv.PaymentHash, createdIndex: f.state.createdIndex}
+	r := &record{label: lbl, description: desc, hash: inv.PaymentHash, createdIndex: f.state.createdIndex}
 	f.state.byLabel[lbl] = r
 	f.state.byHash[inv.PaymentHash] = r
 	secret, err := paymentSecret(inv.PaymentRequest)
@@ -443,7 +487,7 @@ func (f *Fake) fields(r *record, inv *backend.Invoice) map[string]any {
 		"label":         r.label,
 		"bolt11":        inv.PaymentRequest,
 		"payment_hash":  inv.PaymentHash.String(),
-		"description":   inv.Memo,
+		"description":   r.description,
 		"expires_at":    inv.ExpiresAt.Unix(),
 		"created_index": r.createdIndex,
 	}
@@ -922,9 +966,12 @@ func (f *Fake) injectholdinvoice(ctx context.Context, params json.RawMessage) (a
 	return map[string]any{}, nil
 }
 
-// createinvoice stores an invoice the caller encoded, with its preimage.
-// The memory node makes its own BOLT11 with the same hash, amount,
-// description (or description hash) and expiry; that string is returned
+// createinvoice stores an invoice the caller encoded, with its preimage,
+// refusing what lightningd refuses: an invoice for another network, one
+// without a description (d; a description hash alone is "Missing
+// description in invoice"), one whose expiry is zero, a preimage that does
+// not hash to its payment hash. The memory node makes its own BOLT11 with
+// the same hash, amount, description and expiry; that string is returned
 // where lightningd would return the caller's invoice with its signature.
 func (f *Fake) createinvoice(ctx context.Context, params json.RawMessage) (any, *rpcError) {
 	p, rerr := bind(params, []string{"invstring", "label", "preimage"}, 3)
@@ -948,11 +995,24 @@ func (f *Fake) createinvoice(ctx context.Context, params json.RawMessage) (any, 
 		return nil, paramErr("preimage", p["preimage"], "a 32 byte hex value")
 	}
 	d, err := backend.DecodeInvoice(s)
+	if err == nil {
+		var info *backend.NodeInfo
+		if info, err = f.node.Info(ctx); err == nil && d.Network != info.Network {
+			err = fmt.Errorf("invoice is for %s, the node is on %s", d.Network, info.Network)
+		}
+	}
 	if err != nil {
 		return nil, errorf(codeInvalidParams, "Unparsable invoice '%s': %v", s, err)
 	}
-	if d.PaymentHash != pre.Hash() {
-		return nil, errorf(codeInvalidParams, "preimage does not match payment hash")
+	// lightningd stores the description it finds in the invoice (field
+	// d); one with only a description hash (h) has none to store.
+	switch {
+	case d.DescriptionHash != nil:
+		return nil, errorf(codeInvalidParams, "Missing description in invoice")
+	case d.Expiry == 0:
+		return nil, errorf(codeInvalidParams, "Missing expiry in invoice")
+	case d.PaymentHash != pre.Hash():
+		return nil, errorf(codeInvalidParams, "Incorrect preimage")
 	}
 	f.state.mu.Lock()
 	defer f.state.mu.Unlock()
@@ -963,11 +1023,10 @@ func (f *Fake) createinvoice(ctx context.Context, params json.RawMessage) (any, 
 		return nil, errorf(codePreimageExists, "preimage already used")
 	}
 	inv, err := f.node.CreateInvoice(ctx, backend.InvoiceRequest{
-		Amount:          d.Amount,
-		Memo:            d.Memo,
-		DescriptionHash: d.DescriptionHash,
-		Expiry:          d.Expiry,
-		Preimage:        &pre,
+		Amount:   d.Amount,
+		Memo:     d.Memo,
+		Expiry:   d.Expiry,
+		Preimage: &pre,
 	})
 	switch {
 	case errors.Is(err, backend.ErrAlreadyExists):
@@ -976,7 +1035,7 @@ func (f *Fake) createinvoice(ctx context.Context, params json.RawMessage) (any, 
 		return nil, nodeError(err)
 	}
 	f.state.createdIndex++
-	r := &record{label: lbl, hash: inv.PaymentHash, createdIndex: f.state.createdIndex}
+	r := &record{label: lbl, description: d.Memo, hash: inv.PaymentHash, createdIndex: f.state.createdIndex}
 	f.state.byLabel[lbl] = r
 	f.state.byHash[inv.PaymentHash] = r
 	return f.fields(r, inv), nil
