@@ -24,8 +24,9 @@ const (
 	// CondClientIP: "client_ip=<address or prefix>"; the client's address
 	// must be that address or within that prefix.
 	CondClientIP = "client_ip"
-	// CondPathPrefix: "path_prefix=/some/path"; the request path must start
-	// with it.
+	// CondPathPrefix: "path_prefix=/some/path"; the request path must be
+	// that path or below it, on a whole segment ("/paid" covers "/paid/x",
+	// not "/paidx").
 	CondPathPrefix = "path_prefix"
 	// CondMethod: "method=GET,HEAD"; the request method must be listed.
 	CondMethod = "method"
@@ -201,7 +202,7 @@ func checkCaveat(raw []byte, r *Request, now time.Time) error {
 		if len(value) == 0 || value[0] != '/' {
 			return malformedCaveat(raw, "prefix must start with /")
 		}
-		if !hasPrefix(r.Path, value) {
+		if !underPrefix(r.Path, value) {
 			return caveatErr(raw, "path outside the allowed prefix")
 		}
 		if hasDotSegment(r.Path) {
@@ -336,8 +337,13 @@ func inList(list []byte, s string) bool {
 	return false
 }
 
-func hasPrefix(s string, prefix []byte) bool {
-	return len(s) >= len(prefix) && s[:len(prefix)] == string(prefix)
+// underPrefix reports whether path is prefix or below it, on a whole
+// segment: "/paid" covers "/paid" and "/paid/x", not "/paidx".
+func underPrefix(path string, prefix []byte) bool {
+	if len(path) < len(prefix) || path[:len(prefix)] != string(prefix) {
+		return false
+	}
+	return prefix[len(prefix)-1] == '/' || len(path) == len(prefix) || path[len(prefix)] == '/'
 }
 
 func hasDotSegment(p string) bool {

@@ -20,7 +20,17 @@ import (
 // in-flight form "L402 <macaroon>:" (or LSAT), and false for any other
 // header, including well-formed tokens with a preimage.
 func PendingFromHeader(h http.Header) (*macaroon.Macaroon, bool) {
-	v := strings.TrimSpace(h.Get("Authorization"))
+	return ParsePendingAuthorization(h.Get(HeaderAuthorization))
+}
+
+// ParsePendingAuthorization reads one Authorization value in the in-flight
+// form, as PendingFromHeader does. Values longer than ParseAuthorization
+// reads are refused.
+func ParsePendingAuthorization(v string) (*macaroon.Macaroon, bool) {
+	if len(v) > maxAuthorizationLen {
+		return nil, false
+	}
+	v = strings.TrimSpace(v)
 	scheme, rest, ok := strings.Cut(v, " ")
 	if !ok || !isL402Scheme(scheme) {
 		return nil, false

@@ -26,4 +26,16 @@
 // settles the invoice (completing the client's payment) or, when the
 // upstream fails with a 5xx, cancels it so the payment goes back. On other
 // backends the proxy records spent payment hashes in a SpentStore.
+//
+// Canonical requests: the request the gate authorizes is exactly the
+// request the upstream receives. Routing, caveats and forwarding all use one
+// reading of the path and host, and a request that some server could read
+// differently (encoded dot segments, encoded slashes, backslashes, ";"
+// parameters, double slashes, double encoding, Unicode lookalikes, letter
+// case that reaches another route, ambiguous hosts) is refused with 400 and
+// a JSON reason instead of being cleaned; CanonicalPath and CanonicalHost
+// say exactly what passes, in both the reverse proxy and forward auth. No
+// L402 or LSAT credential is forwarded upstream, and client-sent headers
+// that any server could read as the gate's own X-L402-* headers are
+// dropped (reverse proxy, middleware) or refused (forward auth).
 package proxy

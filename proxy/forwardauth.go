@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"path"
 	"strconv"
 	"strings"
 )
@@ -32,27 +31,40 @@ const ForwardAuthNginxParam = "nginx"
 
 // ForwardAuth returns the gate as a forward-auth endpoint for a front server
 // that asks before each request: nginx auth_request, Traefik ForwardAuth,
-// Caddy forward_auth. The endpoint reads the original request from
-// X-Forwarded-Method, X-Forwarded-Proto, X-Forwarded-Host (default: the
-// Host of the auth request) and X-Forwarded-Uri (path and query, required),
-// together with the client's own headers (Authorization,
-// Accept-Authenticate), which all three servers pass on.
+// Caddy forward_auth. The endpoint reads the original request from exactly
+// one each of X-Forwarded-Method, X-Forwarded-Proto, X-Forwarded-Host and
+// X-Forwarded-Uri (the raw request target, as nginx's $request_uri), see
+// ForwardedRequest, together with the client's own headers
+// (Authorization, Accept-Authenticate), which all three servers pass on.
+// Traefik and Caddy send these four headers themselves; nginx must be
+// configured to (proxy_set_header in the auth location; other names such
+// as X-Original-URI are not read).
+//
+// The original request passes the same canonical-request checks as in the
+// reverse proxy (CanonicalPath, CanonicalHost): the front server forwards
+// the raw URI, so a path it or the upstream could read differently is
+// answered 400 with a reason, never cleaned. A client-sent header that the
+// upstream could take for the gate's own (X-L402-Paid, X_L402_Paid, ...) or
+// for the request path (X-Original-URL, X-Rewrite-URL) is also refused
+// with 400: the endpoint cannot remove it from what the front server
+// forwards.
 //
 // It answers 200 with X-L402-Paid ("true" or "false") and, when paid,
 // X-L402-Token-Id when the request may go on: the front server copies these
 // to the upstream request (nginx auth_request_set, Traefik
-// authResponseHeaders, Caddy copy_headers). Otherwise it answers what the
-// gate answers: 402 with the WWW-Authenticate challenges and a JSON body,
-// 429 or 503 with Retry-After. A request no route matches is answered 403:
-// the front server sent it to be priced, and letting it through unpaid
-// because of a host or path typo would give the resource away; add a free
-// route for what should pass.
+// authResponseHeaders, Caddy copy_headers), and must not forward the
+// client's L402/LSAT Authorization (see the README's configurations).
+// Otherwise it answers what the gate answers: 402 with the WWW-Authenticate
+// challenges and a JSON body, 429 or 503 with Retry-After, 400 with a
+// reason. A request no route matches is answered 403: the front server sent
+// it to be priced, and letting it through unpaid because of a host or path
+// typo would give the resource away; add a free route for what should pass.
 //
 // nginx's auth_request accepts only 2xx, 401 and 403 from the endpoint and
-// turns anything else into 500. With ?nginx=1 the endpoint answers 402, 429
-// and 503 as 401 with the same headers and body plus X-L402-Status naming
-// the real status, for an error_page 401 location that answers it (see the
-// README).
+// turns anything else into 500. With ?nginx=1 the endpoint answers 400,
+// 402, 429 and 503 as 401 with the same headers and body plus X-L402-Status
+// naming the real status, for an error_page 401 location that answers it
+// (see the README).
 //
 // The client address (client_ip caveats, per-client challenge limits) is
 // the front server's unless Config.TrustForwardedFor is set: then it comes
@@ -73,23 +85,25 @@ func (p *Proxy) forwardAuth(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get(ForwardAuthNginxParam); v != "" {
 		nginx, _ = strconv.ParseBool(v)
 	}
-	orig, err := p.originalRequest(r)
-	if err != nil {
-		p.log.Warn("forward auth: cannot rebuild the original request", "err", err)
-		writeError(w, http.StatusBadRequest, "forward auth: "+err.Error(), "bad_forward_auth_request")
-		return
-	}
 	w.Header().Set("Cache-Control", "no-store")
-	route := p.routes.match(orig)
-	if route == nil {
-		writeError(w, http.StatusForbidden, "no L402 route matches this host and path", "no_route")
-		return
-	}
 	gw := w
 	if nginx {
 		gw = &nginxWriter{ResponseWriter: w}
 	}
-	g := p.gate(gw, orig, route)
+	orig, rerr := p.originalRequest(r)
+	if rerr != nil {
+		p.badRequest(gw, rerr)
+		return
+	}
+	route, cred, ok := p.admit(gw, orig)
+	if !ok {
+		return
+	}
+	if route == nil {
+		writeError(w, http.StatusForbidden, "no L402 route matches this host and path", "no_route")
+		return
+	}
+	g := p.gate(gw, orig, route, cred)
 	if g == nil {
 		return
 	}
@@ -104,42 +118,89 @@ func (p *Proxy) forwardAuth(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// originalRequest rebuilds the client's request from the forward-auth
-// headers. The path is cleaned: front servers send the raw request URI, and
-// the upstream may resolve "/free/../paid" to "/paid" after the gate
-// matched it against the free route.
-func (p *Proxy) originalRequest(r *http.Request) (*http.Request, error) {
-	raw := r.Header.Get(HeaderForwardedURI)
-	if raw == "" {
-		return nil, fmt.Errorf("missing %s header (the original request's path and query)", HeaderForwardedURI)
+// forwardedHeaders are the headers a front server describes the original
+// request with, in canonical spelling.
+var forwardedHeaders = [...]string{HeaderForwardedMethod, HeaderForwardedProto, HeaderForwardedHost, HeaderForwardedURI}
+
+// ForwardedRequest reads the original request a front server describes in
+// the forward-auth headers h: exactly one value each of X-Forwarded-Method
+// (an HTTP method token), X-Forwarded-Proto ("http" or "https"),
+// X-Forwarded-Host (CanonicalHost) and X-Forwarded-Uri (the raw request
+// target: an absolute path, checked with CanonicalPath, and a query). It
+// refuses, rather than assumes a default for, a header that is missing,
+// repeated, a comma list, or also present under another spelling that some
+// server folds into the same name (X_Forwarded_Uri). It returns the method,
+// scheme, canonical host and the URL of the original request.
+func ForwardedRequest(h http.Header) (method, scheme, host string, u *url.URL, err error) {
+	bad := func(format string, args ...any) (string, string, string, *url.URL, error) {
+		return "", "", "", nil, &RequestError{Reason: ReasonForwardAuth, Msg: "forward auth: " + fmt.Sprintf(format, args...)}
 	}
-	u, err := url.ParseRequestURI(raw)
-	if err != nil || !strings.HasPrefix(u.Path, "/") || u.Host != "" {
-		return nil, fmt.Errorf("%s %q is not an absolute path", HeaderForwardedURI, raw)
+	var vals [len(forwardedHeaders)]string
+	for i, name := range forwardedHeaders {
+		v := h[name]
+		switch {
+		case len(v) == 0:
+			return bad("missing %s header (the front server must send %s)", name, strings.Join(forwardedHeaders[:], ", "))
+		case len(v) > 1:
+			return bad("%s header sent %d times", name, len(v))
+		}
+		vals[i] = v[0]
 	}
-	clean := path.Clean(u.Path)
-	if strings.HasSuffix(u.Path, "/") && clean != "/" {
-		clean += "/"
+	for k := range h {
+		for _, name := range forwardedHeaders {
+			if k != name && foldedEqual(k, strings.ToLower(name)) {
+				return bad("header %s could be read as %s", k, name)
+			}
+		}
 	}
-	if clean != u.Path {
-		u.Path, u.RawPath = clean, ""
-	}
-	method := r.Header.Get(HeaderForwardedMethod)
-	if method == "" {
-		method = http.MethodGet
-	}
+	method = vals[0]
 	if !validMethod(method) {
-		return nil, fmt.Errorf("%s %q is not a method", HeaderForwardedMethod, method)
+		return bad("%s %q is not a method", HeaderForwardedMethod, truncate(method, 32))
 	}
-	host := r.Header.Get(HeaderForwardedHost)
+	switch strings.ToLower(vals[1]) {
+	case "http":
+		scheme = "http"
+	case "https":
+		scheme = "https"
+	default:
+		return bad("%s %q is not http or https", HeaderForwardedProto, truncate(vals[1], 16))
+	}
+	if strings.IndexByte(vals[2], ',') >= 0 {
+		return bad("%s %q is a list", HeaderForwardedHost, truncate(vals[2], 64))
+	}
+	if host, err = CanonicalHost(vals[2]); err != nil {
+		return "", "", "", nil, err
+	}
 	if host == "" {
-		host = r.Host
+		return bad("empty %s", HeaderForwardedHost)
 	}
-	host, _, _ = strings.Cut(host, ",") // a chain of proxies: the first is the client's
-	host = strings.TrimSpace(host)
-	scheme := "http"
-	if proto := strings.ToLower(strings.TrimSpace(r.Header.Get(HeaderForwardedProto))); proto == "https" {
-		scheme = proto
+	raw := vals[3]
+	if raw == "" || raw[0] != '/' {
+		return bad("%s %q is not an absolute path", HeaderForwardedURI, truncate(raw, 64))
+	}
+	escPath, _, _ := strings.Cut(raw, "?")
+	if _, err := CanonicalPath(escPath); err != nil {
+		return "", "", "", nil, err
+	}
+	if u, err = url.ParseRequestURI(raw); err != nil || u.Host != "" || u.EscapedPath() != escPath {
+		return bad("%s %q is not a request target", HeaderForwardedURI, truncate(raw, 64))
+	}
+	return method, scheme, host, u, nil
+}
+
+// originalRequest rebuilds the client's request from the forward-auth
+// headers (ForwardedRequest). Client-sent headers that would reach the
+// upstream as the gate's own X-L402-* headers are refused here, since the
+// endpoint cannot drop them from what the front server forwards.
+func (p *Proxy) originalRequest(r *http.Request) (*http.Request, *RequestError) {
+	method, scheme, host, u, err := ForwardedRequest(r.Header)
+	if err != nil {
+		return nil, err.(*RequestError)
+	}
+	for k := range r.Header {
+		if ownHeader(k) {
+			return nil, &RequestError{Reason: ReasonHeader, Msg: "header " + k + " refused: the upstream would read it as the gate's own"}
+		}
 	}
 	u.Scheme, u.Host = scheme, host
 
@@ -150,6 +211,9 @@ func (p *Proxy) originalRequest(r *http.Request) (*http.Request, error) {
 	o.Host = host
 	o.Body = http.NoBody
 	o.ContentLength = 0
+	for _, name := range forwardedHeaders {
+		o.Header.Del(name)
+	}
 	if p.cfg.TrustForwardedFor {
 		// clientIP reads X-Forwarded-For itself; X-Real-IP is the fallback.
 		if a, err := netip.ParseAddr(strings.TrimSpace(r.Header.Get("X-Real-Ip"))); err == nil {
@@ -186,7 +250,7 @@ func (n *nginxWriter) WriteHeader(code int) {
 	if !n.wrote {
 		n.wrote = true
 		switch code {
-		case http.StatusPaymentRequired, http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		case http.StatusBadRequest, http.StatusPaymentRequired, http.StatusTooManyRequests, http.StatusServiceUnavailable:
 			n.Header().Set(HeaderStatus, strconv.Itoa(code))
 			code = http.StatusUnauthorized
 		}

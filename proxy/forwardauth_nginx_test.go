@@ -81,6 +81,9 @@ http {
             default_type application/json;
             add_header Cache-Control no-store always;
             add_header Retry-After $l402_retry_after always;
+            if ($l402_status = 400) {
+                return 400 '{"error":"request refused: not canonical (see the proxy log)"}\n';
+            }
             if ($l402_status = 429) {
                 return 429 '{"error":"too many payment challenges from this address; retry later"}\n';
             }
@@ -273,9 +276,9 @@ func TestForwardAuthNginx(t *testing.T) {
 		t.Fatalf("upstream was asked with a forged token: %+v", s)
 	}
 
-	// Free route: through, marked unpaid whatever the client claims; a
-	// non-L402 Authorization reaches the upstream.
-	resp, body = get("/free/x", map[string]string{proxy.HeaderPaid: "true", "Authorization": "Bearer abc"})
+	// Free route: through, marked unpaid; a non-L402 Authorization
+	// reaches the upstream.
+	resp, body = get("/free/x", map[string]string{"Authorization": "Bearer abc"})
 	if resp.StatusCode != http.StatusOK || body != "upstream /free/x" {
 		t.Fatalf("free: %s %q", resp.Status, body)
 	}
@@ -283,13 +286,20 @@ func TestForwardAuthNginx(t *testing.T) {
 		t.Fatalf("free: upstream saw %+v", s)
 	}
 
-	// A path that climbs out of the free route is priced as what it names.
-	resp, body = get("/free/..%2fpaid/doc", nil)
-	if resp.StatusCode != http.StatusPaymentRequired {
-		t.Fatalf("/free/..%%2fpaid/doc: %s %q, want 402", resp.Status, body)
+	// A client's claim of payment is refused: nginx would forward it.
+	resp, body = get("/free/x", map[string]string{proxy.HeaderPaid: "true"})
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("free with a client-sent %s: %s %q, want 400", proxy.HeaderPaid, resp.Status, body)
 	}
-	if s := lastSeen(); s.path != "" {
-		t.Fatalf("upstream was asked for /free/..%%2fpaid/doc unpaid: %+v", s)
+	// Paths that climb from one route into another are refused.
+	for _, path := range []string{"/free/..%2fpaid/doc", "/free/%2e%2e/paid/doc", "/paid/%2e%2e/free/x"} {
+		resp, body = get(path, nil)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("%s: %s %q, want 400", path, resp.Status, body)
+		}
+		if s := lastSeen(); s.path != "" {
+			t.Fatalf("upstream was asked for %s: %+v", path, s)
+		}
 	}
 
 	// The l402 client pays and retries through nginx on its own.

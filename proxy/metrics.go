@@ -5,11 +5,12 @@ import "github.com/prometheus/client_golang/prometheus"
 // metrics are registered on Config.Registerer when one is given; without it
 // they still count, unexported, so the hot path has no nil checks.
 type metrics struct {
-	requests   *prometheus.CounterVec   // route, outcome
-	challenges *prometheus.CounterVec   // route
-	refused    *prometheus.CounterVec   // route, reason
-	nodeCalls  *prometheus.HistogramVec // op, result
-	pending    prometheus.GaugeFunc
+	requests    *prometheus.CounterVec   // route, outcome
+	challenges  *prometheus.CounterVec   // route
+	refused     *prometheus.CounterVec   // route, reason
+	badRequests *prometheus.CounterVec   // reason
+	nodeCalls   *prometheus.HistogramVec // op, result
+	pending     prometheus.GaugeFunc
 }
 
 func newMetrics(reg prometheus.Registerer, pending func() float64) (*metrics, error) {
@@ -26,6 +27,10 @@ func newMetrics(reg prometheus.Registerer, pending func() float64) (*metrics, er
 			Namespace: "l402", Name: "tokens_refused_total",
 			Help: "Tokens presented and refused, by reason.",
 		}, []string{"route", "reason"}),
+		badRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "l402", Name: "bad_requests_total",
+			Help: "Requests refused with 400 by the canonical-request rule, by reason.",
+		}, []string{"reason"}),
 		nodeCalls: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "l402", Name: "node_call_seconds",
 			Help:    "Lightning backend calls made by the proxy, by operation and result.",
@@ -37,7 +42,7 @@ func newMetrics(reg prometheus.Registerer, pending func() float64) (*metrics, er
 		}, pending),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.challenges, m.refused, m.nodeCalls, m.pending} {
+		for _, c := range []prometheus.Collector{m.requests, m.challenges, m.refused, m.badRequests, m.nodeCalls, m.pending} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -128,7 +128,7 @@ func New(cfg Config) (*Proxy, error) {
 	if p.m, err = newMetrics(cfg.Registerer, func() float64 { return float64(p.holds.len()) }); err != nil {
 		return nil, fmt.Errorf("proxy: metrics: %w", err)
 	}
-	for _, r := range rt {
+	for _, r := range rt.routes {
 		if r.Upstream == nil {
 			continue
 		}
@@ -167,9 +167,11 @@ func (p *Proxy) Middleware(next http.Handler) http.Handler {
 }
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	r.Header.Del(HeaderPaid)
-	r.Header.Del(HeaderTokenID)
-	route := p.routes.match(r)
+	dropOwnHeaders(r.Header)
+	route, cred, ok := p.admit(w, r)
+	if !ok {
+		return
+	}
 	if route == nil {
 		if next != nil {
 			r.Header.Set(HeaderPaid, "false")
@@ -179,7 +181,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		writeError(w, http.StatusNotFound, "no route for this path", "")
 		return
 	}
-	g := p.gate(w, r, route)
+	g := p.gate(w, r, route, cred)
 	if g == nil {
 		return
 	}
@@ -196,17 +198,117 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	if g.paid {
 		r.Header.Set(HeaderPaid, "true")
 		r.Header.Set(HeaderTokenID, g.tokenID)
-		// The upstream needs to know the request was paid, not the
-		// credential that paid for it.
-		if l402.IsAuthorization(r.Header.Get("Authorization")) {
-			r.Header.Del("Authorization")
-		}
 	} else {
 		r.Header.Set(HeaderPaid, "false")
 	}
 	sw := &statusWriter{ResponseWriter: w}
 	h.ServeHTTP(sw, r)
 	g.finish(sw.status())
+}
+
+// admit applies the canonical-request rule to r and finds its route (nil
+// when none matches) and credential; false when it has answered 400.
+func (p *Proxy) admit(w http.ResponseWriter, r *http.Request) (*Route, string, bool) {
+	cred, rerr := p.canonical(r, r.URL.EscapedPath())
+	if rerr == nil {
+		var route *Route
+		if route, rerr = p.routes.match(r.Host, r.URL.Path); rerr == nil {
+			return route, cred, true
+		}
+	}
+	p.badRequest(w, rerr)
+	return nil, "", false
+}
+
+// canonical applies the canonical-request rule to r, whose path as the
+// upstream will receive it is escapedPath: the path and host must have one
+// reading (CanonicalPath, CanonicalHost), no header may override the path,
+// and the request may carry at most one L402/LSAT credential. It leaves
+// r.Host in canonical form, removes every L402/LSAT Authorization value
+// from r.Header, so none reaches an upstream, and returns that credential.
+func (p *Proxy) canonical(r *http.Request, escapedPath string) (string, *RequestError) {
+	path, err := CanonicalPath(escapedPath)
+	if err != nil {
+		return "", err.(*RequestError)
+	}
+	if path != r.URL.Path {
+		// The path the upstream gets decodes to something else than the
+		// one routing would see: refuse rather than guess which counts.
+		return "", pathErr("escaped and decoded paths disagree")
+	}
+	host, err := CanonicalHost(r.Host)
+	if err != nil {
+		return "", err.(*RequestError)
+	}
+	r.Host = host
+	for k := range r.Header {
+		if pathOverrideHeader(k) {
+			return "", &RequestError{Reason: ReasonHeader, Msg: "header " + k + " refused: frameworks read it as the request path"}
+		}
+	}
+	return takeCredential(r.Header)
+}
+
+func (p *Proxy) badRequest(w http.ResponseWriter, e *RequestError) {
+	p.m.badRequests.WithLabelValues(e.Reason).Inc()
+	p.log.Info("request refused", "reason", e.Reason, "err", e.Msg)
+	writeError(w, http.StatusBadRequest, e.Msg, e.Reason)
+}
+
+// dropOwnHeaders removes client-sent headers that some server would read
+// as the gate's own X-L402-* headers (see ownHeader).
+func dropOwnHeaders(h http.Header) {
+	for k := range h {
+		if ownHeader(k) {
+			delete(h, k)
+		}
+	}
+}
+
+// takeCredential removes every L402 and LSAT Authorization value from h,
+// keeping other schemes' values for the upstream, and returns the one
+// credential the request carries ("" for none). A request may repeat its
+// credential (some clients send it under both schemes) but not carry two
+// different ones, which would leave open which one paid; nor hide one in
+// a list inside another scheme's value, where a server splitting on commas
+// would find it.
+func takeCredential(h http.Header) (string, *RequestError) {
+	vals := h.Values(l402.HeaderAuthorization)
+	if len(vals) == 0 {
+		return "", nil
+	}
+	if len(vals) == 1 && !l402.IsAuthorization(vals[0]) && strings.IndexByte(vals[0], ',') < 0 {
+		return "", nil // the common case of another scheme: nothing to do
+	}
+	var (
+		cred, credRest string
+		keep           []string
+	)
+	for _, v := range vals {
+		if !l402.IsAuthorization(v) {
+			for _, part := range strings.Split(v, ",") {
+				if l402.IsAuthorization(part) {
+					return "", &RequestError{Reason: ReasonCredentials, Msg: "an L402/LSAT credential inside another scheme's Authorization value"}
+				}
+			}
+			keep = append(keep, v)
+			continue
+		}
+		_, rest, _ := strings.Cut(strings.TrimSpace(v), " ")
+		rest = strings.TrimSpace(rest)
+		if cred != "" && rest != credRest {
+			return "", &RequestError{Reason: ReasonCredentials, Msg: "several different L402/LSAT credentials in one request"}
+		}
+		if cred == "" {
+			cred, credRest = v, rest
+		}
+	}
+	if len(keep) == 0 {
+		delete(h, l402.HeaderAuthorization)
+	} else {
+		h[l402.HeaderAuthorization] = keep
+	}
+	return cred, nil
 }
 
 // grant lets a request through; finish runs once the upstream answered,
@@ -221,13 +323,21 @@ func noop(int) {}
 
 // gate decides about r on route. It returns nil when it has answered the
 // request itself (challenge, refusal, unavailability).
-func (p *Proxy) gate(w http.ResponseWriter, r *http.Request, route *Route) *grant {
+func (p *Proxy) gate(w http.ResponseWriter, r *http.Request, route *Route, cred string) *grant {
 	if route.Mode == ModeFree {
 		p.m.requests.WithLabelValues(route.Name, "free").Inc()
 		return &grant{finish: noop}
 	}
 	req := l402.Request{Service: route.Name, Now: time.Now(), ClientIP: p.clientIP(r), Path: r.URL.Path, Method: r.Method}
-	if mac, ok := l402.PendingFromHeader(r.Header); ok {
+	if cred == "" {
+		if route.Mode == ModeOptional && !wantsChallenge(r) {
+			p.m.requests.WithLabelValues(route.Name, "free").Inc()
+			return &grant{finish: noop}
+		}
+		p.challenge(w, r, route, "")
+		return nil
+	}
+	if mac, ok := l402.ParsePendingAuthorization(cred); ok {
 		// A macaroon without its preimage: the client's payment is in
 		// flight, which only a held invoice of a single-use route can show.
 		if !route.SingleUse || p.holder == nil {
@@ -241,16 +351,8 @@ func (p *Proxy) gate(w http.ResponseWriter, r *http.Request, route *Route) *gran
 		}
 		return p.useHeld(w, r, route, id, &grant{paid: true, tokenID: id.TokenID.String(), finish: noop})
 	}
-	tok, err := p.parsed.fromHeader(r.Header)
-	switch {
-	case errors.Is(err, l402.ErrNoCredentials):
-		if route.Mode == ModeOptional && !wantsChallenge(r) {
-			p.m.requests.WithLabelValues(route.Name, "free").Inc()
-			return &grant{finish: noop}
-		}
-		p.challenge(w, r, route, "")
-		return nil
-	case err != nil:
+	tok, err := p.parsed.parse(cred)
+	if err != nil {
 		p.refuse(w, r, route, "malformed", err)
 		return nil
 	}

@@ -110,7 +110,19 @@ func (r *Route) normalize() error {
 	if r.Memo == "" {
 		r.Memo = "l402kit: " + r.Name
 	}
-	r.Host = strings.ToLower(r.Host)
+	if _, err := CanonicalPath(r.PathPrefix); err != nil {
+		return fmt.Errorf("proxy: route %s: prefix %q: %w", r.Name, r.PathPrefix, err)
+	}
+	h, err := routeHost(r.Host)
+	if err != nil {
+		return err
+	}
+	r.Host = h
+	for _, c := range r.Caveats {
+		if err := c.Validate(); err != nil {
+			return fmt.Errorf("proxy: route %s: caveat %q: %w", r.Name, c.Condition, err)
+		}
+	}
 	return nil
 }
 
@@ -137,18 +149,21 @@ func pathMatches(prefix, path string) bool {
 
 // router finds the route for a request: exact host before any host, then the
 // longest prefix.
-type router []*Route
+type router struct {
+	routes    []*Route
+	mixedCase bool // some prefix has an upper-case letter
+}
 
 func newRouter(routes []Route) (router, error) {
-	rt := make(router, 0, len(routes))
+	rt := make([]*Route, 0, len(routes))
 	names := map[string]bool{}
 	for i := range routes {
 		r := routes[i]
 		if err := r.normalize(); err != nil {
-			return nil, err
+			return router{}, err
 		}
 		if names[r.Name] {
-			return nil, fmt.Errorf("proxy: two routes named %q", r.Name)
+			return router{}, fmt.Errorf("proxy: two routes named %q", r.Name)
 		}
 		names[r.Name] = true
 		rt = append(rt, &r)
@@ -159,21 +174,53 @@ func newRouter(routes []Route) (router, error) {
 		}
 		return len(rt[i].PathPrefix) > len(rt[j].PathPrefix)
 	})
-	return rt, nil
+	out := router{routes: rt}
+	for _, r := range rt {
+		out.mixedCase = out.mixedCase || hasUpper(r.PathPrefix)
+	}
+	return out, nil
 }
 
-func (rt router) match(r *http.Request) *Route {
-	host := strings.ToLower(r.Host)
-	if h, _, ok := strings.Cut(host, ":"); ok && !strings.HasPrefix(host, "[") {
-		host = h
-	}
-	for _, route := range rt {
+// match finds the route for a canonical host (CanonicalHost) and decoded
+// path (CanonicalPath). A path that reaches a different route when letter
+// case is ignored is refused: on a case-insensitive upstream (Windows and
+// macOS file systems, many routers) "/PAID/x" is "/paid/x", and routing it
+// to another route's price would give it away.
+func (rt router) match(host, path string) (*Route, *RequestError) {
+	var found *Route
+	for _, route := range rt.routes {
 		if route.Host != "" && route.Host != host {
 			continue
 		}
-		if pathMatches(route.PathPrefix, r.URL.Path) {
-			return route
+		if pathMatches(route.PathPrefix, path) {
+			found = route
+			break
 		}
 	}
-	return nil
+	if !rt.mixedCase && !hasUpper(path) {
+		return found, nil
+	}
+	for _, route := range rt.routes {
+		if route.Host != "" && route.Host != host {
+			continue
+		}
+		if route == found {
+			break // later routes are less specific than the one found
+		}
+		n := len(route.PathPrefix)
+		if len(path) >= n && strings.EqualFold(path[:n], route.PathPrefix) &&
+			(strings.HasSuffix(route.PathPrefix, "/") || len(path) == n || path[n] == '/') {
+			return nil, &RequestError{Reason: ReasonPath, Msg: fmt.Sprintf("path refused: it differs only in letter case from the prefix %q of route %s", route.PathPrefix, route.Name)}
+		}
+	}
+	return found, nil
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
 }

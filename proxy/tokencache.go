@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"net/http"
 	"sync"
 
 	"github.com/l402kit/l402kit/l402"
@@ -21,20 +20,15 @@ func newParsedTokens(max int) *parsedTokens {
 	return &parsedTokens{m: make(map[string]*l402.Token), max: max}
 }
 
-// fromHeader is l402.FromHeader with the cache in front, for the common case
-// of a single Authorization header.
-func (c *parsedTokens) fromHeader(h http.Header) (*l402.Token, error) {
-	vals := h.Values("Authorization")
-	if len(vals) != 1 {
-		return l402.FromHeader(h)
-	}
+// parse is l402.ParseAuthorization with the cache in front.
+func (c *parsedTokens) parse(v string) (*l402.Token, error) {
 	c.mu.RLock()
-	tok := c.m[vals[0]]
+	tok := c.m[v]
 	c.mu.RUnlock()
 	if tok != nil {
 		return tok, nil
 	}
-	tok, err := l402.FromHeader(h)
+	tok, err := l402.ParseAuthorization(v)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +45,7 @@ func (c *parsedTokens) fromHeader(h http.Header) (*l402.Token, error) {
 			n--
 		}
 	}
-	c.m[vals[0]] = tok
+	c.m[v] = tok
 	c.mu.Unlock()
 	return tok, nil
 }

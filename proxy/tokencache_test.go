@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"errors"
-	"net/http"
 	"testing"
 
 	"github.com/l402kit/l402kit/backend"
@@ -21,12 +20,12 @@ func TestParsedTokensBoundedAndFaithful(t *testing.T) {
 			t.Fatal(err)
 		}
 		tok, _ := l402.NewToken(mac, pre)
-		h := http.Header{"Authorization": {tok.Authorization()}}
-		got, err := c.fromHeader(h)
+		h := tok.Authorization()
+		got, err := c.parse(h)
 		if err != nil || got.ID != id || got.Preimage != pre {
 			t.Fatalf("token %d: %+v %v", i, got, err)
 		}
-		again, _ := c.fromHeader(h)
+		again, _ := c.parse(h)
 		if again != got {
 			t.Fatalf("token %d parsed twice", i)
 		}
@@ -34,7 +33,7 @@ func TestParsedTokensBoundedAndFaithful(t *testing.T) {
 			t.Fatalf("cache grew to %d entries, bound 16", len(c.m))
 		}
 	}
-	if _, err := c.fromHeader(http.Header{"Authorization": {"L402 garbage:00"}}); !errors.Is(err, l402.ErrMalformed) {
+	if _, err := c.parse("L402 garbage:00"); !errors.Is(err, l402.ErrMalformed) {
 		t.Fatalf("malformed header: %v", err)
 	}
 	if _, ok := c.m["L402 garbage:00"]; ok {

@@ -53,6 +53,7 @@ func TestForwardAuthMounted(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/l402/auth", nil)
 		req.Header.Set("X-Forwarded-Method", "GET")
+		req.Header.Set("X-Forwarded-Proto", "http")
 		req.Header.Set("X-Forwarded-Host", "example.org")
 		req.Header.Set("X-Forwarded-Uri", uri)
 		deadline := time.Now().Add(10 * time.Second)
