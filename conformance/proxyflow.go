@@ -177,6 +177,12 @@ func (f *flow) challenge(t *testing.T, path string, hdr map[string]string) l402.
 	if d.Amount != flowPrice {
 		t.Errorf("invoice asks %s, route price is %s", d.Amount, flowPrice)
 	}
+	// The in-flight form is advertised exactly where it is accepted.
+	singleUse := strings.HasPrefix(path, "/once/") || strings.HasPrefix(path, "/flaky/")
+	if want := singleUse && f.hold; l.InFlight != want || s.InFlight != want {
+		t.Errorf("challenge for %s advertises the in-flight form: %v, want %v (only single-use routes on hold invoices accept it)",
+			path, l.InFlight, want)
+	}
 	return *l
 }
 

@@ -15,13 +15,16 @@ import (
 	"github.com/l402kit/l402kit/backend"
 )
 
-// Client errors. Each is returned before anything is paid.
+// Client errors. Each is returned before anything is paid, inside a
+// *ChallengeError.
 var (
 	// ErrPriceTooHigh: the invoice asks more than Transport.MaxPrice, or
 	// names no amount.
 	ErrPriceTooHigh = errors.New("l402: price above the spending limit")
 	// ErrBadChallenge: the challenge cannot be paid safely: its invoice
-	// pays a different hash than the macaroon commits to, or has expired.
+	// cannot be read, has expired, or pays a different hash than the
+	// macaroon commits to (a server, or someone between, asking to be paid
+	// for a token the payment would not unlock).
 	ErrBadChallenge = errors.New("l402: unusable challenge")
 	// ErrNotReplayable: the request has a body that cannot be sent twice
 	// (no Request.GetBody), so it cannot be retried after paying.
@@ -30,6 +33,30 @@ var (
 	ErrNoPayer = errors.New("l402: no payer configured")
 )
 
+// ChallengeError is what a Transport returns for a 402 response whose L402
+// or LSAT challenge it did not pay: nothing was paid. Err says why and
+// matches one of ErrPriceTooHigh, ErrBadChallenge, ErrNotReplayable,
+// ErrNoPayer or ErrMalformed (a challenge that cannot be read) with
+// errors.Is; errors.As finds the ChallengeError through the *url.Error an
+// http.Client wraps it in.
+//
+// A 402 without any L402 or LSAT challenge (another payment scheme only)
+// is not an error: the Transport returns that response as it is.
+type ChallengeError struct {
+	// URL is the request's URL, redacted.
+	URL string
+	// Scheme is the challenge's scheme ("L402", "LSAT"), or "" when none
+	// could be read.
+	Scheme string
+	Err    error
+}
+
+func (e *ChallengeError) Error() string {
+	return "l402: not paying the challenge of " + e.URL + ": " + e.Err.Error()
+}
+
+func (e *ChallengeError) Unwrap() error { return e.Err }
+
 // DefaultInFlightAfter is Transport.InFlightAfter's default: longer than a
 // payment to a plain invoice takes on a direct channel, short enough not to
 // keep a single-use request waiting.
@@ -37,9 +64,11 @@ const DefaultInFlightAfter = 500 * time.Millisecond
 
 // TokenCache keeps paid tokens so they are reused for later requests. Keys
 // are URL prefixes: the origin ("https://host:port") followed by the
-// token's path prefix caveat, or by "/" for a token without one, so a
-// server whose routes sell separate tokens ("/paid/", "/podcast/") gets one
-// token per route rather than one that keeps being replaced.
+// token's path prefix caveat (ngx_l402's exact RequestPath for its tokens),
+// or by "/" for a token without one, so a server whose routes sell
+// separate tokens ("/paid/", "/podcast/") gets one token per route rather
+// than one that keeps being replaced. A Transport sends a cached token only
+// to requests its readable caveats allow (see Transport).
 type TokenCache interface {
 	Get(key string) (*Token, bool)
 	Put(key string, t *Token)
@@ -83,31 +112,34 @@ func (c *MemoryTokenCache) Delete(key string) {
 	delete(c.m, key)
 }
 
-// CacheKey is the TokenCache key of tok for origin: origin plus the longest
-// path prefix the token is restricted to, or plus "/".
+// CacheKey is the TokenCache key of tok for origin: origin plus the path
+// the token is restricted to (the exact path of an ngx_l402 RequestPath
+// caveat, else the longest path prefix caveat), or plus "/".
 func CacheKey(origin string, tok *Token) string {
-	scope := "/"
-	if tok != nil && tok.Macaroon != nil {
-		for _, c := range tok.Macaroon.Caveats() {
-			cond, value, ok := strings.Cut(string(c.Id), "=")
-			if ok && cond == CondPathPrefix && len(value) > len(scope) {
-				scope = value
-			}
-		}
+	if tok == nil {
+		return origin + "/"
 	}
-	return origin + scope
+	return origin + scopeOf(tok.Macaroon)
 }
 
-// cached finds the token for a request path: the one stored under the
-// longest prefix of path among the path itself, its ancestors (with and
-// without trailing slash) and "/".
-func (t *Transport) cached(origin, path string) (*Token, string) {
+// cached finds the token for a request: the one stored under the longest
+// prefix of path among the path itself, its ancestors (with and without
+// trailing slash) and "/", whose readable caveats allow method and path.
+// Tokens found expired are dropped.
+func (t *Transport) cached(origin, method, path string) (*Token, string) {
 	if path == "" {
 		path = "/"
 	}
+	now := t.now()
 	for p := path; ; {
 		if tok, ok := t.cache.Get(origin + p); ok && tok != nil {
-			return tok, origin + p
+			ok, expired := usable(tok.Macaroon, method, path, now)
+			if expired {
+				t.drop(origin+p, tok)
+			}
+			if ok {
+				return tok, origin + p
+			}
 		}
 		if p == "/" {
 			return nil, ""
@@ -120,6 +152,14 @@ func (t *Transport) cached(origin, path string) (*Token, string) {
 		if p == "" {
 			p = "/"
 		}
+	}
+}
+
+// drop removes tok from the cache under key, unless another request
+// replaced it there meanwhile.
+func (t *Transport) drop(key string, tok *Token) {
+	if cur, ok := t.cache.Get(key); ok && cur == tok {
+		t.cache.Delete(key)
 	}
 }
 
@@ -155,11 +195,26 @@ func ReceiptFromResponse(resp *http.Response) (*Receipt, bool) {
 
 // Transport is an http.RoundTripper that pays for L402-protected resources.
 // It sends each request with "Accept-Authenticate: L402" (so routes where
-// payment is optional offer a challenge) and any token cached for the
-// origin. On a 402 with an L402 (preferred) or LSAT challenge it checks the
-// invoice against MaxPrice and against the macaroon, pays it through
-// Payer, caches the token (per origin and the token's path prefix) and
-// retries the request once with it.
+// payment is optional offer a challenge) and a cached token whose caveats,
+// as far as a client can read them, allow the request: path prefix,
+// method and expiry in this package's and Aperture's conventions,
+// ngx_l402's exact RequestPath, RequestMethod and ExpiresAt.
+//
+// On a 402 with an L402 (preferred) or LSAT challenge, challenges of other
+// schemes ignored, it checks the invoice against MaxPrice and against the
+// macaroon, pays it through Payer, caches the token (per origin and the
+// token's path) and retries the request once with it. The payment hash
+// comes from the invoice; the macaroon's identifier is read only to check
+// that it commits to the same hash, in the layouts PaymentHashOf knows
+// (Aperture's, ngx_l402's): one it cannot read does not stop the payment,
+// one that disagrees does. A challenge it does not pay is a
+// *ChallengeError saying why.
+//
+// A 401 or 402 answer to a token drops it from the cache. A 401 answer to
+// a cached token (ngx_l402 refuses a spent single-use token with a bare
+// 401) is followed by one request without the token, so the server can
+// challenge again; a 401 that carries another scheme's challenge (Basic,
+// Bearer) is the upstream's own and leaves the token alone.
 //
 // Requests with a body are retried through Request.GetBody (set by
 // http.NewRequest for in-memory bodies); without it the Transport refuses
@@ -167,13 +222,15 @@ func ReceiptFromResponse(resp *http.Response) (*Receipt, bool) {
 //
 // Single-use routes on servers with hold invoices cannot hand out the
 // preimage before the request is served: the payment stays in flight until
-// the server settles it after answering. When a payment is still in flight
-// after InFlightAfter, the Transport presents the macaroon alone ("L402
-// <macaroon>:", see PendingAuthorization), retrying while the server answers
-// that the payment has not arrived; once served, the payment completes and
-// is reported when the response body is closed. A server that refuses the
-// in-flight form gets the usual retry with the preimage once the payment
-// completes.
+// the server settles it after answering. Such a server says so in its
+// challenge (ParamInFlight, this project's extension). Only then, when the
+// payment is still in flight after InFlightAfter, does the Transport
+// present the macaroon alone ("L402 <macaroon>:", see
+// PendingAuthorization), retrying while the server answers that the
+// payment has not arrived; once served, the payment completes and is
+// reported when the response body is closed. Every other challenge is
+// answered with the preimage, however long the payment takes within
+// PayTimeout.
 //
 // A Transport is safe for concurrent use; concurrent requests to one origin
 // pay at most once between them. Its fields must not change after first use.
@@ -196,11 +253,12 @@ type Transport struct {
 	// OnPayment, when set, is called after each payment, before the
 	// retried request is sent, whatever its outcome.
 	OnPayment func(ctx context.Context, r Receipt)
-	// Now replaces time.Now for the invoice expiry check, in tests.
+	// Now replaces time.Now for the invoice and token expiry checks, in
+	// tests.
 	Now func() time.Time
 	// InFlightAfter is how long a payment may run before the Transport
-	// presents the macaroon alone, for single-use routes on hold
-	// invoices; zero means DefaultInFlightAfter.
+	// presents the macaroon alone, to servers whose challenge accepts it;
+	// zero means DefaultInFlightAfter.
 	InFlightAfter time.Duration
 	// PayTimeout bounds each payment; zero means one minute. A payment
 	// outlives the request that started it when that request is canceled
@@ -254,35 +312,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.init()
 	ctx := req.Context()
 	origin := Origin(req.URL)
+	hasBody := req.Body != nil && req.Body != http.NoBody
+	replayable := !hasBody || req.GetBody != nil
 
-	first := req.Clone(ctx)
-	if first.Header.Get(HeaderAcceptAuthenticate) == "" {
-		first.Header.Set(HeaderAcceptAuthenticate, SchemeL402)
-	}
-	sent, sentKey := t.cached(origin, req.URL.Path)
-	if sent != nil {
-		first.Header.Set(HeaderAuthorization, sent.Authorization())
-	}
-	resp, err := t.base().RoundTrip(first)
-	if err != nil || resp.StatusCode != http.StatusPaymentRequired {
-		return resp, err
-	}
-	chs, err := ParseChallenges(resp.Header)
-	if err != nil {
-		// A 402 without a challenge we can read is the server's answer
-		// to give to the caller as it is.
-		t.log.DebugContext(ctx, "l402: 402 without a usable challenge", "origin", origin, "err", err)
-		return resp, nil
-	}
-	discard(resp)
-	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
-		return nil, fmt.Errorf("%w: %s %s (create it with http.NewRequest from a bytes or strings reader, or set GetBody)",
-			ErrNotReplayable, req.Method, req.URL.Redacted())
-	}
-
+	// send sends the request again, with auth as its Authorization ("" for
+	// none).
 	send := func(ctx context.Context, auth string) (*http.Response, error) {
 		r := req.Clone(ctx)
-		if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
+		if hasBody {
 			body, err := req.GetBody()
 			if err != nil {
 				return nil, fmt.Errorf("l402: replay request body: %w", err)
@@ -292,14 +329,64 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if r.Header.Get(HeaderAcceptAuthenticate) == "" {
 			r.Header.Set(HeaderAcceptAuthenticate, SchemeL402)
 		}
-		r.Header.Set(HeaderAuthorization, auth)
+		if auth != "" {
+			r.Header.Set(HeaderAuthorization, auth)
+		}
 		resp, err := t.base().RoundTrip(r)
 		if resp != nil && resp.Request == nil {
 			resp.Request = r
 		}
 		return resp, err
 	}
-	tok, receipt, served, err := t.obtain(ctx, origin, req.URL, sent, sentKey, pickChallenge(chs), send)
+
+	first := req.Clone(ctx)
+	if first.Header.Get(HeaderAcceptAuthenticate) == "" {
+		first.Header.Set(HeaderAcceptAuthenticate, SchemeL402)
+	}
+	sent, sentKey := t.cached(origin, req.Method, req.URL.Path)
+	if sent != nil {
+		first.Header.Set(HeaderAuthorization, sent.Authorization())
+	}
+	resp, err := t.base().RoundTrip(first)
+	if err != nil {
+		return nil, err
+	}
+	if sent != nil && refusesToken(resp) {
+		// Expired, revoked or spent: keep no token known to be useless
+		// for this request.
+		t.drop(sentKey, sent)
+		t.log.DebugContext(ctx, "l402: token refused", "origin", origin, "status", resp.StatusCode)
+		if resp.StatusCode == http.StatusUnauthorized {
+			if !replayable {
+				return resp, nil
+			}
+			// Servers that refuse with a bare 401 challenge only a
+			// request without credentials.
+			discard(resp)
+			if resp, err = send(ctx, ""); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if resp.StatusCode != http.StatusPaymentRequired {
+		return resp, nil
+	}
+	chs, err := ParseChallenges(resp.Header)
+	if errors.Is(err, ErrNoChallenge) {
+		// Another payment scheme: the caller's to handle.
+		return resp, nil
+	}
+	discard(resp)
+	if err != nil {
+		return nil, &ChallengeError{URL: req.URL.Redacted(), Err: err}
+	}
+	ch := pickChallenge(chs)
+	if !replayable {
+		return nil, &ChallengeError{URL: req.URL.Redacted(), Scheme: ch.Scheme, Err: fmt.Errorf(
+			"%w: %s %s (create it with http.NewRequest from a bytes or strings reader, or set GetBody)",
+			ErrNotReplayable, req.Method, req.URL.Redacted())}
+	}
+	tok, receipt, served, err := t.obtain(ctx, origin, req, sent, ch, send)
 	if err != nil || served != nil {
 		return served, err
 	}
@@ -307,32 +394,57 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if receipt != nil {
 		retryCtx = context.WithValue(ctx, receiptKey{}, receipt)
 	}
-	return send(retryCtx, tok.Authorization())
+	resp, err = send(retryCtx, tok.Authorization())
+	if err == nil && refusesToken(resp) {
+		t.drop(CacheKey(origin, tok), tok)
+		t.log.InfoContext(ctx, "l402: server refused the token it was paid for", "origin", origin, "status", resp.StatusCode)
+	}
+	return resp, err
+}
+
+// refusesToken reports whether resp refuses the L402 token the request
+// carried: a 402, or a 401 that is not another scheme's challenge (an
+// upstream asking for its own credentials says nothing about the token).
+func refusesToken(resp *http.Response) bool {
+	switch resp.StatusCode {
+	case http.StatusPaymentRequired:
+		return true
+	case http.StatusUnauthorized:
+		for _, line := range resp.Header.Values(HeaderWWWAuthenticate) {
+			chs, _ := parseChallengeList(line)
+			for _, ch := range chs {
+				if !isL402Scheme(ch.scheme) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // sendFunc sends the request again with an Authorization value.
 type sendFunc func(ctx context.Context, auth string) (*http.Response, error)
 
-// obtain returns a token for origin: one another request cached while this
-// one waited, or a new one paid for with ch. Only one request per origin
-// pays at a time, so a burst of requests pays once. When the server served
-// the request while the payment was in flight (single-use route on a hold
-// invoice), it returns that response instead of a token.
-func (t *Transport) obtain(ctx context.Context, origin string, u *url.URL, sent *Token, sentKey string, ch Challenge, send sendFunc) (*Token, *Receipt, *http.Response, error) {
+// obtain returns a token for the request: one another request cached while
+// this one waited, or a new one paid for with ch. Only one request per
+// origin pays at a time, so a burst of requests pays once. When the server
+// served the request while the payment was in flight (single-use route on a
+// hold invoice), it returns that response instead of a token.
+func (t *Transport) obtain(ctx context.Context, origin string, req *http.Request, sent *Token, ch Challenge, send sendFunc) (*Token, *Receipt, *http.Response, error) {
+	q, err := t.check(origin, ch)
+	if err != nil {
+		return nil, nil, nil, &ChallengeError{URL: req.URL.Redacted(), Scheme: ch.Scheme, Err: err}
+	}
 	unlock, err := t.lock(ctx, origin)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	defer unlock()
-	if cur, _ := t.cached(origin, u.Path); cur != nil && cur != sent {
+	if cur, _ := t.cached(origin, req.Method, req.URL.Path); cur != nil && cur != sent {
 		return cur, nil, nil, nil
 	}
-	if sent != nil {
-		// The server refused the token we sent (expired, revoked, spent):
-		// keep no token known to be useless for this path.
-		t.cache.Delete(sentKey)
-	}
-	tok, receipt, served, err := t.pay(ctx, origin, u, ch, send)
+	tok, receipt, served, err := t.pay(ctx, origin, req.URL, q, send)
 	if err != nil || served != nil {
 		return nil, nil, served, err
 	}
@@ -346,29 +458,28 @@ type payment struct {
 	err error
 }
 
-// offer is what a checked challenge asks: the macaroon's identifier and the
-// decoded invoice.
+// offer is what a checked challenge asks: the payment hash (the
+// invoice's) and the amount.
 type offer struct {
 	ch     Challenge
-	id     Identifier
+	hash   backend.PaymentHash
 	amount backend.MilliSat
 }
 
+// check decides whether ch may be paid. The hash comes from the invoice,
+// which is what the payment proves; the identifier, where readable, must
+// agree with it.
 func (t *Transport) check(origin string, ch Challenge) (*offer, error) {
 	if t.Payer == nil {
 		return nil, ErrNoPayer
 	}
-	id, err := DecodeIdentifier(ch.Macaroon.Id())
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadChallenge, err)
-	}
 	inv, err := backend.DecodeInvoice(ch.Invoice)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadChallenge, err)
+		return nil, fmt.Errorf("%w: invoice: %v", ErrBadChallenge, err)
 	}
-	if inv.PaymentHash != id.PaymentHash {
+	if idHash, err := PaymentHashOf(ch.Macaroon.Id()); err == nil && idHash != inv.PaymentHash {
 		return nil, fmt.Errorf("%w: invoice pays hash %s but the macaroon commits to %s",
-			ErrBadChallenge, inv.PaymentHash, id.PaymentHash)
+			ErrBadChallenge, inv.PaymentHash, idHash)
 	}
 	if now := t.now(); !now.Before(inv.ExpiresAt()) {
 		return nil, fmt.Errorf("%w: invoice expired at %s", ErrBadChallenge, inv.ExpiresAt().UTC().Format(time.RFC3339))
@@ -379,14 +490,10 @@ func (t *Transport) check(origin string, ch Challenge) (*offer, error) {
 	if inv.Amount > t.MaxPrice {
 		return nil, fmt.Errorf("%w: %s asks %s, limit is %s", ErrPriceTooHigh, origin, inv.Amount, t.MaxPrice)
 	}
-	return &offer{ch: ch, id: id, amount: inv.Amount}, nil
+	return &offer{ch: ch, hash: inv.PaymentHash, amount: inv.Amount}, nil
 }
 
-func (t *Transport) pay(ctx context.Context, origin string, u *url.URL, ch Challenge, send sendFunc) (*Token, *Receipt, *http.Response, error) {
-	q, err := t.check(origin, ch)
-	if err != nil {
-		return nil, nil, nil, err
-	}
+func (t *Transport) pay(ctx context.Context, origin string, u *url.URL, q *offer, send sendFunc) (*Token, *Receipt, *http.Response, error) {
 	timeout := t.PayTimeout
 	if timeout <= 0 {
 		timeout = time.Minute
@@ -395,9 +502,30 @@ func (t *Transport) pay(ctx context.Context, origin string, u *url.URL, ch Chall
 	go func() {
 		payCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 		defer cancel()
-		p, err := t.Payer.PayInvoice(payCtx, ch.Invoice, backend.PayOptions{MaxFee: t.MaxFee, Timeout: timeout})
+		p, err := t.Payer.PayInvoice(payCtx, q.ch.Invoice, backend.PayOptions{MaxFee: t.MaxFee, Timeout: timeout})
 		done <- payment{p, err}
 	}()
+	if q.ch.InFlight {
+		if tok, r, served, handled, err := t.presentInFlight(ctx, origin, u, q, send, done); handled {
+			return tok, r, served, err
+		}
+	}
+	select {
+	case res := <-done:
+		tok, r, err := t.paid(ctx, origin, u, q, res)
+		return tok, r, nil, err
+	case <-ctx.Done():
+		go t.adopt(ctx, origin, u, q, done)
+		return nil, nil, nil, fmt.Errorf("l402: payment to %s in flight: %w", origin, ctx.Err())
+	}
+}
+
+// presentInFlight presents the macaroon alone to a server that advertised
+// it, once the payment has run for InFlightAfter: perhaps a hold invoice
+// that the server settles only after serving the request. ok is false when
+// handled is false when the caller should wait for the payment and present
+// the preimage.
+func (t *Transport) presentInFlight(ctx context.Context, origin string, u *url.URL, q *offer, send sendFunc, done <-chan payment) (tok *Token, r *Receipt, served *http.Response, handled bool, err error) {
 	wait := t.InFlightAfter
 	if wait <= 0 {
 		wait = DefaultInFlightAfter
@@ -407,30 +535,35 @@ func (t *Transport) pay(ctx context.Context, origin string, u *url.URL, ch Chall
 	select {
 	case res := <-done:
 		tok, r, err := t.paid(ctx, origin, u, q, res)
-		return tok, r, nil, err
+		return tok, r, nil, true, err
 	case <-timer.C:
+	case <-ctx.Done():
+		return nil, nil, nil, false, nil
 	}
-
-	// The payment is still in flight: perhaps a hold invoice that the
-	// server settles only after serving the request.
-	pending := PendingAuthorization(ch.Macaroon)
+	pending := PendingAuthorization(q.ch.Macaroon)
+	if q.ch.encoded != "" {
+		pending = SchemeL402 + " " + q.ch.encoded + ":"
+	}
 	for {
 		resp, err := send(ctx, pending)
 		if err != nil {
-			break // the payment's own outcome decides below
+			return nil, nil, nil, false, nil // the payment's own outcome decides
 		}
-		if resp.StatusCode != http.StatusPaymentRequired {
+		switch {
+		case resp.StatusCode == http.StatusUnauthorized:
+			discard(resp)
+			return nil, nil, nil, false, nil
+		case resp.StatusCode != http.StatusPaymentRequired:
 			t.log.DebugContext(ctx, "l402: served while the payment is in flight", "origin", origin, "status", resp.StatusCode)
 			resp.Body = &settleOnClose{ReadCloser: resp.Body, t: t, ctx: ctx, origin: origin, u: u, q: q, done: done}
-			return nil, nil, resp, nil
+			return nil, nil, resp, true, nil
 		}
 		_, challenged := resp.Header[http.CanonicalHeaderKey(HeaderWWWAuthenticate)]
 		retryAfter := resp.Header.Get("Retry-After")
 		discard(resp)
 		if challenged {
-			// The server wants the preimage (not a single-use hold
-			// route): wait for the payment to complete.
-			break
+			// The server wants the preimage after all.
+			return nil, nil, nil, false, nil
 		}
 		// Not arrived yet: try again shortly, or as soon as the payment
 		// completes.
@@ -441,20 +574,11 @@ func (t *Transport) pay(ctx context.Context, origin string, u *url.URL, ch Chall
 		select {
 		case res := <-done:
 			tok, r, err := t.paid(ctx, origin, u, q, res)
-			return tok, r, nil, err
+			return tok, r, nil, true, err
 		case <-time.After(delay):
 		case <-ctx.Done():
-			go t.adopt(ctx, origin, u, q, done)
-			return nil, nil, nil, fmt.Errorf("l402: payment to %s in flight: %w", origin, ctx.Err())
+			return nil, nil, nil, false, nil
 		}
-	}
-	select {
-	case res := <-done:
-		tok, r, err := t.paid(ctx, origin, u, q, res)
-		return tok, r, nil, err
-	case <-ctx.Done():
-		go t.adopt(ctx, origin, u, q, done)
-		return nil, nil, nil, fmt.Errorf("l402: payment to %s in flight: %w", origin, ctx.Err())
 	}
 }
 
@@ -486,9 +610,9 @@ func (t *Transport) complete(origin string, u *url.URL, q *offer, res payment) (
 		return nil, nil, fmt.Errorf("l402: pay %s for %s: %w", q.amount, origin, res.err)
 	}
 	p := res.p
-	if !p.Preimage.Matches(q.id.PaymentHash) {
+	if !p.Preimage.Matches(q.hash) {
 		return nil, nil, fmt.Errorf("l402: payer returned a preimage that does not match hash %s: %w",
-			q.id.PaymentHash, backend.ErrPaymentFailed)
+			q.hash, backend.ErrPaymentFailed)
 	}
 	amount := p.Amount
 	if amount == 0 {
@@ -496,9 +620,13 @@ func (t *Transport) complete(origin string, u *url.URL, q *offer, res payment) (
 	}
 	r := &Receipt{
 		Origin: origin, URL: u.Redacted(), Scheme: q.ch.Scheme,
-		PaymentHash: q.id.PaymentHash, Amount: amount, Fee: p.Fee,
+		PaymentHash: q.hash, Amount: amount, Fee: p.Fee,
 	}
-	return &Token{Macaroon: q.ch.Macaroon, Preimage: p.Preimage, ID: q.id}, r, nil
+	id, err := DecodeIdentifier(q.ch.Macaroon.Id())
+	if err != nil {
+		id = Identifier{PaymentHash: q.hash} // another server's layout
+	}
+	return &Token{Macaroon: q.ch.Macaroon, Preimage: p.Preimage, ID: id, encoded: q.ch.encoded}, r, nil
 }
 
 func (t *Transport) report(ctx context.Context, r *Receipt) {

@@ -77,6 +77,7 @@ func (p *paywall) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.servePending(w, r, mac)
 			return
 		}
+		p.t.Errorf("%s %s: in-flight form sent to a route whose challenge did not advertise it", r.Method, r.URL.Path)
 		// Fall through to a fresh challenge: this route wants preimages.
 	} else if tok, err := l402.FromHeader(r.Header); err == nil {
 		err = p.verifier.Verify(ctx, tok, l402.Request{Service: "echo", Path: r.URL.Path, Method: r.Method})
@@ -117,7 +118,7 @@ func (p *paywall) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	p.invoices = append(p.invoices, inv.PaymentHash)
 	p.mu.Unlock()
-	ch := l402.Challenge{Macaroon: mac, Invoice: inv.PaymentRequest}
+	ch := l402.Challenge{Macaroon: mac, Invoice: inv.PaymentRequest, InFlight: p.singleUse}
 	if p.challenge != nil {
 		p.challenge(w.Header(), ch)
 	} else {
@@ -551,9 +552,9 @@ func (s slowPayer) PayInvoice(ctx context.Context, bolt11 string, o backend.PayO
 	return s.node.PayInvoice(ctx, bolt11, o)
 }
 
-// A slow payment to a route that wants the preimage: the in-flight
-// presentation is refused with a fresh challenge, and the Transport waits
-// for its payment and retries with the preimage.
+// A payment slower than InFlightAfter to a route that did not advertise the
+// in-flight form: the Transport waits for its payment and presents the
+// preimage, never the macaroon alone.
 func TestTransportSlowPaymentToPlainRoute(t *testing.T) {
 	pw, srv := newPaywall(t, backend.Sat(5))
 	paid := &payments{}
@@ -565,8 +566,8 @@ func TestTransportSlowPaymentToPlainRoute(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || body != "paid GET /paid/slow " {
 		t.Fatalf("status %d body %q", resp.StatusCode, body)
 	}
-	if pw.pendingSeen.Load() != 1 {
-		t.Fatalf("server saw %d in-flight presentations, want 1", pw.pendingSeen.Load())
+	if pw.pendingSeen.Load() != 0 {
+		t.Fatalf("server saw %d in-flight presentations, want none", pw.pendingSeen.Load())
 	}
 	if paid.count() != 1 || pw.settled() != 1 {
 		t.Fatalf("%d payments, %d settled", paid.count(), pw.settled())

@@ -11,7 +11,17 @@
 //
 // The client side is Transport, an http.RoundTripper that answers a 402
 // challenge by paying its invoice through any backend.Payer under a spending
-// limit, and retries with the token.
+// limit, and retries with the token. It pays other servers' challenges too:
+// Aperture's, and ngx_l402's, whose identifiers are the bare payment hash
+// (see PaymentHashOf) and whose caveats bind a token to one request path
+// and method.
+//
+// One extension to L402 is defined here: a single-use route on hold
+// invoices cannot release the preimage before it has served the request,
+// so its challenge ends with the auth-param inflight="1" (ParamInFlight),
+// and a client may then present the macaroon alone, "L402 <macaroon>:",
+// while its payment is in flight (PendingAuthorization). Clients send that
+// form to no other server.
 //
 // The identifier layout (version 0, payment hash, token id) and the caveat
 // conventions (services, <service>_capabilities, <service>_valid_until) are

@@ -24,11 +24,21 @@ const (
 	HeaderAuthorization = "Authorization"
 
 	// SchemeL402 is the protocol's authentication scheme.
-
 	SchemeL402 = "L402"
 	// SchemeLSAT is the protocol's former name, still sent by older
 	// clients (Loop, Pool, early Aperture).
 	SchemeLSAT = "LSAT"
+
+	// ParamInFlight is this project's extension to the challenge: a server
+	// whose challenge carries inflight="1" accepts the macaroon alone,
+	// "L402 <macaroon>:" (see PendingAuthorization), while its payment is
+	// in flight. Its single-use routes on hold invoices need it: the
+	// server settles the invoice, releasing the preimage, only after
+	// serving the request. RFC 7235 has clients ignore auth-params they do
+	// not know, and it is written last, after macaroon and invoice, where
+	// the regular-expression readers of Aperture's client and ngx_l402
+	// pass over it.
+	ParamInFlight = "inflight"
 )
 
 // maxAuthorizationLen bounds what ParseAuthorization reads; a macaroon with
@@ -39,6 +49,10 @@ const maxAuthorizationLen = 16 << 10
 // as opposed to carrying a malformed one.
 var ErrNoCredentials = errors.New("l402: no L402 or LSAT authorization")
 
+// ErrNoChallenge: a response carries no L402 or LSAT challenge at all (it
+// may carry challenges of other schemes), as opposed to a malformed one.
+var ErrNoChallenge = errors.New("l402: no L402 or LSAT challenge")
+
 // Challenge is what a server offers in a 402 response: a macaroon and the
 // invoice whose preimage completes it.
 type Challenge struct {
@@ -47,12 +61,25 @@ type Challenge struct {
 	Scheme   string
 	Macaroon *macaroon.Macaroon
 	Invoice  string
+	// InFlight says the server accepts the macaroon alone while the
+	// payment is in flight (ParamInFlight); only single-use routes on
+	// hold invoices set it.
+	InFlight bool
+
+	// encoded is the macaroon as the server sent it, so that a token is
+	// presented in the very encoding its server reads.
+	encoded string
 }
 
 // Header returns the WWW-Authenticate value for scheme:
-// `L402 macaroon="<base64>", invoice="<bolt11>"`.
+// `L402 macaroon="<base64>", invoice="<bolt11>"`, followed by
+// `, inflight="1"` when c.InFlight.
 func (c Challenge) Header(scheme string) string {
-	return scheme + ` macaroon="` + encodeMacaroon(c.Macaroon) + `", invoice=` + quote(c.Invoice)
+	v := scheme + ` macaroon="` + encodeMacaroon(c.Macaroon) + `", invoice=` + quote(c.Invoice)
+	if c.InFlight {
+		v += ", " + ParamInFlight + `="1"`
+	}
+	return v
 }
 
 // AddChallenges adds both challenges to h: L402 first, then LSAT with the
@@ -63,9 +90,15 @@ func AddChallenges(h http.Header, c Challenge) {
 }
 
 // ParseChallenges reads the L402 and LSAT challenges of a response, in the
-// order sent; challenges of other schemes (Basic, Bearer, ...) are skipped,
-// whether on their own header line or in a list with ours. It fails only
-// when no L402 or LSAT challenge can be read, saying why.
+// order sent; challenges of other schemes (Basic, Bearer, Aperture's newer
+// Payment, ...) are skipped, whether on their own header line or in a list
+// with ours, and so are auth-params it does not know. It fails only when no
+// L402 or LSAT challenge can be read, saying why (ErrMalformed, or
+// ErrNoChallenge when there is none).
+//
+// The macaroon's identifier is not read here: servers lay it out
+// differently (see PaymentHashOf), and a client needs only the invoice to
+// pay.
 func ParseChallenges(h http.Header) ([]Challenge, error) {
 	var (
 		out      []Challenge
@@ -94,7 +127,7 @@ func ParseChallenges(h http.Header) ([]Challenge, error) {
 		if firstErr != nil {
 			return nil, firstErr
 		}
-		return nil, fmt.Errorf("%w: no L402 or LSAT challenge in %s", ErrMalformed, HeaderWWWAuthenticate)
+		return nil, fmt.Errorf("%w in %s", ErrNoChallenge, HeaderWWWAuthenticate)
 	}
 	return out, nil
 }
@@ -113,17 +146,27 @@ func challengeFrom(ch rawChallenge) (Challenge, error) {
 	if err != nil {
 		return c, err
 	}
-	if _, err := DecodeIdentifier(mac.Id()); err != nil {
-		return c, err
-	}
 	c.Macaroon, c.Invoice = mac, inv
+	if isBase64Text(macB64) {
+		// base64 decoders skip line breaks; only clean text is echoed.
+		c.encoded = macB64
+	}
+	if v, ok := ch.param(ParamInFlight); ok && v == "1" {
+		c.InFlight = true
+	}
 	return c, nil
 }
 
 // Authorization returns the header value presenting t:
-// "L402 <base64 macaroon>:<hex preimage>".
+// "L402 <base64 macaroon>:<hex preimage>". A token bought with a parsed
+// challenge presents the macaroon as its server wrote it (servers differ
+// in which base64 they read).
 func (t *Token) Authorization() string {
-	return SchemeL402 + " " + encodeMacaroon(t.Macaroon) + ":" + t.Preimage.String()
+	mac := t.encoded
+	if mac == "" {
+		mac = encodeMacaroon(t.Macaroon)
+	}
+	return SchemeL402 + " " + mac + ":" + t.Preimage.String()
 }
 
 // FromHeader reads the token of a request: the first Authorization value
@@ -259,6 +302,18 @@ func decodeMacaroon(s string) (*macaroon.Macaroon, error) {
 		return nil, fmt.Errorf("%w: macaroon: %v", ErrMalformed, err)
 	}
 	return &mac, nil
+}
+
+// isBase64Text reports whether s holds nothing but base64 characters of
+// either alphabet and padding.
+func isBase64Text(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("+/-_=", c) >= 0) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func quote(s string) string {

@@ -86,3 +86,32 @@ func DecodeIdentifier(b []byte) (Identifier, error) {
 	copy(id.TokenID[:], b[34:66])
 	return id, nil
 }
+
+// PaymentHashOf returns the payment hash a macaroon identifier commits to,
+// in each layout L402 servers are known to mint:
+//
+//   - Aperture's version 0 (66 bytes: uint16 version, hash, token id), which
+//     this package mints;
+//   - the bare 32-byte payment hash of ngx_l402 (the nginx module) and the
+//     l402_middleware crate it mints with;
+//   - 33 bytes, 0xff followed by the hash, which ngx_l402's own reader also
+//     accepts.
+//
+// A paying client needs the hash only to check that the macaroon and the
+// invoice agree; an identifier in another layout is ErrMalformed, and a
+// client may still pay by the invoice's own hash.
+func PaymentHashOf(id []byte) (backend.PaymentHash, error) {
+	var h backend.PaymentHash
+	switch {
+	case len(id) == identifierLen && binary.BigEndian.Uint16(id) == IdentifierVersion:
+		copy(h[:], id[2:34])
+	case len(id) == len(h):
+		copy(h[:], id)
+	case len(id) == len(h)+1 && id[0] == 0xff:
+		copy(h[:], id[1:])
+	default:
+		return h, fmt.Errorf("%w: identifier of %d bytes is in no known layout (Aperture version 0, bare payment hash, 0xff and hash)",
+			ErrMalformed, len(id))
+	}
+	return h, nil
+}

@@ -43,8 +43,14 @@ type Token struct {
 	Macaroon *macaroon.Macaroon
 	Preimage backend.Preimage
 	// ID is the macaroon's identifier, decoded. The verifier reads the
-	// identifier from the macaroon itself, not from this field.
+	// identifier from the macaroon itself, not from this field. A token
+	// a Transport bought from a server with another identifier layout
+	// (see PaymentHashOf) has only ID.PaymentHash set, to the hash it
+	// paid.
 	ID Identifier
+
+	// encoded is the macaroon as its server wrote it, when known.
+	encoded string
 }
 
 // NewToken pairs a macaroon with the preimage that pays for it.

@@ -534,7 +534,10 @@ func (p *Proxy) challenge(w http.ResponseWriter, r *http.Request, route *Route, 
 		p.unavailable(w, route, "token store unavailable", err)
 		return
 	}
-	l402.AddChallenges(w.Header(), l402.Challenge{Macaroon: mac, Invoice: inv.PaymentRequest})
+	// Only a single-use hold route accepts the macaroon alone while the
+	// payment is in flight, so only its challenge says so.
+	l402.AddChallenges(w.Header(), l402.Challenge{Macaroon: mac, Invoice: inv.PaymentRequest,
+		InFlight: route.SingleUse && p.holder != nil})
 	p.m.challenges.WithLabelValues(route.Name).Inc()
 	p.m.requests.WithLabelValues(route.Name, "challenged").Inc()
 	msg := fmt.Sprintf("payment required: %s for %s", price, route.Name)

@@ -209,10 +209,30 @@ func get(ctx context.Context, rawURL string, o *options, stdout, stderr io.Write
 	if copyErr != nil {
 		return fmt.Errorf("read body: %w", copyErr)
 	}
+	if resp.StatusCode == http.StatusPaymentRequired {
+		// The Transport pays every L402 or LSAT challenge it can and
+		// returns an error for those it cannot, so this one has none.
+		return fmt.Errorf("server answered %s (no L402 or LSAT challenge; offered: %s)", resp.Status, offered(resp.Header))
+	}
 	if resp.StatusCode >= 400 {
 		return fmt.Errorf("server answered %s", resp.Status)
 	}
 	return nil
+}
+
+// offered names the authentication schemes of a response's challenges, by
+// the first word of each WWW-Authenticate line.
+func offered(h http.Header) string {
+	var schemes []string
+	for _, v := range h.Values(l402.HeaderWWWAuthenticate) {
+		if s, _, _ := strings.Cut(strings.TrimSpace(v), " "); s != "" {
+			schemes = append(schemes, s)
+		}
+	}
+	if len(schemes) == 0 {
+		return "nothing"
+	}
+	return strings.Join(schemes, ", ")
 }
 
 // report says what was paid: the money is gone whatever became of the
