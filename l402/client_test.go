@@ -210,16 +210,7 @@ func newClient(pw *paywall, maxPrice backend.MilliSat) (*http.Client, *l402.Tran
 
 func get(t *testing.T, c *http.Client, url string) (*http.Response, string) {
 	t.Helper()
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
+	return do(t, c, http.MethodGet, url)
 }
 
 func TestTransportPaysAndReusesToken(t *testing.T) {
