@@ -74,7 +74,7 @@ func usable(mac *macaroon.Macaroon, method, path string, now time.Time) (ok, exp
 		}
 		switch cond {
 		case CondPathPrefix:
-			ok = ok && strings.HasPrefix(path, value)
+			ok = ok && strings.HasPrefix(value, "/") && underPrefix(path, []byte(value))
 		case CondMethod:
 			ok = ok && inList([]byte(value), method)
 		case ngxRequestPath:
