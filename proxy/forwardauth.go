@@ -108,7 +108,7 @@ func (p *Proxy) forwardAuth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Nothing downstream reports back to us: the grant is final now.
-	g.finish(http.StatusOK)
+	g.resolve(http.StatusOK)
 	if g.paid {
 		w.Header().Set(HeaderPaid, "true")
 		w.Header().Set(HeaderTokenID, g.tokenID)

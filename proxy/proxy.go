@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -76,6 +79,7 @@ type Proxy struct {
 	m        *metrics
 	proxies  map[*Route]*httputil.ReverseProxy
 	parsed   *parsedTokens
+	inflight sync.WaitGroup // single-use grants not yet resolved
 }
 
 // New checks cfg and returns a ready Proxy.
@@ -189,7 +193,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	if h == nil {
 		rp := p.proxies[route]
 		if rp == nil {
-			g.finish(http.StatusBadGateway)
+			g.resolve(http.StatusBadGateway)
 			writeError(w, http.StatusBadGateway, "route has no upstream", "")
 			return
 		}
@@ -202,9 +206,51 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		r.Header.Set(HeaderPaid, "false")
 	}
 	sw := &statusWriter{ResponseWriter: w}
+	if g.finish == nil {
+		h.ServeHTTP(sw, r)
+		return
+	}
+	// A single-use grant is resolved whatever happens below, panics
+	// included (ReverseProxy aborts with http.ErrAbortHandler when a
+	// response cannot be copied; a next handler may panic), so no hold
+	// invoice is left held.
+	var sent atomic.Bool
+	if next != nil {
+		sent.Store(true) // an in-process handler has the request as soon as it runs
+	} else {
+		r = r.WithContext(httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{
+			WroteRequest: func(i httptrace.WroteRequestInfo) {
+				if i.Err == nil {
+					sent.Store(true)
+				}
+			},
+		}))
+	}
+	defer func() {
+		rec := recover()
+		status := sw.code
+		switch {
+		case r.Context().Err() != nil && sent.Load():
+			// The client went away after the upstream had the request:
+			// the token is used, whatever the upstream or the failed copy
+			// to the client made of it.
+			status = statusClientGone
+		case status == 0 && rec != nil:
+			status = http.StatusInternalServerError
+		case status == 0:
+			status = http.StatusOK
+		}
+		g.finish(status)
+		if rec != nil {
+			panic(rec)
+		}
+	}()
 	h.ServeHTTP(sw, r)
-	g.finish(sw.status())
 }
+
+// statusClientGone is what single-use grants are resolved with when the
+// client left after the upstream received its request (nginx logs 499).
+const statusClientGone = 499
 
 // admit applies the canonical-request rule to r and finds its route (nil
 // when none matches) and credential; false when it has answered 400.
@@ -311,28 +357,35 @@ func takeCredential(h http.Header) (string, *RequestError) {
 	return cred, nil
 }
 
-// grant lets a request through; finish runs once the upstream answered,
-// with its status, to settle or release what a single-use token holds.
+// grant lets a request through; finish, set for single-use tokens, runs
+// once the upstream answered, with its status, to settle or release what
+// the token holds: a status of 500 or more releases it (the client's
+// payment returns), anything else uses it up.
 type grant struct {
 	paid    bool
 	tokenID string
 	finish  func(status int)
 }
 
-func noop(int) {}
+// resolve runs finish, if the grant has one.
+func (g *grant) resolve(status int) {
+	if g.finish != nil {
+		g.finish(status)
+	}
+}
 
 // gate decides about r on route. It returns nil when it has answered the
 // request itself (challenge, refusal, unavailability).
 func (p *Proxy) gate(w http.ResponseWriter, r *http.Request, route *Route, cred string) *grant {
 	if route.Mode == ModeFree {
 		p.m.requests.WithLabelValues(route.Name, "free").Inc()
-		return &grant{finish: noop}
+		return &grant{}
 	}
 	req := l402.Request{Service: route.Name, Now: time.Now(), ClientIP: p.clientIP(r), Path: r.URL.Path, Method: r.Method}
 	if cred == "" {
 		if route.Mode == ModeOptional && !wantsChallenge(r) {
 			p.m.requests.WithLabelValues(route.Name, "free").Inc()
-			return &grant{finish: noop}
+			return &grant{}
 		}
 		p.challenge(w, r, route, "")
 		return nil
@@ -349,7 +402,7 @@ func (p *Proxy) gate(w http.ResponseWriter, r *http.Request, route *Route, cred 
 			p.tokenFailed(w, r, route, err)
 			return nil
 		}
-		return p.useHeld(w, r, route, id, &grant{paid: true, tokenID: id.TokenID.String(), finish: noop})
+		return p.track(p.useHeld(w, r, route, id, &grant{paid: true, tokenID: id.TokenID.String()}))
 	}
 	tok, err := p.parsed.parse(cred)
 	if err != nil {
@@ -361,15 +414,52 @@ func (p *Proxy) gate(w http.ResponseWriter, r *http.Request, route *Route, cred 
 		return nil
 	}
 	id := tok.ID // decoded from the macaroon by the parser; Verify checked the same bytes
-	g := &grant{paid: true, tokenID: id.TokenID.String(), finish: noop}
+	g := &grant{paid: true, tokenID: id.TokenID.String()}
 	if !route.SingleUse {
 		p.m.requests.WithLabelValues(route.Name, "paid").Inc()
 		return g
 	}
 	if p.holder != nil {
-		return p.useHeld(w, r, route, id, g)
+		return p.track(p.useHeld(w, r, route, id, g))
 	}
-	return p.useSpent(w, r, route, id, g)
+	return p.track(p.useSpent(w, r, route, id, g))
+}
+
+// track counts a single-use grant as in flight until it is resolved, for
+// Drain.
+func (p *Proxy) track(g *grant) *grant {
+	if g == nil || g.finish == nil {
+		return g
+	}
+	p.inflight.Add(1)
+	f := g.finish
+	var once sync.Once
+	g.finish = func(status int) {
+		once.Do(func() {
+			defer p.inflight.Done()
+			f(status)
+		})
+	}
+	return g
+}
+
+// Drain waits until every single-use grant given so far is resolved: its
+// hold invoice settled or canceled, or its spent mark kept or released.
+// A server calls it after http.Server.Shutdown, so that stopping never
+// leaves a client's payment held. It returns ctx's error if that ends
+// first.
+func (p *Proxy) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		p.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("proxy: single-use requests still in flight: %w", ctx.Err())
+	}
 }
 
 // tokenFailed answers a token the verifier did not accept: refused when the
@@ -720,13 +810,6 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 		s.code = http.StatusOK
 	}
 	return s.ResponseWriter.Write(b)
-}
-
-func (s *statusWriter) status() int {
-	if s.code == 0 {
-		return http.StatusOK
-	}
-	return s.code
 }
 
 // Unwrap lets http.ResponseController reach Flush and friends.

@@ -19,6 +19,7 @@ type fileConfig struct {
 	Listen  string        `yaml:"listen"`
 	Backend string        `yaml:"backend"`
 	Routes  []routeConfig `yaml:"routes"`
+	Server  *serverConfig `yaml:"server"`
 }
 
 type routeConfig struct {

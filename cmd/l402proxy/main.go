@@ -12,7 +12,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -62,6 +61,7 @@ type options struct {
 	lnurlName, lnurlBaseURL              string
 	forwardAuth                          string
 	trustForwardedFor                    bool
+	server                               serverOptions
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -82,6 +82,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.forwardAuth, "forward-auth", env("L402_FORWARD_AUTH", "/l402/auth"), "path of the forward-auth endpoint for nginx auth_request, Traefik ForwardAuth, Caddy forward_auth (\"off\" to disable)")
 	trust, _ := strconv.ParseBool(env("L402_TRUST_FORWARDED_FOR", "false"))
 	fs.BoolVar(&o.trustForwardedFor, "trust-forwarded-for", trust, "take the client address from X-Forwarded-For / X-Real-IP (only behind a front server that overwrites them)")
+	serverFlags(fs, &o.server)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -121,6 +122,7 @@ func run(ctx context.Context, args []string, out *os.File) error {
 		if fc.Backend != "" {
 			o.backendURL = fc.Backend
 		}
+		fc.Server.apply(&o.server)
 		for _, rc := range fc.Routes {
 			r, err := rc.route()
 			if err != nil {
@@ -139,6 +141,9 @@ func run(ctx context.Context, args []string, out *os.File) error {
 		routes = demoRoutes(backend.Sat(o.priceSat))
 	}
 
+	if err := o.server.check(); err != nil {
+		return err
+	}
 	// The whole URL may be a secret (it can hold a password or rune).
 	if o.backendURL, err = backend.ReadSecret(o.backendURL); err != nil {
 		return fmt.Errorf("backend URL: %w", err)
@@ -202,7 +207,7 @@ func run(ctx context.Context, args []string, out *os.File) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := o.server.server(mux, log)
 	log.Info("l402proxy listening", "addr", ln.Addr().String(), "backend", scheme, "abilities", backend.Abilities(b), "routes", len(routes))
 	if demo || isMemory {
 		printWalkthrough(out, ln.Addr().String(), isMemory, demo)
@@ -210,19 +215,7 @@ func run(ctx context.Context, args []string, out *os.File) error {
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return o.server.serve(ctx, srv, o.server.listener(ln), p, log)
 }
 
 func printWalkthrough(out *os.File, addr string, memoryBackend, demo bool) {
