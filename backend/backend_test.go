@@ -98,19 +98,22 @@ type fake struct{}
 func (fake) CreateInvoice(context.Context, backend.InvoiceRequest) (*backend.Invoice, error) {
 	return nil, nil
 }
-func (fake) LookupInvoice(context.Context, backend.PaymentHash) (*backend.Invoice, error) {
-	return &backend.Invoice{State: backend.StateOpen, ExpiresAt: time.Now().Add(time.Hour)}, nil
+func (fake) LookupInvoice(_ context.Context, h backend.PaymentHash) (*backend.Invoice, error) {
+	return &backend.Invoice{PaymentHash: h, State: backend.StateOpen, ExpiresAt: time.Now().Add(time.Hour)}, nil
 }
 func (fake) Close() error { return nil }
 
 func TestOpenAndRegistry(t *testing.T) {
-	backend.Register("faketest", func(ctx context.Context, u *url.URL) (backend.Backend, error) { return fake{}, nil })
-	b, err := backend.Open(context.Background(), "faketest://x")
+	backend.Register("faketest", func(ctx context.Context, u *url.URL) (backend.Driver, error) { return fake{}, nil })
+	b, err := backend.Open(context.Background(), "faketest://x?timeout=5s")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := backend.Abilities(b); len(got) != 0 {
 		t.Fatalf("fake has abilities %v", got)
+	}
+	if _, err := backend.Open(context.Background(), "faketest://x?timeout=soon"); !errors.Is(err, backend.ErrInvalid) {
+		t.Fatalf("bad timeout: %v", err)
 	}
 	if _, err := backend.Open(context.Background(), "nosuch://x"); !errors.Is(err, backend.ErrUnsupported) {
 		t.Fatalf("unknown scheme: %v", err)
@@ -124,14 +127,15 @@ func TestOpenAndRegistry(t *testing.T) {
 			t.Fatal("registering a scheme twice did not panic")
 		}
 	}()
-	backend.Register("faketest", func(ctx context.Context, u *url.URL) (backend.Backend, error) { return fake{}, nil })
+	backend.Register("faketest", func(ctx context.Context, u *url.URL) (backend.Driver, error) { return fake{}, nil })
 }
 
 func TestWaitPollsAndHonoursContext(t *testing.T) {
+	b := backend.New(fake{}, backend.Options{PollInterval: 10 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := backend.Wait(ctx, fake{}, backend.PaymentHash{}, 10*time.Millisecond)
-	if !errors.Is(err, context.DeadlineExceeded) {
+	_, err := b.WaitInvoice(ctx, backend.PaymentHash{1})
+	if !errors.Is(err, context.DeadlineExceeded) || backend.Kind(err) != backend.ErrUnavailable {
 		t.Fatalf("Wait on a never-paid invoice: %v", err)
 	}
 }

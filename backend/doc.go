@@ -3,15 +3,21 @@
 // wait for settlement, hold invoices until the service decides, pay, and
 // describe itself.
 //
-// Every adapter (lnd, cln, eclair, phoenixd, lnurl, memory) implements
-// Backend. The optional abilities (Waiter, HoldInvoicer, Payer, Informer) are
-// separate small interfaces that a caller discovers by type assertion, as in
-// database/sql/driver: a backend never advertises an ability it lacks, so no
-// capability flag can lie. Abilities lists them.
+// Users hold a *Backend; adapters (lnd, cln, eclair, phoenixd, lnurl,
+// memory) implement the small Driver interface under it, as gocloud's
+// blob.Bucket sits over driver.Bucket and database/sql's DB over
+// driver.Conn. The Backend does once what every adapter would otherwise
+// repeat: it validates requests, fills defaults (expiry, call and pay
+// deadlines), trims "lightning:" prefixes, applies the pay amount and fee
+// rules, checks what drivers return, ends every call after Close with
+// ErrClosed, and gives every error exactly one sentinel of this package.
 //
-// Errors from every adapter wrap one of the sentinels of this package
-// (ErrNotFound, ErrUnavailable, ...) so callers match them with errors.Is
-// whatever node sits underneath; the node's own text stays in the message.
+// The optional abilities (Waiter, HoldInvoicer, Payer, FeeLimiter,
+// Informer, Pinger) are separate small interfaces a driver implements, found
+// by type assertion as in database/sql/driver, so no capability flag can
+// lie. Backend.Supports and Abilities report them; Backend's methods for an
+// ability its driver lacks answer ErrUnsupported (WaitInvoice polls
+// instead).
 //
 // Adapters register a URL scheme in their init function, so a program that
 // imports them can open a backend from configuration:

@@ -7,10 +7,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
-// Opener opens a backend from a parsed URL. Adapters register one per scheme.
-type Opener func(ctx context.Context, u *url.URL) (Backend, error)
+// Opener opens a driver from a parsed URL. Adapters register one per scheme.
+// The URL it sees has lost the parameters Open reads itself (timeout); it
+// refuses any other it does not know, naming it.
+type Opener func(ctx context.Context, u *url.URL) (Driver, error)
 
 var (
 	openersMu sync.RWMutex
@@ -47,7 +50,10 @@ func Schemes() []string {
 
 // Open opens the backend rawURL names, with the opener registered for its
 // scheme. The adapter's package must be imported for its scheme to be known.
-func Open(ctx context.Context, rawURL string) (Backend, error) {
+//
+// Every scheme takes timeout=DURATION (a Go duration such as 10s), the
+// Backend's Options.CallTimeout; the rest of the URL is the adapter's.
+func Open(ctx context.Context, rawURL string) (*Backend, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("backend: %w: %v", ErrInvalid, redactParseError(err))
@@ -63,7 +69,25 @@ func Open(ctx context.Context, rawURL string) (Backend, error) {
 		return nil, fmt.Errorf("backend: %w: no backend registered for scheme %q (registered: %s; is its package imported?)",
 			ErrUnsupported, scheme, strings.Join(Schemes(), ", "))
 	}
-	return o(ctx, u)
+	var opts Options
+	q := u.Query()
+	if v, ok := q["timeout"]; ok {
+		d, err := time.ParseDuration(v[0])
+		if err != nil || d <= 0 || len(v) > 1 {
+			return nil, fmt.Errorf("backend: %w: timeout=%q is not one positive duration (such as 10s)", ErrInvalid, v[0])
+		}
+		opts.CallTimeout = d
+		q.Del("timeout")
+		u.RawQuery = q.Encode()
+	}
+	d, err := o(ctx, u)
+	if err != nil {
+		if Kind(err) == nil {
+			err = as(ErrInvalid, err)
+		}
+		return nil, err
+	}
+	return New(d, opts), nil
 }
 
 // redactParseError drops the URL from url.Parse's error, which would echo

@@ -39,30 +39,31 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Backend is Core Lightning behind backend.Backend, Waiter, Payer and
-// Informer. Open returns a *HoldBackend instead when the node has the hold
-// plugin, so a type assertion to backend.HoldInvoicer never lies.
-type Backend struct {
-	t           transport
-	callTimeout time.Duration
-	holdPoll    time.Duration
-	hold        bool // the hold plugin answers; set only by Open
-	network     string
-	log         *slog.Logger
+// driver is Core Lightning as a backend.Driver with Waiter, Payer,
+// FeeLimiter, Informer and Pinger. New uses a *holdDriver instead when the
+// node has the hold plugin, so the HoldInvoicer ability never lies.
+type driver struct {
+	t        transport
+	holdPoll time.Duration
+	hold     bool // the hold plugin answers
+	network  string
+	log      *slog.Logger
 }
 
-// HoldBackend is a Backend whose node runs the hold plugin
+// holdDriver is a driver whose node runs the hold plugin
 // (BoltzExchange/hold), so it is also a backend.HoldInvoicer.
-type HoldBackend struct {
-	*Backend
+type holdDriver struct {
+	*driver
 }
 
 var (
-	_ backend.Backend      = (*Backend)(nil)
-	_ backend.Waiter       = (*Backend)(nil)
-	_ backend.Payer        = (*Backend)(nil)
-	_ backend.Informer     = (*Backend)(nil)
-	_ backend.HoldInvoicer = (*HoldBackend)(nil)
+	_ backend.Driver       = (*driver)(nil)
+	_ backend.Waiter       = (*driver)(nil)
+	_ backend.Payer        = (*driver)(nil)
+	_ backend.FeeLimiter   = (*driver)(nil)
+	_ backend.Informer     = (*driver)(nil)
+	_ backend.Pinger       = (*driver)(nil)
+	_ backend.HoldInvoicer = (*holdDriver)(nil)
 )
 
 // holdMethods are the hold plugin's JSON-RPC methods the adapter calls; all
@@ -71,15 +72,26 @@ var holdMethods = []string{"injectholdinvoice", "listholdinvoices", "settleholdi
 
 // New connects to the node described by cfg: it calls getinfo (so a node
 // that cannot be reached fails here with backend.ErrUnavailable) and asks
-// help whether the hold plugin's methods exist. It returns a *Backend, or a
-// *HoldBackend when they do.
-func New(ctx context.Context, cfg Config) (backend.Backend, error) {
-	b, err := newBackend(cfg)
+// help whether the hold plugin's methods exist, which decides whether the
+// Backend has the hold ability.
+func New(ctx context.Context, cfg Config) (*backend.Backend, error) {
+	d, err := open(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := b.bound(ctx)
-	defer cancel()
+	return backend.New(d, backend.Options{CallTimeout: cfg.CallTimeout}), nil
+}
+
+func open(ctx context.Context, cfg Config) (backend.Driver, error) {
+	b, err := newDriver(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, backend.DefaultCallTimeout)
+		defer cancel()
+	}
 	info, err := b.getinfo(ctx)
 	if err != nil {
 		return nil, err
@@ -92,19 +104,15 @@ func New(ctx context.Context, cfg Config) (backend.Backend, error) {
 	b.log.Debug("cln: connected", "endpoint", b.t.String(), "node", info.ID, "version", info.Version, "hold_plugin", hold)
 	if hold {
 		b.hold = true
-		return &HoldBackend{b}, nil
+		return &holdDriver{b}, nil
 	}
 	return b, nil
 }
 
-func newBackend(cfg Config) (*Backend, error) {
-	b := &Backend{
-		callTimeout: cfg.CallTimeout,
-		holdPoll:    cfg.HoldPollInterval,
-		log:         cfg.Logger,
-	}
-	if b.callTimeout <= 0 {
-		b.callTimeout = 30 * time.Second
+func newDriver(cfg Config) (*driver, error) {
+	b := &driver{
+		holdPoll: cfg.HoldPollInterval,
+		log:      cfg.Logger,
 	}
 	if b.holdPoll <= 0 {
 		b.holdPoll = 250 * time.Millisecond
@@ -132,17 +140,9 @@ func newBackend(cfg Config) (*Backend, error) {
 	return b, nil
 }
 
-// bound gives ctx the default call timeout when it has no deadline.
-func (b *Backend) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, b.callTimeout)
-}
-
 // call runs one method and turns failures into errors wrapping backend's
 // sentinels (and the *RPCError, for callers that want the code).
-func (b *Backend) call(ctx context.Context, method string, params, result any) error {
+func (b *driver) call(ctx context.Context, method string, params, result any) error {
 	err := b.t.call(ctx, method, params, result)
 	if err == nil {
 		return nil
@@ -173,6 +173,7 @@ const (
 	codePluginTerminated      = -4
 	codeShutdown              = -5
 	codePayFirst              = 200
+	codePayInProgress         = 200
 	codePayLast               = 299
 	codeLabelExists           = 900
 	codePreimageExists        = 901
@@ -232,7 +233,7 @@ func classify(method string, e *RPCError) error {
 	return backend.ErrInvalid
 }
 
-func (b *Backend) getinfo(ctx context.Context) (*getinfoResult, error) {
+func (b *driver) getinfo(ctx context.Context) (*getinfoResult, error) {
 	var info getinfoResult
 	if err := b.call(ctx, "getinfo", struct{}{}, &info); err != nil {
 		return nil, err
@@ -242,7 +243,7 @@ func (b *Backend) getinfo(ctx context.Context) (*getinfoResult, error) {
 
 // hasHoldPlugin asks help for each hold plugin method; lightningd answers
 // "Unknown command" (-32601) for a method no plugin registered.
-func (b *Backend) hasHoldPlugin(ctx context.Context) (bool, error) {
+func (b *driver) hasHoldPlugin(ctx context.Context) (bool, error) {
 	for _, m := range holdMethods {
 		var h helpResult
 		err := b.call(ctx, "help", map[string]string{"command": m}, &h)
@@ -256,14 +257,25 @@ func (b *Backend) hasHoldPlugin(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-// Close implements backend.Backend. Calls open their own connections, so
-// there is nothing to release.
-func (b *Backend) Close() error { return nil }
+// Close implements backend.Driver: it closes CLNRest's idle connections;
+// socket calls open their own connections, so there is nothing else to
+// release.
+func (b *driver) Close() error {
+	b.t.close()
+	return nil
+}
+
+// LimitsFees implements backend.FeeLimiter: pay takes maxfee.
+func (b *driver) LimitsFees() {}
+
+// Ping implements backend.Pinger with getinfo.
+func (b *driver) Ping(ctx context.Context) error {
+	_, err := b.getinfo(ctx)
+	return err
+}
 
 // Info implements backend.Informer.
-func (b *Backend) Info(ctx context.Context) (*backend.NodeInfo, error) {
-	ctx, cancel := b.bound(ctx)
-	defer cancel()
+func (b *driver) Info(ctx context.Context) (*backend.NodeInfo, error) {
 	info, err := b.getinfo(ctx)
 	if err != nil {
 		return nil, err
@@ -299,24 +311,18 @@ func newLabel() (string, error) {
 	return "l402kit-" + hex.EncodeToString(r[:]), nil
 }
 
-// CreateInvoice implements backend.Backend with the invoice method. A
+// CreateInvoice implements backend.Driver with the invoice method. A
 // request with HashedDescription asks invoice for deschashonly: lightningd
 // hashes the text it is given into the invoice's h field. A request with
 // only a DescriptionHash is ErrUnsupported: Core Lightning makes a
 // description-hash invoice only from the description's text (createinvoice,
 // which signs an invoice the caller encodes, refuses one without a
 // description with "Missing description in invoice").
-func (b *Backend) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) (*backend.Invoice, error) {
-	if err := req.Validate(); err != nil {
-		return nil, fmt.Errorf("cln: %w", err)
-	}
+func (b *driver) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) (*backend.Invoice, error) {
 	if req.DescriptionHash != nil && req.HashedDescription == "" {
 		return nil, fmt.Errorf("cln: %w: Core Lightning commits to a description hash only when given the description itself (InvoiceRequest.HashedDescription)", backend.ErrUnsupported)
 	}
-	expiry := req.ExpiryOrDefault()
-	if expiry < time.Second {
-		return nil, fmt.Errorf("cln: %w: expiry under one second", backend.ErrInvalid)
-	}
+	expiry := req.Expiry
 	label, err := newLabel()
 	if err != nil {
 		return nil, err
@@ -339,8 +345,6 @@ func (b *Backend) CreateInvoice(ctx context.Context, req backend.InvoiceRequest)
 	if req.Preimage != nil {
 		p.Preimage = req.Preimage.String()
 	}
-	ctx, cancel := b.bound(ctx)
-	defer cancel()
 	var res invoiceResult
 	if err := b.call(ctx, "invoice", p, &res); err != nil {
 		return nil, err
@@ -375,10 +379,6 @@ func fromCreated(res *invoiceResult, req backend.InvoiceRequest) (*backend.Invoi
 		State:          backend.StateOpen,
 		CreatedAt:      d.CreatedAt,
 		ExpiresAt:      time.Unix(res.ExpiresAt, 0),
-	}
-	if req.Preimage != nil {
-		p := *req.Preimage
-		inv.Preimage = &p
 	}
 	return inv, nil
 }
@@ -436,18 +436,16 @@ func fromFields(f *invoiceFields) (*backend.Invoice, error) {
 	return inv, nil
 }
 
-// LookupInvoice implements backend.Backend: listinvoices by payment_hash,
+// LookupInvoice implements backend.Driver: listinvoices by payment_hash,
 // then, with the hold plugin, listholdinvoices (hold invoices are signed by
 // lightningd but kept by the plugin, so listinvoices does not know them).
-func (b *Backend) LookupInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
-	ctx, cancel := b.bound(ctx)
-	defer cancel()
+func (b *driver) LookupInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
 	inv, _, err := b.lookup(ctx, hash)
 	return inv, err
 }
 
 // lookup returns the invoice and, for a plain one, its label.
-func (b *Backend) lookup(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, string, error) {
+func (b *driver) lookup(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, string, error) {
 	var res listInvoicesResult
 	if err := b.call(ctx, "listinvoices", map[string]string{"payment_hash": hash.String()}, &res); err != nil {
 		return nil, "", err
@@ -466,7 +464,7 @@ func (b *Backend) lookup(ctx context.Context, hash backend.PaymentHash) (*backen
 	return nil, "", fmt.Errorf("cln: %w: no invoice with payment hash %s", backend.ErrNotFound, hash)
 }
 
-func (b *Backend) lookupHold(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
+func (b *driver) lookupHold(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
 	var res listHoldInvoicesResult
 	if err := b.call(ctx, "listholdinvoices", map[string]string{"payment_hash": hash.String()}, &res); err != nil {
 		return nil, err
@@ -534,10 +532,8 @@ func fromHold(h *holdInvoice) (*backend.Invoice, error) {
 // WaitInvoice implements backend.Waiter: waitinvoice for a plain invoice
 // (lightningd answers when it is paid, or with error 903 when it expires),
 // polling listholdinvoices for a hold invoice.
-func (b *Backend) WaitInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
-	lctx, cancel := b.bound(ctx)
-	inv, label, err := b.lookup(lctx, hash)
-	cancel()
+func (b *driver) WaitInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
+	inv, label, err := b.lookup(ctx, hash)
 	if err != nil {
 		return nil, err
 	}
@@ -553,9 +549,7 @@ func (b *Backend) WaitInvoice(ctx context.Context, hash backend.PaymentHash) (*b
 	if errors.As(err, &rerr) && rerr.Code == codeExpiredDuringWait {
 		// The error's data is the invoice, now expired.
 		if jerr := json.Unmarshal(rerr.Data, &f); jerr != nil || f.PaymentHash == "" {
-			lctx, cancel := b.bound(ctx)
-			defer cancel()
-			return b.LookupInvoice(lctx, hash)
+			return b.LookupInvoice(ctx, hash)
 		}
 		err = nil
 	}
@@ -569,7 +563,7 @@ func (b *Backend) WaitInvoice(ctx context.Context, hash backend.PaymentHash) (*b
 	return inv, nil
 }
 
-func (b *Backend) pollHold(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
+func (b *driver) pollHold(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
 	t := time.NewTicker(b.holdPoll)
 	defer t.Stop()
 	for {
@@ -578,9 +572,7 @@ func (b *Backend) pollHold(ctx context.Context, hash backend.PaymentHash) (*back
 			return nil, fmt.Errorf("cln: wait for invoice %s: %w", hash, ctx.Err())
 		case <-t.C:
 		}
-		lctx, cancel := b.bound(ctx)
-		inv, err := b.lookupHold(lctx, hash)
-		cancel()
+		inv, err := b.lookupHold(ctx, hash)
 		if err != nil {
 			return nil, err
 		}
@@ -590,54 +582,57 @@ func (b *Backend) pollHold(ctx context.Context, hash backend.PaymentHash) (*back
 	}
 }
 
-// PayInvoice implements backend.Payer with pay. MaxFee zero leaves the fee
-// limit to pay's defaults (maxfeepercent 0.5%, exemptfee 5 sat).
-func (b *Backend) PayInvoice(ctx context.Context, bolt11 string, opts backend.PayOptions) (*backend.Payment, error) {
-	d, err := backend.DecodeInvoice(bolt11)
-	if err != nil {
-		return nil, fmt.Errorf("cln: pay: %w", err)
+// PayInvoice implements backend.Payer with pay, which lightningd stops
+// retrying after retry_for (opts.Timeout). MaxFee zero leaves the fee limit
+// to pay's defaults (maxfeepercent 0.5%, exemptfee 5 sat).
+//
+// pay answers an invoice this node paid before with that earlier payment's
+// success and pays nothing; the contract refuses such a payment, so a
+// success whose created_at is older than this call is ErrPaymentFailed.
+func (b *driver) PayInvoice(ctx context.Context, bolt11 string, opts backend.PayOptions) (*backend.Payment, error) {
+	p := payParams{
+		Bolt11:     bolt11,
+		AmountMsat: int64(opts.Amount),
+		MaxFee:     int64(opts.MaxFee),
+		RetryFor:   int64((opts.Timeout + time.Second - 1) / time.Second),
 	}
-	if opts.Amount < 0 || opts.MaxFee < 0 {
-		return nil, fmt.Errorf("cln: pay: %w: negative amount or fee", backend.ErrInvalid)
-	}
-	p := payParams{Bolt11: bolt11, MaxFee: int64(opts.MaxFee)}
-	switch {
-	case d.Amount == 0 && opts.Amount == 0:
-		return nil, fmt.Errorf("cln: pay: %w: any-amount invoice needs PayOptions.Amount", backend.ErrInvalid)
-	case d.Amount == 0:
-		p.AmountMsat = int64(opts.Amount)
-	case opts.Amount != 0 && opts.Amount != d.Amount:
-		return nil, fmt.Errorf("cln: pay: %w: invoice asks %s, PayOptions.Amount is %s", backend.ErrInvalid, d.Amount, opts.Amount)
-	}
-	timeout := opts.Timeout
-	if timeout <= 0 {
-		timeout = time.Minute
-	}
-	p.RetryFor = int64((timeout + time.Second - 1) / time.Second)
-	// lightningd stops retrying after retry_for; give its answer a moment
-	// to arrive before giving up on the call.
-	ctx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
-	defer cancel()
+	start := time.Now()
 	var res payResult
 	if err := b.call(ctx, "pay", p, &res); err != nil {
-		return nil, err
+		return nil, payError(err)
 	}
-	if res.Status != "complete" {
+	switch {
+	case res.Status == "pending":
+		return nil, fmt.Errorf("cln: pay: %w: status %q", backend.ErrPaymentUnknown, res.Status)
+	case res.Status != "complete":
 		return nil, fmt.Errorf("cln: pay: %w: status %q", backend.ErrPaymentFailed, res.Status)
+	case res.CreatedAt > 0 && res.CreatedAt < float64(start.Add(-2*time.Second).UnixMilli())/1000:
+		return nil, fmt.Errorf("cln: pay: %w: invoice is already paid (pay returned the payment of %s)",
+			backend.ErrPaymentFailed, time.UnixMilli(int64(res.CreatedAt*1000)).UTC().Format(time.RFC3339))
 	}
 	pre, err := backend.ParsePreimage(res.PaymentPreimage)
 	if err != nil {
-		return nil, fmt.Errorf("cln: pay: %w", err)
-	}
-	if !pre.Matches(d.PaymentHash) {
-		return nil, fmt.Errorf("cln: pay: %w: preimage does not match the invoice's hash", backend.ErrPaymentFailed)
+		return nil, fmt.Errorf("cln: pay: %w: %w", backend.ErrPaymentUnknown, err)
 	}
 	return &backend.Payment{
-		PaymentHash: d.PaymentHash,
-		Preimage:    pre,
-		Amount:      backend.MilliSat(res.AmountMsat),
-		Fee:         backend.MilliSat(res.AmountSentMsat - res.AmountMsat),
+		Preimage: pre,
+		Amount:   backend.MilliSat(res.AmountMsat),
+		Fee:      backend.MilliSat(res.AmountSentMsat - res.AmountMsat),
 	}, nil
+}
+
+// payError gives pay's failures the contract's meaning: a node that could
+// not be reached never got the payment; one that went away during the call,
+// or is already paying this invoice (code 200), leaves its fate unknown.
+func payError(err error) error {
+	var rerr *RPCError
+	switch {
+	case errors.As(err, &rerr) && rerr.Code == codePayInProgress:
+		return fmt.Errorf("%w: %w", backend.ErrPaymentUnknown, rerr)
+	case errors.Is(err, backend.ErrUnavailable) && !errors.Is(err, errNotSent):
+		return fmt.Errorf("cln: pay: %w: the node went away during the call: %v", backend.ErrPaymentUnknown, err)
+	}
+	return err
 }
 
 // holdCLTV is the min_final_cltv_expiry of the invoices the adapter
@@ -652,26 +647,11 @@ const holdCLTV = 80
 // the BOLT11 with the request's amount, memo or description hash and
 // expiry, has lightningd sign it as the node (signinvoice, which keeps no
 // state), and hands it to the plugin with injectholdinvoice.
-func (h *HoldBackend) CreateHoldInvoice(ctx context.Context, hash backend.PaymentHash, req backend.InvoiceRequest) (*backend.Invoice, error) {
-	if err := req.Validate(); err != nil {
-		return nil, fmt.Errorf("cln: %w", err)
-	}
-	switch {
-	case req.Preimage != nil:
-		return nil, fmt.Errorf("cln: %w: a hold invoice's preimage stays with the caller", backend.ErrInvalid)
-	case hash.IsZero():
-		return nil, fmt.Errorf("cln: %w: zero payment hash", backend.ErrInvalid)
-	}
-	expiry := req.ExpiryOrDefault()
-	if expiry < time.Second {
-		return nil, fmt.Errorf("cln: %w: expiry under one second", backend.ErrInvalid)
-	}
-	unsigned, err := encodeUnsigned(h.network, hash, req, expiry)
+func (h *holdDriver) CreateHoldInvoice(ctx context.Context, hash backend.PaymentHash, req backend.InvoiceRequest) (*backend.Invoice, error) {
+	unsigned, err := encodeUnsigned(h.network, hash, req, req.Expiry)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := h.bound(ctx)
-	defer cancel()
 	var signed holdInvoiceResult
 	if err := h.call(ctx, "signinvoice", map[string]string{"invstring": unsigned}, &signed); err != nil {
 		return nil, err
@@ -715,17 +695,13 @@ func encodeUnsigned(network string, hash backend.PaymentHash, req backend.Invoic
 }
 
 // SettleInvoice implements backend.HoldInvoicer with settleholdinvoice.
-func (h *HoldBackend) SettleInvoice(ctx context.Context, preimage backend.Preimage) error {
-	ctx, cancel := h.bound(ctx)
-	defer cancel()
+func (h *holdDriver) SettleInvoice(ctx context.Context, preimage backend.Preimage) error {
 	return h.call(ctx, "settleholdinvoice", map[string]string{"preimage": preimage.String()}, nil)
 }
 
 // CancelInvoice implements backend.HoldInvoicer with cancelholdinvoice. It
 // cancels hold invoices only: Core Lightning cannot cancel a plain invoice
 // (delinvoice deletes it instead).
-func (h *HoldBackend) CancelInvoice(ctx context.Context, hash backend.PaymentHash) error {
-	ctx, cancel := h.bound(ctx)
-	defer cancel()
+func (h *holdDriver) CancelInvoice(ctx context.Context, hash backend.PaymentHash) error {
 	return h.call(ctx, "cancelholdinvoice", map[string]string{"payment_hash": hash.String()}, nil)
 }

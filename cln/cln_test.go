@@ -30,7 +30,7 @@ func TestPayThroughAdapter(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
 			h := newFakeHarness(t, tr, false)
-			payer := h.b.(backend.Payer)
+			payer := h.b
 			inv, err := h.b.CreateInvoice(ctxT(t), backend.InvoiceRequest{Amount: 5000, Memo: "pay me"})
 			if err != nil {
 				t.Fatal(err)
@@ -96,7 +96,7 @@ func TestWaitInvoiceExpiry(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := h.b.(backend.Waiter).WaitInvoice(ctxT(t), inv.PaymentHash)
+			got, err := h.b.WaitInvoice(ctxT(t), inv.PaymentHash)
 			if err != nil {
 				t.Fatalf("WaitInvoice: %v", err)
 			}
@@ -119,7 +119,7 @@ func TestWaitEndsWhenNodeStops(t *testing.T) {
 			}
 			done := make(chan error, 1)
 			go func() {
-				_, err := h.b.(backend.Waiter).WaitInvoice(ctxT(t), inv.PaymentHash)
+				_, err := h.b.WaitInvoice(ctxT(t), inv.PaymentHash)
 				done <- err
 			}()
 			// The wait is in place once the fake has the connection; there is
@@ -147,9 +147,9 @@ func TestOpenErrors(t *testing.T) {
 		{"cln://host/path", backend.ErrInvalid},
 		{"clnrest://" + f.RESTAddr(), backend.ErrInvalid}, // no rune
 		{"clnrest://" + f.RESTAddr() + "?rune=env:L402KIT_TEST_UNSET_RUNE", backend.ErrInvalid},
-		{"clnrest://" + f.RESTAddr() + "?rune=wrong&plainhttp=1", backend.ErrInvalid},
-		{"clnrest://" + f.RESTAddr() + "?rune=x&plainhttp=maybe", backend.ErrInvalid},
-		{"clnrest://127.0.0.1:1?rune=x&plainhttp=1", backend.ErrUnavailable},
+		{"clnrest://" + f.RESTAddr() + "?rune=wrong&tls=0", backend.ErrInvalid},
+		{"clnrest://" + f.RESTAddr() + "?rune=x&tls=maybe", backend.ErrInvalid},
+		{"clnrest://127.0.0.1:1?rune=x&tls=0", backend.ErrUnavailable},
 	} {
 		b, err := backend.Open(ctxT(t), c.url)
 		if !errors.Is(err, c.want) {
@@ -177,10 +177,10 @@ func TestRESTOverTLS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("open over TLS with tlscert: %v", err)
 	}
-	if _, ok := b.(backend.HoldInvoicer); !ok {
-		t.Errorf("hold plugin present but %T is not a HoldInvoicer", b)
+	if !b.Supports(backend.AbilityHold) {
+		t.Errorf("hold plugin present but the backend has no hold ability: %v", backend.Abilities(b))
 	}
-	info, err := b.(backend.Informer).Info(ctxT(t))
+	info, err := b.Info(ctxT(t))
 	if err != nil || info.NodeID != f.Node().NodeID() || info.Network != "regtest" || !info.Synced {
 		t.Errorf("Info over TLS: %+v, %v", info, err)
 	}
@@ -201,7 +201,7 @@ func TestHoldInvoiceFields(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
 			h := newFakeHarness(t, tr, true)
-			hi := h.b.(backend.HoldInvoicer)
+			hi := h.b
 			pre, _ := backend.NewPreimage()
 			inv, err := hi.CreateHoldInvoice(ctxT(t), pre.Hash(), backend.InvoiceRequest{Amount: 4242, Memo: "held memo", Expiry: 7 * time.Minute})
 			if err != nil {

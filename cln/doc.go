@@ -13,7 +13,7 @@
 //	tlscert=PATH    CLNRest: trust this certificate (CLNRest's ca.pem) instead of the system roots
 //	servername=NAME CLNRest: verify the certificate for NAME (CLNRest's own names "cln" and "localhost")
 //	insecure=1      CLNRest: accept any certificate (tests only)
-//	plainhttp=1     CLNRest: plain HTTP, for clnrest-protocol=http and test fakes
+//	tls=0           CLNRest: plain HTTP, for clnrest-protocol=http and test fakes
 //	timeout=30s     bound for each call whose context has none (not waitinvoice or pay)
 //
 // Methods called: getinfo and help (at open and for Info), invoice (with
@@ -37,10 +37,11 @@
 // Hold invoices need BoltzExchange/hold, the hold invoice plugin Boltz runs
 // in production (the older daywalker90/holdinvoice wraps lightningd's own
 // invoice command, so the node always knows the preimage, which is not a
-// hold invoice in backend's sense). Open asks help for injectholdinvoice,
-// listholdinvoices, settleholdinvoice and cancelholdinvoice; when all are
-// there it returns a *HoldBackend, which implements backend.HoldInvoicer;
-// otherwise a *Backend, which does not. The plugin's own holdinvoice RPC
+// hold invoice in backend's sense). New and Open ask help for
+// injectholdinvoice, listholdinvoices, settleholdinvoice and
+// cancelholdinvoice; when all are there the Backend has the hold ability
+// (its driver implements backend.HoldInvoicer), otherwise it has not. The
+// plugin's own holdinvoice RPC
 // takes only a hash and an amount, so CreateHoldInvoice encodes the BOLT11
 // itself (amount, memo or description hash, expiry, payment secret,
 // min_final_cltv_expiry 80, no route hints), has lightningd sign it

@@ -19,14 +19,20 @@ import (
 // fakeHarness is the adapter against clnfake over one transport.
 type fakeHarness struct {
 	fake *clnfake.Fake
-	b    backend.Backend
+	b    *backend.Backend
+	url  string
 }
 
-func (h *fakeHarness) Backend() backend.Backend { return h.b }
+func (h *fakeHarness) Backend() *backend.Backend { return h.b }
 
 // The fake's memory node pays its own invoices, as a payer node with a
 // channel into the node under test would.
-func (h *fakeHarness) Payer() backend.Payer { return h.fake.Node() }
+func (h *fakeHarness) Payer() backend.Payer { return backend.New(h.fake.Node(), backend.Options{}) }
+
+// OpenBackend implements conformance.Reopener: another adapter on the fake.
+func (h *fakeHarness) OpenBackend(ctx context.Context) (*backend.Backend, error) {
+	return backend.Open(ctx, h.url)
+}
 
 func (h *fakeHarness) Support() conformance.Support {
 	return conformance.Support{ZeroAmount: true, CallerPreimage: true, HashedDescription: true}
@@ -51,7 +57,7 @@ func socketDir(t testing.TB) string {
 
 func startFake(t testing.TB, plugin bool) *clnfake.Fake {
 	t.Helper()
-	node, err := memory.New(memory.Config{})
+	node, err := memory.NewNode(memory.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +84,7 @@ func openURL(t testing.TB, f *clnfake.Fake, transport string) string {
 		return "cln://" + f.SocketPath()
 	case "rest":
 		t.Setenv("L402KIT_TEST_CLN_RUNE", f.Rune())
-		return fmt.Sprintf("clnrest://%s?rune=%s&plainhttp=1", f.RESTAddr(), url.QueryEscape("env:L402KIT_TEST_CLN_RUNE"))
+		return fmt.Sprintf("clnrest://%s?rune=%s&tls=0", f.RESTAddr(), url.QueryEscape("env:L402KIT_TEST_CLN_RUNE"))
 	}
 	t.Fatalf("unknown transport %q", transport)
 	return ""
@@ -94,16 +100,17 @@ func newFakeHarnessTB(t testing.TB, transport string, plugin bool) *fakeHarness 
 	f := startFake(t, plugin)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b, err := backend.Open(ctx, openURL(t, f, transport))
+	u := openURL(t, f, transport)
+	b, err := backend.Open(ctx, u)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
 	t.Cleanup(func() { b.Close() })
-	_, isHold := b.(backend.HoldInvoicer)
+	isHold := b.Supports(backend.AbilityHold)
 	if isHold != plugin {
 		t.Fatalf("hold plugin %v, but the backend is a HoldInvoicer: %v (%T)", plugin, isHold, b)
 	}
-	return &fakeHarness{fake: f, b: b}
+	return &fakeHarness{fake: f, b: b, url: u}
 }
 
 var transports = []string{"socket", "rest"}

@@ -89,14 +89,14 @@ func requireImages(t *testing.T, images [][2]string) {
 // realHarness is the adapter against a containerised Core Lightning.
 type realHarness struct {
 	node    testcontainers.Container
-	b       backend.Backend
+	b       *backend.Backend
 	payer   backend.Payer
 	socket  string
 	restURL string
 }
 
-func (h *realHarness) Backend() backend.Backend { return h.b }
-func (h *realHarness) Payer() backend.Payer     { return h.payer }
+func (h *realHarness) Backend() *backend.Backend { return h.b }
+func (h *realHarness) Payer() backend.Payer      { return h.payer }
 func (h *realHarness) Support() conformance.Support {
 	return conformance.Support{ZeroAmount: true, CallerPreimage: true, HashedDescription: true}
 }
@@ -111,7 +111,7 @@ func (h *realHarness) StartNode(ctx context.Context) error {
 		return err
 	}
 	for {
-		if _, err := h.b.(backend.Informer).Info(ctx); err == nil {
+		if _, err := h.b.Info(ctx); err == nil {
 			return nil
 		}
 		select {
@@ -290,14 +290,14 @@ func newRealHarness(t *testing.T) *realHarness {
 	}
 	execJSON(ctx, t, node, &rn, lightningCLI("createrune")...)
 	t.Setenv("L402KIT_TEST_REAL_CLN_RUNE", rn.Rune)
-	h.restURL = fmt.Sprintf("clnrest://127.0.0.1:%d?rune=env:L402KIT_TEST_REAL_CLN_RUNE&plainhttp=1", restPort)
+	h.restURL = fmt.Sprintf("clnrest://127.0.0.1:%d?rune=env:L402KIT_TEST_REAL_CLN_RUNE&tls=0", restPort)
 
 	payer, err := backend.Open(ctx, "cln://"+filepath.Join(payerDir, "regtest", "lightning-rpc"))
 	if err != nil {
 		t.Fatalf("open payer: %v", err)
 	}
 	t.Cleanup(func() { payer.Close() })
-	h.payer = payer.(backend.Payer)
+	h.payer = payer
 	return h
 }
 

@@ -28,7 +28,13 @@ type transport interface {
 	call(ctx context.Context, method string, params, result any) error
 	// String names the endpoint for messages, without secrets.
 	String() string
+	// close releases idle connections.
+	close()
 }
+
+// errNotSent marks a call that failed before its request could reach the
+// node (the connection could not be made): a payment that did not start.
+var errNotSent = errors.New("request not sent")
 
 // RPCError is an error object returned by Core Lightning (or a plugin) for a
 // call, as JSON-RPC 2.0 and CLNRest carry it. Adapter errors wrap it, so
@@ -76,6 +82,8 @@ type rpcResponse struct {
 
 func (t *socketTransport) String() string { return "unix:" + t.path }
 
+func (t *socketTransport) close() {}
+
 func (t *socketTransport) call(ctx context.Context, method string, params, result any) error {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", t.path)
@@ -83,7 +91,7 @@ func (t *socketTransport) call(ctx context.Context, method string, params, resul
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("%w: %v", backend.ErrUnavailable, err)
+		return fmt.Errorf("%w: %w: %v", backend.ErrUnavailable, errNotSent, err)
 	}
 	defer conn.Close()
 	// Closing the connection is how a call is abandoned: it unblocks our
@@ -152,6 +160,12 @@ type restTransport struct {
 
 func (t *restTransport) String() string { return t.base }
 
+func (t *restTransport) close() {
+	if c, ok := t.client.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 func (t *restTransport) call(ctx context.Context, method string, params, result any) error {
 	if params == nil {
 		params = struct{}{}
@@ -171,6 +185,10 @@ func (t *restTransport) call(ctx context.Context, method string, params, result 
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return fmt.Errorf("%w: %w: %v", backend.ErrUnavailable, errNotSent, redactURLError(err))
 		}
 		return fmt.Errorf("%w: %v", backend.ErrUnavailable, redactURLError(err))
 	}

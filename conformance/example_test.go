@@ -1,6 +1,7 @@
 package conformance_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/l402kit/l402kit/conformance"
@@ -13,12 +14,12 @@ import (
 // channel into yours.
 func Example() {
 	TestMyBackend := func(t *testing.T) {
-		node, err := memory.New(memory.Config{})
+		b, err := memory.New(context.Background(), memory.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer node.Close()
-		conformance.Run(t, conformance.NewHarness(node, node, conformance.Support{
+		defer b.Close()
+		conformance.Run(t, conformance.NewHarness(b, b, conformance.Support{
 			ZeroAmount: true, CallerPreimage: true, DescriptionHash: true, HashedDescription: true,
 		}))
 	}
@@ -27,12 +28,12 @@ func Example() {
 
 // The example's own harness, run for real, so the example cannot rot.
 func TestNewHarness(t *testing.T) {
-	node, err := memory.New(memory.Config{})
+	b, err := memory.New(context.Background(), memory.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer node.Close()
-	conformance.Run(t, conformance.NewHarness(node, node, conformance.Support{
+	defer b.Close()
+	conformance.Run(t, conformance.NewHarness(b, b, conformance.Support{
 		ZeroAmount: true, CallerPreimage: true, DescriptionHash: true, HashedDescription: true,
 	}))
 }

@@ -11,7 +11,7 @@ import (
 // cases share it, so each case creates its own invoices.
 type Harness interface {
 	// Backend is the backend under test.
-	Backend() backend.Backend
+	Backend() *backend.Backend
 	// Payer pays invoices of Backend: on regtest a second node with a
 	// channel into the first; in process the memory node itself.
 	Payer() backend.Payer
@@ -57,4 +57,12 @@ type Restarter interface {
 	StopNode(ctx context.Context) error
 	// StartNode brings it back and returns once it answers again.
 	StartNode(ctx context.Context) error
+}
+
+// Reopener is a harness that can open another Backend of the kind under
+// test, on the same node or a new one, for the cases that close it.
+// Harnesses without it skip those cases.
+type Reopener interface {
+	// OpenBackend opens a new Backend; the case that asked closes it.
+	OpenBackend(ctx context.Context) (*backend.Backend, error)
 }

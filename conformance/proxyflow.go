@@ -72,7 +72,7 @@ type seen struct {
 
 func newFlow(t *testing.T, h Harness) *flow {
 	f := &flow{h: h, payer: h.Payer(), client: &http.Client{Timeout: callTimeout}}
-	_, f.hold = h.Backend().(backend.HoldInvoicer)
+	f.hold = h.Backend().Supports(backend.AbilityHold)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.upstream = append(f.upstream, seen{r.URL.Path, r.Header.Get(proxy.HeaderPaid), r.Header.Get("Authorization")})

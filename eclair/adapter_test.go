@@ -21,12 +21,23 @@ const password = "21satoshi"
 type env struct {
 	node *memory.Node
 	fake *eclairfake.Server
-	b    *Backend
+	d    *driver
+	b    *backend.Backend
+}
+
+// newTestBackend is New as tests call it, keeping the driver for the
+// white-box checks.
+func newTestBackend(cfg Config) (*driver, *backend.Backend, error) {
+	d, err := newDriver(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, backend.New(d, backend.Options{CallTimeout: cfg.RequestTimeout}), nil
 }
 
 func newEnv(t testing.TB, poll time.Duration) *env {
 	t.Helper()
-	node, err := memory.New(memory.Config{Alias: "eclairfake"})
+	node, err := memory.NewNode(memory.Config{Alias: "eclairfake"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,12 +50,12 @@ func newEnv(t testing.TB, poll time.Duration) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fake.Close() })
-	b, err := New(Config{URL: fake.URL(), Password: password, PollInterval: poll})
+	d, b, err := newTestBackend(Config{URL: fake.URL(), Password: password, PollInterval: poll})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	return &env{node: node, fake: fake, b: b}
+	return &env{node: node, fake: fake, d: d, b: b}
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
@@ -64,12 +75,12 @@ func (e *env) invoice(t *testing.T) *backend.Invoice {
 
 func TestNoHoldInvoices(t *testing.T) {
 	e := newEnv(t, time.Second)
-	var b backend.Backend = e.b
-	if _, ok := b.(backend.HoldInvoicer); ok {
+	b := e.b
+	if b.Supports(backend.AbilityHold) {
 		t.Fatal("the eclair backend claims hold invoices; Eclair has none")
 	}
 	got := backend.Abilities(b)
-	want := []backend.Ability{backend.AbilityWait, backend.AbilityPay, backend.AbilityInfo}
+	want := []backend.Ability{backend.AbilityWait, backend.AbilityPay, backend.AbilityFeeLimit, backend.AbilityInfo, backend.AbilityPing}
 	if len(got) != len(want) {
 		t.Fatalf("abilities %v, want %v", got, want)
 	}
@@ -83,7 +94,7 @@ func TestNoHoldInvoices(t *testing.T) {
 func TestWrongPassword(t *testing.T) {
 	e := newEnv(t, time.Second)
 	inv := e.invoice(t)
-	bad, err := New(Config{URL: e.fake.URL(), Password: "not-the-password", PollInterval: 50 * time.Millisecond})
+	_, bad, err := newTestBackend(Config{URL: e.fake.URL(), Password: "not-the-password", PollInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +195,7 @@ func TestNothingListening(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	b, err := New(Config{URL: "http://" + addr, Password: password})
+	_, b, err := newTestBackend(Config{URL: "http://" + addr, Password: password})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +222,7 @@ func TestNodeHangs(t *testing.T) {
 			defer c.Close()
 		}
 	}()
-	b, err := New(Config{URL: "http://" + ln.Addr().String(), Password: password})
+	_, b, err := newTestBackend(Config{URL: "http://" + ln.Addr().String(), Password: password})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +246,7 @@ func TestWaitByEvent(t *testing.T) {
 		}
 		done <- err
 	}()
-	waitConnected(t, e.b, true)
+	waitConnected(t, e.d, true)
 	// The connect rang every waiter once; give that lookup time to finish
 	// so the payment below is seen through its event.
 	time.Sleep(100 * time.Millisecond)
@@ -259,16 +270,16 @@ func TestWaitFallsBackToPolling(t *testing.T) {
 		}
 		done <- err
 	}()
-	waitConnected(t, e.b, true)
+	waitConnected(t, e.d, true)
 	e.fake.SetEvents(false)
-	waitConnected(t, e.b, false)
+	waitConnected(t, e.d, false)
 	if _, err := e.node.PayInvoice(ctxT(t, 10*time.Second), inv.PaymentRequest, backend.PayOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("WaitInvoice with the websocket down: %v", err)
 	}
-	if e.b.events.Connected() {
+	if e.d.events.Connected() {
 		t.Errorf("hub reports a connected socket while /ws is refused")
 	}
 }
@@ -284,16 +295,16 @@ func TestWaitReconnects(t *testing.T) {
 		_, err := e.b.WaitInvoice(ctx, inv.PaymentHash)
 		done <- err
 	}()
-	waitConnected(t, e.b, true)
+	waitConnected(t, e.d, true)
 	e.fake.SetEvents(false)
-	waitConnected(t, e.b, false)
+	waitConnected(t, e.d, false)
 	e.fake.SetEvents(true)
-	waitConnected(t, e.b, true)
+	waitConnected(t, e.d, true)
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled wait: %v, want context.Canceled", err)
 	}
-	waitConnected(t, e.b, false)
+	waitConnected(t, e.d, false)
 }
 
 func TestCloseEndsWait(t *testing.T) {
@@ -304,17 +315,17 @@ func TestCloseEndsWait(t *testing.T) {
 		_, err := e.b.WaitInvoice(ctxT(t, 20*time.Second), inv.PaymentHash)
 		done <- err
 	}()
-	waitConnected(t, e.b, true)
+	waitConnected(t, e.d, true)
 	e.b.Close()
-	if err := <-done; !errors.Is(err, backend.ErrUnavailable) {
-		t.Errorf("wait after Close: %v, want ErrUnavailable", err)
+	if err := <-done; !errors.Is(err, backend.ErrClosed) {
+		t.Errorf("wait after Close: %v, want ErrClosed", err)
 	}
-	if _, err := e.b.LookupInvoice(ctxT(t, time.Second), inv.PaymentHash); !errors.Is(err, backend.ErrUnavailable) {
-		t.Errorf("call after Close: %v, want ErrUnavailable", err)
+	if _, err := e.b.LookupInvoice(ctxT(t, time.Second), inv.PaymentHash); !errors.Is(err, backend.ErrClosed) {
+		t.Errorf("call after Close: %v, want ErrClosed", err)
 	}
 }
 
-func waitConnected(t *testing.T, b *Backend, want bool) {
+func waitConnected(t *testing.T, b *driver, want bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for b.events.Connected() != want {
@@ -348,12 +359,12 @@ func TestPayThroughAdapter(t *testing.T) {
 	}
 
 	// An invoice of another node: the memory node has no route to it.
-	other, err := memory.New(memory.Config{})
+	other, err := memory.NewNode(memory.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	foreign, err := other.CreateInvoice(ctx, backend.InvoiceRequest{Amount: 5000, Memo: "elsewhere"})
+	foreign, err := backend.New(other, backend.Options{}).CreateInvoice(ctx, backend.InvoiceRequest{Amount: 5000, Memo: "elsewhere"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +431,7 @@ func TestOpenURL(t *testing.T) {
 			t.Errorf("Open(%q): %v", raw, err)
 			continue
 		}
-		info, err := b.(backend.Informer).Info(ctx)
+		info, err := b.Info(ctx)
 		if err != nil || info.NodeID != e.node.NodeID() || info.Network != "regtest" || info.Alias != "eclairfake" {
 			t.Errorf("Open(%q).Info() = %+v, %v", raw, info, err)
 		}
@@ -444,7 +455,11 @@ func TestOpenURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if s := b.(*Backend).base.Scheme; s != "https" {
+	var d *driver
+	if !b.As(&d) || d.base.Scheme != "https" {
+		t.Errorf("tls=1 did not give https")
+	}
+	if s := d.base.Scheme; s != "https" {
 		t.Errorf("tls=1 gave scheme %q", s)
 	}
 }

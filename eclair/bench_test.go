@@ -52,7 +52,7 @@ func BenchmarkWaitAfterPaymentFake(b *testing.B) {
 			_, err := e.b.WaitInvoice(ctx, inv.PaymentHash)
 			done <- err
 		}()
-		for !e.b.events.Connected() {
+		for !e.d.events.Connected() {
 			time.Sleep(time.Millisecond)
 		}
 		time.Sleep(5 * time.Millisecond) // let the wait's first lookup finish

@@ -21,11 +21,16 @@ const testPassword = "21satoshi"
 type fakeHarness struct {
 	node *memory.Node
 	fake *eclairfake.Server
-	b    *eclair.Backend
+	b    *backend.Backend
 }
 
-func (h *fakeHarness) Backend() backend.Backend { return h.b }
-func (h *fakeHarness) Payer() backend.Payer     { return h.node }
+func (h *fakeHarness) Backend() *backend.Backend { return h.b }
+func (h *fakeHarness) Payer() backend.Payer      { return backend.New(h.node, backend.Options{}) }
+
+// OpenBackend implements conformance.Reopener: another adapter on the fake.
+func (h *fakeHarness) OpenBackend(ctx context.Context) (*backend.Backend, error) {
+	return eclair.New(ctx, eclair.Config{URL: h.fake.URL(), Password: testPassword, PollInterval: 100 * time.Millisecond})
+}
 func (h *fakeHarness) Support() conformance.Support {
 	// Eclair's createinvoice takes no amount (any-amount invoice),
 	// descriptionHash and paymentPreimage.
@@ -48,7 +53,7 @@ var (
 // adapter pointed at the fake, all torn down with t.
 func newFakeHarness(t *testing.T) *fakeHarness {
 	t.Helper()
-	node, err := memory.New(memory.Config{Alias: "eclairfake"})
+	node, err := memory.NewNode(memory.Config{Alias: "eclairfake"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +66,7 @@ func newFakeHarness(t *testing.T) *fakeHarness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fake.Close() })
-	b, err := eclair.New(eclair.Config{URL: fake.URL(), Password: testPassword, PollInterval: 100 * time.Millisecond})
+	b, err := eclair.New(context.Background(), eclair.Config{URL: fake.URL(), Password: testPassword, PollInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,12 +12,14 @@
 //
 // Importing the package registers the URL scheme
 //
-//	eclair://:PASSWORD@host:port[?tls=1]
+//	eclair://:PASSWORD@host:port[?tls=1&tlscert=PATH&servername=NAME]
 //
 // where PASSWORD may be env:NAME or file:PATH (percent-encode the slashes of
 // PATH, or pass it as the query parameter password=file:/path), read with
 // backend.ReadSecret so it need not appear on a command line. tls=1 talks
-// HTTPS, for an API behind a TLS-terminating proxy.
+// HTTPS, for an API behind a TLS-terminating proxy (default tls=0: Eclair's
+// API is plain HTTP); tlscert trusts that certificate besides the system
+// roots. timeout=DURATION bounds each call (backend.Open).
 //
 // Errors wrap backend's sentinels: a wrong password is ErrInvalid (a
 // configuration mistake that retrying cannot fix), an unreachable node or an
@@ -28,6 +30,7 @@ package eclair
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,12 +40,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/internal/eventwait"
+	"github.com/l402kit/l402kit/internal/nodeurl"
 )
 
 // Config sets up a Backend.
@@ -67,9 +70,9 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Backend is an Eclair node. It implements backend.Backend, backend.Waiter,
-// backend.Payer and backend.Informer, and is safe for concurrent use.
-type Backend struct {
+// driver is an Eclair node as a backend.Driver with Waiter, Payer,
+// FeeLimiter, Informer and Pinger. It is safe for concurrent use.
+type driver struct {
 	base     *url.URL
 	password string
 	http     *http.Client
@@ -78,21 +81,28 @@ type Backend struct {
 	log      *slog.Logger
 
 	events *eventwait.Hub
-
-	closeOnce sync.Once
-	closed    chan struct{}
 }
 
 var (
-	_ backend.Backend  = (*Backend)(nil)
-	_ backend.Waiter   = (*Backend)(nil)
-	_ backend.Payer    = (*Backend)(nil)
-	_ backend.Informer = (*Backend)(nil)
+	_ backend.Driver     = (*driver)(nil)
+	_ backend.Waiter     = (*driver)(nil)
+	_ backend.Payer      = (*driver)(nil)
+	_ backend.FeeLimiter = (*driver)(nil)
+	_ backend.Informer   = (*driver)(nil)
+	_ backend.Pinger     = (*driver)(nil)
 )
 
-// New returns a Backend for the API at cfg.URL. It does not contact the
-// node; call Info to check the URL and password.
-func New(cfg Config) (*Backend, error) {
+// New returns the Backend for the API at cfg.URL. It does not contact the
+// node; call Ping to check the URL and password.
+func New(_ context.Context, cfg Config) (*backend.Backend, error) {
+	d, err := newDriver(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return backend.New(d, backend.Options{CallTimeout: cfg.RequestTimeout}), nil
+}
+
+func newDriver(cfg Config) (*driver, error) {
 	if cfg.URL == "" {
 		return nil, fmt.Errorf("eclair: %w: Config.URL is empty", backend.ErrInvalid)
 	}
@@ -112,9 +122,7 @@ func New(cfg Config) (*Backend, error) {
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.User, u.RawQuery, u.Fragment = nil, "", ""
 	if cfg.HTTPClient == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-		cfg.HTTPClient = &http.Client{Transport: t}
+		cfg.HTTPClient = newHTTPClient(nil)
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 30 * time.Second
@@ -125,14 +133,13 @@ func New(cfg Config) (*Backend, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	b := &Backend{
+	b := &driver{
 		base:     u,
 		password: cfg.Password,
 		http:     cfg.HTTPClient,
 		timeout:  cfg.RequestTimeout,
 		poll:     cfg.PollInterval,
 		log:      cfg.Logger,
-		closed:   make(chan struct{}),
 	}
 	b.events = newHub(b)
 	return b, nil
@@ -143,51 +150,42 @@ func init() {
 }
 
 // open implements the eclair:// scheme.
-func open(_ context.Context, u *url.URL) (backend.Backend, error) {
+func open(_ context.Context, u *url.URL) (backend.Driver, error) {
 	if u.Host == "" {
 		return nil, fmt.Errorf("eclair: %w: URL needs host:port", backend.ErrInvalid)
 	}
-	q := u.Query()
-	secret := q.Get("password")
-	if secret == "" && u.User != nil {
-		secret, _ = u.User.Password()
-	}
-	if secret == "" {
-		return nil, fmt.Errorf("eclair: %w: no API password (eclair://:PASSWORD@host:port)", backend.ErrInvalid)
-	}
-	password, err := backend.ReadSecret(secret)
+	q := nodeurl.New("eclair", u)
+	password, err := q.Password()
 	if err != nil {
-		return nil, fmt.Errorf("eclair: password: %w", err)
+		return nil, err
 	}
-	scheme := "http"
-	switch q.Get("tls") {
-	case "", "0", "false":
-	case "1", "true":
-		scheme = "https"
-	default:
-		return nil, fmt.Errorf("eclair: %w: tls=%q, want 1 or 0", backend.ErrInvalid, q.Get("tls"))
+	on, tlsConf, err := q.TLS(false)
+	if err != nil {
+		return nil, err
 	}
-	return New(Config{URL: scheme + "://" + u.Host, Password: password})
+	if err := q.Done(); err != nil {
+		return nil, err
+	}
+	cfg := Config{URL: "http://" + u.Host, Password: password}
+	if on {
+		cfg.URL = "https://" + u.Host
+		cfg.HTTPClient = newHTTPClient(tlsConf)
+	}
+	return newDriver(cfg)
 }
 
-// Close stops the websocket and ends waits in progress; the Backend is
-// unusable afterwards.
-func (b *Backend) Close() error {
-	b.closeOnce.Do(func() {
-		close(b.closed)
-		b.events.Close()
-		b.http.CloseIdleConnections()
-	})
+func newHTTPClient(conf *tls.Config) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSClientConfig = conf
+	return &http.Client{Transport: t}
+}
+
+// Close stops the websocket and ends waits in progress.
+func (b *driver) Close() error {
+	b.events.Close()
+	b.http.CloseIdleConnections()
 	return nil
-}
-
-func (b *Backend) isClosed() bool {
-	select {
-	case <-b.closed:
-		return true
-	default:
-		return false
-	}
 }
 
 // APIError is an error answer from Eclair's API.
@@ -237,15 +235,7 @@ func classify(status int, msg string) error {
 }
 
 // call POSTs form to method and decodes the JSON answer into out.
-func (b *Backend) call(ctx context.Context, method string, form url.Values, out any) error {
-	if b.isClosed() {
-		return fmt.Errorf("eclair: %s: %w: backend closed", method, backend.ErrUnavailable)
-	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, b.timeout)
-		defer cancel()
-	}
+func (b *driver) call(ctx context.Context, method string, form url.Values, out any) error {
 	u := *b.base
 	u.Path += "/" + method
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
@@ -288,7 +278,7 @@ func (b *Backend) call(ctx context.Context, method string, form url.Values, out 
 // transportError maps a failure to reach the API. The caller's own
 // cancellation is reported as such; everything else (refused, reset,
 // timed out, DNS) means the node cannot be reached now.
-func (b *Backend) transportError(ctx context.Context, method string, err error) error {
+func (b *driver) transportError(ctx context.Context, method string, err error) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return fmt.Errorf("eclair: %s: %w", method, ctx.Err())
 	}
@@ -299,8 +289,16 @@ func (b *Backend) transportError(ctx context.Context, method string, err error) 
 	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
 		why = "timed out"
 	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return fmt.Errorf("eclair: %s: %w: %w: %s: %w", method, backend.ErrUnavailable, errNotSent, why, err)
+	}
 	return fmt.Errorf("eclair: %s: %w: %s: %w", method, backend.ErrUnavailable, why, err)
 }
+
+// errNotSent marks a call whose request never reached Eclair (the
+// connection could not be made): a payment that did not start.
+var errNotSent = errors.New("request not sent")
 
 func isTimeout(err error) bool {
 	var ne net.Error

@@ -28,7 +28,7 @@ func Example() {
 
 	// Returns on the websocket's payment-received event (or by polling
 	// while the socket is down), or when the invoice expires.
-	paid, err := backend.Wait(ctx, b, inv.PaymentHash, 0)
+	paid, err := b.WaitInvoice(ctx, inv.PaymentHash)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -243,7 +243,7 @@ func TestFakeShapes(t *testing.T) {
 
 	// A failed payment: an invoice of no node the fake can reach.
 	other := newEnv(t, time.Second)
-	foreign, err := other.node.CreateInvoice(ctx, backend.InvoiceRequest{Amount: 1000, Memo: "elsewhere"})
+	foreign, err := backend.New(other.node, backend.Options{}).CreateInvoice(ctx, backend.InvoiceRequest{Amount: 1000, Memo: "elsewhere"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,16 +12,9 @@ import (
 	"github.com/l402kit/l402kit/backend"
 )
 
-// CreateInvoice implements backend.Backend with createinvoice. Eclair honours
+// CreateInvoice implements backend.Driver with createinvoice. Eclair honours
 // any-amount invoices, description hashes and caller-chosen preimages.
-func (b *Backend) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) (*backend.Invoice, error) {
-	if err := req.Validate(); err != nil {
-		return nil, fmt.Errorf("eclair: %w", err)
-	}
-	expiry := req.ExpiryOrDefault()
-	if expiry < time.Second {
-		return nil, fmt.Errorf("eclair: %w: expiry %s is under Eclair's one-second unit", backend.ErrInvalid, expiry)
-	}
+func (b *driver) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) (*backend.Invoice, error) {
 	form := url.Values{}
 	if h := req.CommittedDescriptionHash(); h != nil {
 		form.Set("descriptionHash", hex.EncodeToString(h[:]))
@@ -33,7 +26,7 @@ func (b *Backend) CreateInvoice(ctx context.Context, req backend.InvoiceRequest)
 	if req.Amount > 0 {
 		form.Set("amountMsat", strconv.FormatInt(int64(req.Amount), 10))
 	}
-	form.Set("expireIn", strconv.FormatInt(int64(expiry/time.Second), 10))
+	form.Set("expireIn", strconv.FormatInt(int64(req.Expiry/time.Second), 10))
 	if req.Preimage != nil {
 		form.Set("paymentPreimage", req.Preimage.String())
 		// Eclair stores invoices by payment hash and fails a duplicate only
@@ -57,18 +50,11 @@ func (b *Backend) CreateInvoice(ctx context.Context, req backend.InvoiceRequest)
 	if err != nil {
 		return nil, fmt.Errorf("eclair: createinvoice: %w", err)
 	}
-	if req.Preimage != nil {
-		if inv.PaymentHash != req.Preimage.Hash() {
-			return nil, fmt.Errorf("eclair: createinvoice: %w: invoice hash %s is not sha256 of the preimage given", backend.ErrUnsupported, inv.PaymentHash)
-		}
-		p := *req.Preimage
-		inv.Preimage = &p
-	}
 	return inv, nil
 }
 
 // checkNew returns ErrAlreadyExists when the node has an invoice for hash.
-func (b *Backend) checkNew(ctx context.Context, hash backend.PaymentHash) error {
+func (b *driver) checkNew(ctx context.Context, hash backend.PaymentHash) error {
 	_, err := b.LookupInvoice(ctx, hash)
 	switch {
 	case err == nil:
@@ -79,9 +65,9 @@ func (b *Backend) checkNew(ctx context.Context, hash backend.PaymentHash) error 
 	return err
 }
 
-// LookupInvoice implements backend.Backend with getreceivedinfo, whose
+// LookupInvoice implements backend.Driver with getreceivedinfo, whose
 // answer includes the invoice itself, BOLT11 string and all.
-func (b *Backend) LookupInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
+func (b *driver) LookupInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
 	var p incomingPayment
 	if err := b.call(ctx, "getreceivedinfo", url.Values{"paymentHash": {hash.String()}}, &p); err != nil {
 		return nil, err
@@ -99,7 +85,7 @@ func (b *Backend) LookupInvoice(ctx context.Context, hash backend.PaymentHash) (
 // Info implements backend.Informer with getinfo. Eclair only serves its API
 // once it has started, and it refuses to start until bitcoind has finished
 // its initial block download, so an answering node is synced.
-func (b *Backend) Info(ctx context.Context) (*backend.NodeInfo, error) {
+func (b *driver) Info(ctx context.Context) (*backend.NodeInfo, error) {
 	var g getInfo
 	if err := b.call(ctx, "getinfo", url.Values{}, &g); err != nil {
 		return nil, err
@@ -111,4 +97,9 @@ func (b *Backend) Info(ctx context.Context) (*backend.NodeInfo, error) {
 		BlockHeight: g.BlockHeight,
 		Synced:      true,
 	}, nil
+}
+
+// Ping implements backend.Pinger with getinfo.
+func (b *driver) Ping(ctx context.Context) error {
+	return b.call(ctx, "getinfo", url.Values{}, nil)
 }

@@ -13,49 +13,39 @@ import (
 
 // PayInvoice implements backend.Payer: payinvoice starts the payment and
 // returns its id at once; getsentinfo is then polled (quickly at first,
-// then every PollInterval) until the payment is sent or failed, or
-// opts.Timeout (default one minute) runs out.
+// then every PollInterval) until the payment is sent or failed, or ctx ends.
 //
 // A non-zero opts.MaxFee is sent as maxFeeFlatSat, rounded down to whole
 // satoshis (Eclair's unit), with maxFeePct 0 so the flat cap is the cap;
 // zero leaves Eclair's configured defaults.
 //
-// When the time runs out with the payment in flight, the error wraps
-// context.DeadlineExceeded, not ErrPaymentFailed: the payment may still
-// succeed, and getsentinfo with the id in the message will tell.
-func (b *Backend) PayInvoice(ctx context.Context, bolt11 string, opts backend.PayOptions) (*backend.Payment, error) {
-	d, err := backend.DecodeInvoice(bolt11)
-	if err != nil {
-		return nil, fmt.Errorf("eclair: %w", err)
-	}
+// payinvoice that could not reach Eclair did not start the payment
+// (ErrUnavailable); any other failure of it, and a payment still in flight
+// when ctx ends, leave its fate unknown (ErrPaymentUnknown): getsentinfo
+// with the id in the message will tell.
+func (b *driver) PayInvoice(ctx context.Context, bolt11 string, opts backend.PayOptions) (*backend.Payment, error) {
 	form := url.Values{"invoice": {bolt11}}
-	switch {
-	case opts.Amount < 0 || opts.MaxFee < 0:
-		return nil, fmt.Errorf("eclair: %w: negative amount or fee limit", backend.ErrInvalid)
-	case d.Amount == 0 && opts.Amount == 0:
-		return nil, fmt.Errorf("eclair: %w: any-amount invoice needs PayOptions.Amount", backend.ErrInvalid)
-	case d.Amount == 0:
+	if opts.Amount > 0 {
 		form.Set("amountMsat", strconv.FormatInt(int64(opts.Amount), 10))
-	case opts.Amount != 0 && opts.Amount != d.Amount:
-		return nil, fmt.Errorf("eclair: %w: invoice asks %s, PayOptions.Amount is %s", backend.ErrInvalid, d.Amount, opts.Amount)
 	}
 	if opts.MaxFee > 0 {
 		form.Set("maxFeeFlatSat", strconv.FormatInt(opts.MaxFee.Sats(), 10))
 		form.Set("maxFeePct", "0")
 	}
-	timeout := opts.Timeout
-	if timeout <= 0 {
-		timeout = time.Minute
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-
 	var id string
 	if err := b.call(ctx, "payinvoice", form, &id); err != nil {
-		return nil, err
+		var apiErr *APIError
+		switch {
+		case errors.Is(err, errNotSent):
+			return nil, err
+		case errors.As(err, &apiErr) && apiErr.Status < 500 && apiErr.Status != 408:
+			// Eclair refused the request as such: nothing started.
+			return nil, err
+		}
+		return nil, fmt.Errorf("eclair: payinvoice: %w: %v", backend.ErrPaymentUnknown, err)
 	}
 	if id == "" {
-		return nil, fmt.Errorf("eclair: payinvoice: %w: empty payment id", backend.ErrUnsupported)
+		return nil, fmt.Errorf("eclair: payinvoice: %w: empty payment id", backend.ErrPaymentUnknown)
 	}
 
 	wait := 20 * time.Millisecond
@@ -65,7 +55,7 @@ func (b *Backend) PayInvoice(ctx context.Context, bolt11 string, opts backend.Pa
 		err := b.call(ctx, "getsentinfo", url.Values{"id": {id}}, &recs)
 		switch {
 		case err == nil:
-			pay, done, perr := sentOutcome(d.PaymentHash, recs)
+			pay, done, perr := sentOutcome(recs)
 			if done {
 				if perr != nil {
 					return nil, fmt.Errorf("eclair: payment %s: %w", id, perr)
@@ -77,7 +67,7 @@ func (b *Backend) PayInvoice(ctx context.Context, bolt11 string, opts backend.Pa
 			// node answers or time runs out.
 			lastErr = err
 		default:
-			return nil, fmt.Errorf("eclair: payment %s: %w", id, err)
+			return nil, fmt.Errorf("eclair: payment %s: %w: %v", id, backend.ErrPaymentUnknown, err)
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -87,9 +77,6 @@ func (b *Backend) PayInvoice(ctx context.Context, bolt11 string, opts backend.Pa
 				return nil, fmt.Errorf("eclair: payment %s still in flight (last error: %v): %w", id, lastErr, ctx.Err())
 			}
 			return nil, fmt.Errorf("eclair: payment %s still in flight: %w", id, ctx.Err())
-		case <-b.closed:
-			t.Stop()
-			return nil, fmt.Errorf("eclair: payment %s: %w: backend closed with the payment in flight", id, backend.ErrUnavailable)
 		case <-t.C:
 		}
 		if wait *= 2; wait > b.poll {
@@ -97,3 +84,6 @@ func (b *Backend) PayInvoice(ctx context.Context, bolt11 string, opts backend.Pa
 		}
 	}
 }
+
+// LimitsFees implements backend.FeeLimiter: payinvoice takes maxFeeFlatSat.
+func (b *driver) LimitsFees() {}

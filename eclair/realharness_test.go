@@ -128,13 +128,13 @@ func TestConformanceRegtest(t *testing.T) {
 
 // regtest is the running harness.
 type regtest struct {
-	alice, bob *eclair.Backend
+	alice, bob *backend.Backend
 	aliceC     testcontainers.Container
 	aliceURL   string
 }
 
-func (r *regtest) Backend() backend.Backend { return r.alice }
-func (r *regtest) Payer() backend.Payer     { return r.bob }
+func (r *regtest) Backend() *backend.Backend { return r.alice }
+func (r *regtest) Payer() backend.Payer      { return r.bob }
 func (r *regtest) Support() conformance.Support {
 	return conformance.Support{ZeroAmount: true, CallerPreimage: true, DescriptionHash: true, HashedDescription: true}
 }
@@ -246,12 +246,12 @@ func startRegtest(t *testing.T, bitcoindImage, eclairImage string) *regtest {
 		time.Sleep(time.Second)
 	}
 
-	a, err := eclair.New(eclair.Config{URL: aliceURL, Password: apiPassword})
+	a, err := eclair.New(ctx, eclair.Config{URL: aliceURL, Password: apiPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	b, err := eclair.New(eclair.Config{URL: bobURL, Password: apiPassword})
+	b, err := eclair.New(ctx, eclair.Config{URL: bobURL, Password: apiPassword})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,19 +21,16 @@ import (
 // looks every PollInterval instead (and once more as soon as the socket is
 // back, for events missed meanwhile). An open invoice that reaches its
 // expiry ends the wait as it stands; ctx ends it with ctx's error.
-func (b *Backend) WaitInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
-	if b.isClosed() {
-		return nil, fmt.Errorf("eclair: %w: backend closed", backend.ErrUnavailable)
-	}
+func (b *driver) WaitInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
 	inv, err := b.events.Wait(ctx, hash)
 	if errors.Is(err, eventwait.ErrClosed) {
-		return nil, fmt.Errorf("eclair: wait for invoice %s: %w: backend closed", hash, backend.ErrUnavailable)
+		return nil, fmt.Errorf("eclair: wait for invoice %s: %w", hash, backend.ErrClosed)
 	}
 	return inv, err
 }
 
 // newHub returns the /ws event hub of b.
-func newHub(b *Backend) *eventwait.Hub {
+func newHub(b *driver) *eventwait.Hub {
 	return eventwait.New(eventwait.Config{
 		Name:  "eclair",
 		Log:   b.log,
@@ -43,7 +40,7 @@ func newHub(b *Backend) *eventwait.Hub {
 		// connection.
 		Ping:       15 * time.Second,
 		MaxBackoff: 5 * time.Second,
-		Lookup:     b.LookupInvoice,
+		Lookup:     b.boundedLookup,
 		Poll:       b.poll,
 		// Push is up; this slower look only covers events Eclair dropped
 		// from a full socket queue.
@@ -51,7 +48,15 @@ func newHub(b *Backend) *eventwait.Hub {
 	})
 }
 
-func (b *Backend) dialEvents(ctx context.Context) (*websocket.Conn, error) {
+// boundedLookup is the hub's lookup: its waits have no deadline, each of
+// its calls does.
+func (b *driver) boundedLookup(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	return b.LookupInvoice(ctx, hash)
+}
+
+func (b *driver) dialEvents(ctx context.Context) (*websocket.Conn, error) {
 	u := *b.base
 	u.Path += "/ws"
 	switch u.Scheme {

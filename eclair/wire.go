@@ -146,7 +146,7 @@ type outgoingPayment struct {
 
 // sentOutcome sums up a payment's attempts: done with a payment, done with
 // an error wrapping ErrPaymentFailed, or not done yet.
-func sentOutcome(hash backend.PaymentHash, recs []outgoingPayment) (pay *backend.Payment, done bool, err error) {
+func sentOutcome(recs []outgoingPayment) (pay *backend.Payment, done bool, err error) {
 	if len(recs) == 0 {
 		return nil, false, nil
 	}
@@ -159,13 +159,10 @@ func sentOutcome(hash backend.PaymentHash, recs []outgoingPayment) (pay *backend
 		case "sent":
 			pre, err := backend.ParsePreimage(r.Status.PaymentPreimage)
 			if err != nil {
-				return nil, true, fmt.Errorf("sent payment's preimage: %w", err)
-			}
-			if !pre.Matches(hash) {
-				return nil, true, fmt.Errorf("%w: preimage %s does not match payment hash %s", backend.ErrPaymentFailed, pre, hash)
+				return nil, true, fmt.Errorf("%w: sent payment's preimage: %w", backend.ErrPaymentUnknown, err)
 			}
 			if pay == nil {
-				pay = &backend.Payment{PaymentHash: hash, Preimage: pre, Amount: backend.MilliSat(r.RecipientAmount)}
+				pay = &backend.Payment{Preimage: pre, Amount: backend.MilliSat(r.RecipientAmount)}
 			}
 			pay.Fee += backend.MilliSat(r.Status.FeesPaid)
 		case "pending":

@@ -53,7 +53,7 @@ type paywall struct {
 
 func newPaywall(t *testing.T, price backend.MilliSat) (*paywall, *httptest.Server) {
 	t.Helper()
-	node, err := memory.New(memory.Config{})
+	node, err := memory.NewNode(memory.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,13 +97,13 @@ func (p *paywall) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.singleUse {
 		var pre backend.Preimage
 		if pre, err = backend.NewPreimage(); err == nil {
-			inv, err = p.node.CreateHoldInvoice(ctx, pre.Hash(), backend.InvoiceRequest{Amount: p.price, Memo: "test"})
+			inv, err = backend.New(p.node, backend.Options{}).CreateHoldInvoice(ctx, pre.Hash(), backend.InvoiceRequest{Amount: p.price, Memo: "test"})
 			p.mu.Lock()
 			p.holds[pre.Hash()] = pre
 			p.mu.Unlock()
 		}
 	} else {
-		inv, err = p.node.CreateInvoice(ctx, backend.InvoiceRequest{Amount: p.price, Memo: "test"})
+		inv, err = backend.New(p.node, backend.Options{}).CreateInvoice(ctx, backend.InvoiceRequest{Amount: p.price, Memo: "test"})
 	}
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)

@@ -63,7 +63,7 @@ type Backend struct {
 }
 
 var (
-	_ backend.Backend      = (*Backend)(nil)
+	_ backend.Driver       = (*Backend)(nil)
 	_ backend.Waiter       = (*Backend)(nil)
 	_ backend.HoldInvoicer = (*Backend)(nil)
 	_ backend.Payer        = (*Backend)(nil)

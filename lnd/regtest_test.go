@@ -46,11 +46,11 @@ func TestRegtest(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer b.Close()
-		info, err := b.(backend.Informer).Info(ctx)
+		info, err := b.Info(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := net.Backend().(backend.Informer).Info(ctx)
+		want, err := net.Backend().Info(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +144,7 @@ func stopAliceMidSuite(t *testing.T, net *regtest.LNDNet) {
 	go func() {
 		wctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		_, err := b.(backend.Waiter).WaitInvoice(wctx, inv.PaymentHash)
+		_, err := b.WaitInvoice(wctx, inv.PaymentHash)
 		waitErr <- err
 	}()
 	time.Sleep(200 * time.Millisecond) // let the subscription reach the node
@@ -174,7 +174,7 @@ func stopAliceMidSuite(t *testing.T, net *regtest.LNDNet) {
 			_, err := b.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(1)})
 			return err
 		}},
-		{"Info", func(ctx context.Context) error { _, err := b.(backend.Informer).Info(ctx); return err }},
+		{"Info", func(ctx context.Context) error { _, err := b.Info(ctx); return err }},
 	} {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		start := time.Now()

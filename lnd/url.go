@@ -14,7 +14,7 @@ const Scheme = "lnd"
 
 func init() { backend.Register(Scheme, open) }
 
-func open(ctx context.Context, u *url.URL) (backend.Backend, error) {
+func open(ctx context.Context, u *url.URL) (backend.Driver, error) {
 	cfg, err := ParseURL(u)
 	if err != nil {
 		return nil, err

@@ -71,8 +71,9 @@ func TestOpenRegistered(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if _, ok := b.(*Backend); !ok {
-		t.Fatalf("Open returned %T", b)
+	var d *Backend
+	if !b.As(&d) {
+		t.Fatalf("Open returned no lnd driver")
 	}
 	if _, err := backend.Open(context.Background(), "lnd://127.0.0.1:1?macaroon="+filepath.Join(dir, "missing")); !errors.Is(err, backend.ErrInvalid) {
 		t.Fatalf("missing macaroon file: %v, want ErrInvalid", err)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/lnurl"
-	"github.com/l402kit/l402kit/memory"
 )
 
 // rogue is a LNURL-pay service that misbehaves on purpose, each test
@@ -26,7 +25,7 @@ import (
 type rogue struct {
 	t        *testing.T
 	srv      *httptest.Server
-	node     *memory.Node
+	node     *backend.Backend
 	metadata string
 	min, max int64
 	// params, callback and verify answer their endpoint; nil means the

@@ -19,7 +19,7 @@ func BenchmarkCreateInvoice(b *testing.B) {
 		r := req
 		r.DescriptionHash = &h
 		for b.Loop() {
-			if _, err := node.CreateInvoice(ctx, r); err != nil {
+			if _, err := backend.New(node, backend.Options{}).CreateInvoice(ctx, r); err != nil {
 				b.Fatal(err)
 			}
 		}

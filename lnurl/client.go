@@ -113,8 +113,8 @@ type record struct {
 }
 
 var (
-	_ backend.Backend = (*Client)(nil)
-	_ backend.Waiter  = (*Client)(nil)
+	_ backend.Driver = (*Client)(nil)
+	_ backend.Waiter = (*Client)(nil)
 )
 
 // New returns a Client for the service cfg names, after fetching its pay

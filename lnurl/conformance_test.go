@@ -1,19 +1,21 @@
 package lnurl_test
 
 import (
+	"context"
 	"testing"
 
+	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/conformance"
 	"github.com/l402kit/l402kit/memory"
 )
 
 // newMemoryNode is the node behind the LNURL server in the always-run
 // harness; it also pays, since it pays its own invoices.
-func newMemoryNode(t *testing.T) *memory.Node { return newMemoryNodeTB(t) }
+func newMemoryNode(t *testing.T) *backend.Backend { return newMemoryNodeTB(t) }
 
-func newMemoryNodeTB(t testing.TB) *memory.Node {
+func newMemoryNodeTB(t testing.TB) *backend.Backend {
 	t.Helper()
-	n, err := memory.New(memory.Config{})
+	n, err := memory.New(context.Background(), memory.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,4 +32,10 @@ func TestConformanceMemory(t *testing.T) {
 func TestProxyFlowMemory(t *testing.T) {
 	node := newMemoryNode(t)
 	conformance.RunProxyFlow(t, newLNURLHarness(t, node, node, 0))
+}
+
+// nodeOf is the memory node behind b.
+func nodeOf(b *backend.Backend) *memory.Node {
+	n, _ := memory.AsNode(b)
+	return n
 }

@@ -16,7 +16,7 @@ import (
 // A node becomes a lightning address with a Server; any program then takes
 // invoices from that address with a Client, as from a node of its own.
 func Example() {
-	node, err := memory.New(memory.Config{})
+	node, err := memory.New(context.Background(), memory.Config{})
 	if err != nil {
 		panic(err)
 	}

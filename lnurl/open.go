@@ -19,7 +19,7 @@ func init() { backend.Register("lnurl", openURL) }
 //	lnurl:user@domain[?allowhttp=true]
 //
 // allowhttp sets Config.AllowHTTP (for test services only).
-func openURL(ctx context.Context, u *url.URL) (backend.Backend, error) {
+func openURL(ctx context.Context, u *url.URL) (backend.Driver, error) {
 	var cfg Config
 	q := u.Query()
 	if v := q.Get("allowhttp"); v != "" {

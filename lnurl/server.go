@@ -32,7 +32,7 @@ type ServerConfig struct {
 	// metadata, for nodes that hash the text themselves) and its
 	// DescriptionHash; a backend that answers ErrUnsupported makes every
 	// callback fail with a reason saying so.
-	Backend backend.Backend
+	Backend *backend.Backend
 	// Domain is the domain of the addresses served (name@Domain), written
 	// into each name's metadata as its LUD-16 text/identifier.
 	Domain string

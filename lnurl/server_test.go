@@ -15,6 +15,7 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/lnurl"
+	"github.com/l402kit/l402kit/memory"
 )
 
 // getDoc GETs rawURL and decodes the JSON answer into a map.
@@ -53,7 +54,7 @@ func wantLNURLError(t *testing.T, code int, doc map[string]any, wantCode int, wh
 
 // serveOn starts an lnurl.Server for b on an httptest server and returns
 // the server and its base URL.
-func serveOn(t *testing.T, b backend.Backend, mod func(*lnurl.ServerConfig)) (*lnurl.Server, string) {
+func serveOn(t *testing.T, b *backend.Backend, mod func(*lnurl.ServerConfig)) (*lnurl.Server, string) {
 	t.Helper()
 	var s *lnurl.Server
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.ServeHTTP(w, r) }))
@@ -184,7 +185,7 @@ func TestServerVerify(t *testing.T) {
 	k := u.Query().Get("k")
 	// An invoice made on the node directly, not through the server: no
 	// authenticator fits, so the endpoint cannot be used to read it.
-	other, err := node.CreateInvoice(ctx10(t), backend.InvoiceRequest{Amount: 5000, Memo: "not LNURL"})
+	other, err := backend.New(node, backend.Options{}).CreateInvoice(ctx10(t), backend.InvoiceRequest{Amount: 5000, Memo: "not LNURL"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,18 +222,18 @@ func TestServerVerifyKey(t *testing.T) {
 
 // noDescriptionHash is a backend whose node cannot commit to a description
 // hash, as some nodes' APIs cannot.
-type noDescriptionHash struct{ backend.Backend }
+type noDescriptionHash struct{ *memory.Node }
 
 func (n noDescriptionHash) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) (*backend.Invoice, error) {
 	if req.DescriptionHash != nil {
 		return nil, fmt.Errorf("test node: %w: description hash", backend.ErrUnsupported)
 	}
-	return n.Backend.CreateInvoice(ctx, req)
+	return n.Node.CreateInvoice(ctx, req)
 }
 
 func TestServerBackendFailures(t *testing.T) {
 	t.Run("NoDescriptionHash", func(t *testing.T) {
-		_, base := serveOn(t, noDescriptionHash{newMemoryNode(t)}, nil)
+		_, base := serveOn(t, backend.New(noDescriptionHash{nodeOf(newMemoryNode(t))}, backend.Options{}), nil)
 		code, doc := getDoc(t, base+"/lnurlp/alice/callback?amount=5000")
 		wantLNURLError(t, code, doc, 500, "cannot make invoices that commit to a description hash, which LNURL-pay requires")
 	})
@@ -248,7 +249,7 @@ func TestServerBackendFailures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		node.SetAvailable(false)
+		nodeOf(node).SetAvailable(false)
 		code, doc := getDoc(t, base+"/lnurlp/alice/callback?amount=5000")
 		wantLNURLError(t, code, doc, 503, "node unavailable")
 		if strings.Contains(doc["reason"].(string), "memory:") {
@@ -260,7 +261,7 @@ func TestServerBackendFailures(t *testing.T) {
 		wantRefused(t, err, backend.ErrUnavailable, "node unavailable")
 		_, err = c.LookupInvoice(ctx10(t), inv.PaymentHash)
 		wantRefused(t, err, backend.ErrUnavailable)
-		node.SetAvailable(true)
+		nodeOf(node).SetAvailable(true)
 		if _, err := c.LookupInvoice(ctx10(t), inv.PaymentHash); err != nil {
 			t.Errorf("lookup once the node is back: %v", err)
 		}

@@ -77,13 +77,13 @@ func (s *service) baseURL() string { return "http://" + s.addr }
 // lnurlHarness runs the conformance suite on an lnurl.Client fetching
 // invoices from an lnurl.Server whose backend the payer can pay.
 type lnurlHarness struct {
-	client *lnurl.Client
+	client *backend.Backend
 	payer  backend.Payer
 	svc    *service
 }
 
-func (h *lnurlHarness) Backend() backend.Backend { return h.client }
-func (h *lnurlHarness) Payer() backend.Payer     { return h.payer }
+func (h *lnurlHarness) Backend() *backend.Backend { return h.client }
+func (h *lnurlHarness) Payer() backend.Payer      { return h.payer }
 
 // Support: LNURL-pay invoices have the amount the payer asks and nothing
 // else of the caller's: no any-amount invoices, no chosen preimage, no
@@ -108,7 +108,7 @@ var _ conformance.Restarter = (*lnurlHarness)(nil)
 
 // newLNURLHarness serves an lnurl.Server for node at name@127.0.0.1:port and
 // opens a Client on that lightning address.
-func newLNURLHarness(t testing.TB, node backend.Backend, payer backend.Payer, expiry time.Duration) *lnurlHarness {
+func newLNURLHarness(t testing.TB, node *backend.Backend, payer backend.Payer, expiry time.Duration) *lnurlHarness {
 	t.Helper()
 	// The domain (and so the address) needs the port, which is known only
 	// once listening: serve a handler that is filled in right after.
@@ -144,6 +144,7 @@ func newLNURLHarness(t testing.TB, node backend.Backend, payer backend.Payer, ex
 	if err != nil {
 		t.Fatalf("lnurl.New on %s: %v", s.Address("alice"), err)
 	}
-	t.Cleanup(func() { c.Close() })
-	return &lnurlHarness{client: c, payer: payer, svc: svc}
+	b := backend.New(c, backend.Options{})
+	t.Cleanup(func() { b.Close() })
+	return &lnurlHarness{client: b, payer: payer, svc: svc}
 }

@@ -11,10 +11,18 @@ import (
 
 // harness runs the suite on a memory node that pays its own invoices; taking
 // it down and up is SetAvailable.
-type harness struct{ n *memory.Node }
+type harness struct {
+	n *memory.Node
+	b *backend.Backend
+}
 
-func (h harness) Backend() backend.Backend { return h.n }
-func (h harness) Payer() backend.Payer     { return h.n }
+func (h harness) Backend() *backend.Backend { return h.b }
+func (h harness) Payer() backend.Payer      { return h.b }
+
+// OpenBackend implements conformance.Reopener with a new node.
+func (h harness) OpenBackend(ctx context.Context) (*backend.Backend, error) {
+	return memory.New(ctx, memory.Config{})
+}
 func (h harness) Support() conformance.Support {
 	return conformance.Support{ZeroAmount: true, CallerPreimage: true, DescriptionHash: true, HashedDescription: true, CancelPlain: true}
 }
@@ -23,7 +31,7 @@ func (h harness) StartNode(context.Context) error { h.n.SetAvailable(true); retu
 
 func newNode(t *testing.T) *memory.Node {
 	t.Helper()
-	n, err := memory.New(memory.Config{})
+	n, err := memory.NewNode(memory.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,11 +40,13 @@ func newNode(t *testing.T) *memory.Node {
 }
 
 func TestConformance(t *testing.T) {
-	conformance.Run(t, harness{newNode(t)})
+	n := newNode(t)
+	conformance.Run(t, harness{n, backend.New(n, backend.Options{})})
 }
 
 func TestProxyFlow(t *testing.T) {
-	conformance.RunProxyFlow(t, harness{newNode(t)})
+	n := newNode(t)
+	conformance.RunProxyFlow(t, harness{n, backend.New(n, backend.Options{})})
 }
 
 // noHold hides the memory node's hold invoices, so the proxy flow runs the
@@ -44,13 +54,14 @@ func TestProxyFlow(t *testing.T) {
 // store.
 type noHold struct{ harness }
 
-func (h noHold) Backend() backend.Backend {
-	return struct {
-		backend.Backend
+func (h noHold) Backend() *backend.Backend {
+	return backend.New(struct {
+		backend.Driver
 		backend.Waiter
-	}{h.n, h.n}
+	}{h.n, h.n}, backend.Options{})
 }
 
 func TestProxyFlowWithoutHoldInvoices(t *testing.T) {
-	conformance.RunProxyFlow(t, noHold{harness{newNode(t)}})
+	n := newNode(t)
+	conformance.RunProxyFlow(t, noHold{harness{n, backend.New(n, backend.Options{})}})
 }

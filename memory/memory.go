@@ -10,8 +10,11 @@
 // Held and blocks the payer, as an in-flight HTLC would, until the invoice is
 // settled, canceled or expires, or the payer's context ends.
 //
-// A Node is safe for concurrent use. SetAvailable(false) makes it behave like
-// a node that went down, for testing how callers handle ErrUnavailable.
+// New returns the portable *backend.Backend over a new Node; NewNode returns
+// the Node itself, for the fakes and demos that drive it directly (a
+// Backend hands it out too, with As). A Node is safe for concurrent use.
+// SetAvailable(false) makes it behave like a node that went down, for testing
+// how callers handle ErrUnavailable.
 package memory
 
 import (
@@ -61,8 +64,18 @@ type entry struct {
 	changed  chan struct{} // closed and replaced on every state change
 }
 
-// New starts a node with a fresh key.
-func New(cfg Config) (*Node, error) {
+// New starts a node with a fresh key and returns the Backend over it.
+func New(_ context.Context, cfg Config) (*backend.Backend, error) {
+	n, err := NewNode(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return backend.New(n, backend.Options{}), nil
+}
+
+// NewNode starts a node with a fresh key. Its methods are a backend.Driver's:
+// they trust their arguments as a Backend passes them.
+func NewNode(cfg Config) (*Node, error) {
 	key, err := btcec.NewPrivateKey()
 	if err != nil {
 		return nil, fmt.Errorf("memory: node key: %w", err)
@@ -136,7 +149,7 @@ func (n *Node) Close() error {
 	return nil
 }
 
-// CreateInvoice implements backend.Backend.
+// CreateInvoice implements backend.Driver.
 func (n *Node) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) (*backend.Invoice, error) {
 	var pre backend.Preimage
 	if req.Preimage != nil {
@@ -152,29 +165,14 @@ func (n *Node) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) (*
 
 // CreateHoldInvoice implements backend.HoldInvoicer.
 func (n *Node) CreateHoldInvoice(ctx context.Context, hash backend.PaymentHash, req backend.InvoiceRequest) (*backend.Invoice, error) {
-	if req.Preimage != nil {
-		return nil, fmt.Errorf("memory: %w: a hold invoice's preimage stays with the caller", backend.ErrInvalid)
-	}
-	if hash.IsZero() {
-		return nil, fmt.Errorf("memory: %w: zero payment hash", backend.ErrInvalid)
-	}
 	return n.add(ctx, hash, nil, req)
 }
 
 func (n *Node) add(ctx context.Context, hash backend.PaymentHash, pre *backend.Preimage, req backend.InvoiceRequest) (*backend.Invoice, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := req.Validate(); err != nil {
-		return nil, fmt.Errorf("memory: %w", err)
-	}
 	// BOLT11 timestamps are whole seconds; keep ours equal to what the
 	// invoice string says so decoded and stored fields agree.
 	created := n.now().Truncate(time.Second)
-	expiry := req.ExpiryOrDefault().Truncate(time.Second)
-	if expiry <= 0 {
-		return nil, fmt.Errorf("memory: %w: expiry under one second", backend.ErrInvalid)
-	}
+	expiry := req.Expiry
 	bolt11, err := n.encode(hash, created, expiry, req)
 	if err != nil {
 		return nil, err
@@ -234,11 +232,8 @@ func (e *entry) setState(s backend.State) {
 	e.changed = make(chan struct{})
 }
 
-// LookupInvoice implements backend.Backend.
-func (n *Node) LookupInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
+// LookupInvoice implements backend.Driver.
+func (n *Node) LookupInvoice(_ context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err := n.check(); err != nil {
@@ -290,10 +285,7 @@ func (n *Node) WaitInvoice(ctx context.Context, hash backend.PaymentHash) (*back
 }
 
 // SettleInvoice implements backend.HoldInvoicer.
-func (n *Node) SettleInvoice(ctx context.Context, preimage backend.Preimage) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+func (n *Node) SettleInvoice(_ context.Context, preimage backend.Preimage) error {
 	hash := preimage.Hash()
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -322,10 +314,7 @@ func (n *Node) SettleInvoice(ctx context.Context, preimage backend.Preimage) err
 
 // CancelInvoice implements backend.HoldInvoicer. Plain invoices that are
 // still open can be canceled too, as on LND.
-func (n *Node) CancelInvoice(ctx context.Context, hash backend.PaymentHash) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+func (n *Node) CancelInvoice(_ context.Context, hash backend.PaymentHash) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err := n.check(); err != nil {
@@ -346,7 +335,8 @@ func (n *Node) CancelInvoice(ctx context.Context, hash backend.PaymentHash) erro
 	return fmt.Errorf("memory: %w: invoice %s is already settled", backend.ErrInvalid, hash)
 }
 
-// PayInvoice implements backend.Payer for this node's own invoices.
+// PayInvoice implements backend.Payer for this node's own invoices. It pays
+// no routing fee, so any fee limit holds.
 func (n *Node) PayInvoice(ctx context.Context, bolt11 string, opts backend.PayOptions) (*backend.Payment, error) {
 	d, err := backend.DecodeInvoice(bolt11)
 	if err != nil {
@@ -356,24 +346,12 @@ func (n *Node) PayInvoice(ctx context.Context, bolt11 string, opts backend.PayOp
 		return nil, fmt.Errorf("memory: %w: invoice is for %s, node is on %s", backend.ErrInvalid, d.Network, n.network)
 	}
 	amount := d.Amount
-	switch {
-	case amount == 0 && opts.Amount <= 0:
-		return nil, fmt.Errorf("memory: %w: any-amount invoice needs PayOptions.Amount", backend.ErrInvalid)
-	case amount == 0:
+	if amount == 0 {
 		amount = opts.Amount
-	case opts.Amount != 0 && opts.Amount != amount:
-		return nil, fmt.Errorf("memory: %w: invoice asks %s, PayOptions.Amount is %s", backend.ErrInvalid, amount, opts.Amount)
 	}
 	if d.Payee != n.nodeID {
 		return nil, fmt.Errorf("memory: %w: no route to %s (the memory node pays only its own invoices)", backend.ErrPaymentFailed, d.Payee)
 	}
-	timeout := opts.Timeout
-	if timeout <= 0 {
-		timeout = time.Minute
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-
 	n.mu.Lock()
 	if err := n.check(); err != nil {
 		n.mu.Unlock()
@@ -442,22 +420,29 @@ func (n *Node) awaitHeld(ctx context.Context, e *entry, pay *backend.Payment, ex
 		case <-t.C:
 		case <-n.closedCh:
 			t.Stop()
-			return nil, fmt.Errorf("memory: %w: node closed with payment in flight", backend.ErrUnavailable)
+			return nil, fmt.Errorf("memory: %w: node closed with payment in flight", backend.ErrPaymentUnknown)
 		case <-ctx.Done():
 			t.Stop()
 			// Like an HTLC, the payment stays held: the payee may still
 			// settle it. The payer only stops waiting.
-			return nil, fmt.Errorf("memory: payment %s in flight: %w", pay.PaymentHash, ctx.Err())
+			return nil, fmt.Errorf("memory: %w: payment %s in flight: %w", backend.ErrPaymentUnknown, pay.PaymentHash, ctx.Err())
 		}
 		t.Stop()
 	}
 }
 
+// LimitsFees implements backend.FeeLimiter: the node pays no routing fee.
+func (n *Node) LimitsFees() {}
+
+// Ping implements backend.Pinger with the node's availability.
+func (n *Node) Ping(context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.check()
+}
+
 // Info implements backend.Informer.
-func (n *Node) Info(ctx context.Context) (*backend.NodeInfo, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
+func (n *Node) Info(context.Context) (*backend.NodeInfo, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err := n.check(); err != nil {
@@ -467,9 +452,11 @@ func (n *Node) Info(ctx context.Context) (*backend.NodeInfo, error) {
 }
 
 var (
-	_ backend.Backend      = (*Node)(nil)
+	_ backend.Driver       = (*Node)(nil)
 	_ backend.Waiter       = (*Node)(nil)
 	_ backend.HoldInvoicer = (*Node)(nil)
 	_ backend.Payer        = (*Node)(nil)
+	_ backend.FeeLimiter   = (*Node)(nil)
 	_ backend.Informer     = (*Node)(nil)
+	_ backend.Pinger       = (*Node)(nil)
 )

@@ -39,7 +39,7 @@ func TestOpenNamedNodesAreShared(t *testing.T) {
 	if _, err := other.LookupInvoice(ctx, inv.PaymentHash); !errors.Is(err, backend.ErrNotFound) {
 		t.Fatalf("memory:// shares state with memory://shop: %v", err)
 	}
-	if got := backend.Abilities(a); len(got) != 4 {
+	if got := backend.Abilities(a); len(got) != 6 {
 		t.Fatalf("a named handle hides abilities: %v", got)
 	}
 	a.Close()
@@ -65,7 +65,7 @@ func TestOpenRejectsPath(t *testing.T) {
 
 func TestPayRefusesForeignInvoice(t *testing.T) {
 	ctx := context.Background()
-	a, b := newNode(t), newNode(t)
+	a, b := backend.New(newNode(t), backend.Options{}), backend.New(newNode(t), backend.Options{})
 	inv, err := a.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(5)})
 	if err != nil {
 		t.Fatal(err)
@@ -81,16 +81,17 @@ func TestPayRefusesForeignInvoice(t *testing.T) {
 func TestHeldPaymentCanceledAtExpiry(t *testing.T) {
 	ctx := context.Background()
 	n := newNode(t)
+	b := backend.New(n, backend.Options{})
 	pre, _ := backend.NewPreimage()
-	inv, err := n.CreateHoldInvoice(ctx, pre.Hash(), backend.InvoiceRequest{Amount: backend.Sat(5), Expiry: 2 * time.Second})
+	inv, err := b.CreateHoldInvoice(ctx, pre.Hash(), backend.InvoiceRequest{Amount: backend.Sat(5), Expiry: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = n.PayInvoice(ctx, inv.PaymentRequest, backend.PayOptions{})
+	_, err = b.PayInvoice(ctx, inv.PaymentRequest, backend.PayOptions{})
 	if !errors.Is(err, backend.ErrPaymentFailed) {
 		t.Fatalf("held payment past expiry: %v, want ErrPaymentFailed", err)
 	}
-	got, err := n.LookupInvoice(ctx, inv.PaymentHash)
+	got, err := b.LookupInvoice(ctx, inv.PaymentHash)
 	if err != nil || got.State != backend.StateCanceled {
 		t.Fatalf("after expiry the held invoice is %v (%v), want canceled", got, err)
 	}
@@ -99,13 +100,14 @@ func TestHeldPaymentCanceledAtExpiry(t *testing.T) {
 func TestDownEndsWaits(t *testing.T) {
 	ctx := context.Background()
 	n := newNode(t)
-	inv, err := n.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(5)})
+	b := backend.New(n, backend.Options{})
+	inv, err := b.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(5)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := n.WaitInvoice(ctx, inv.PaymentHash)
+		_, err := b.WaitInvoice(ctx, inv.PaymentHash)
 		done <- err
 	}()
 	time.Sleep(20 * time.Millisecond)
@@ -123,12 +125,13 @@ func TestDownEndsWaits(t *testing.T) {
 func TestDevPayEndpoint(t *testing.T) {
 	ctx := context.Background()
 	n := newNode(t)
+	b := backend.New(n, backend.Options{})
 	mux := http.NewServeMux()
 	mux.Handle(memory.DevPayPath, memory.DevPayHandler(n))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	inv, err := n.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(10), Memo: "dev"})
+	inv, err := b.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(10), Memo: "dev"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,14 +140,14 @@ func TestDevPayEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := payer.(backend.Payer).PayInvoice(ctx, inv.PaymentRequest, backend.PayOptions{})
+	p, err := payer.PayInvoice(ctx, inv.PaymentRequest, backend.PayOptions{})
 	if err != nil {
 		t.Fatalf("pay through dev endpoint: %v", err)
 	}
 	if !p.Preimage.Matches(inv.PaymentHash) || p.Amount != backend.Sat(10) {
 		t.Fatalf("dev payment %+v does not match invoice %s", p, inv.PaymentHash)
 	}
-	if _, err := payer.(backend.Payer).PayInvoice(ctx, inv.PaymentRequest, backend.PayOptions{}); !errors.Is(err, backend.ErrPaymentFailed) {
+	if _, err := payer.PayInvoice(ctx, inv.PaymentRequest, backend.PayOptions{}); !errors.Is(err, backend.ErrPaymentFailed) {
 		t.Fatalf("second dev payment: %v, want ErrPaymentFailed", err)
 	}
 	resp, err := http.Post(srv.URL+memory.DevPayPath, "application/x-www-form-urlencoded", strings.NewReader("invoice=nonsense"))

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/nodeurl"
 )
 
 // Scheme is the URL scheme of the memory backend: memory:// opens a new node;
@@ -53,19 +54,30 @@ func (h *handle) Close() error {
 	return nil
 }
 
-func openURL(_ context.Context, u *url.URL) (backend.Backend, error) {
+func openURL(_ context.Context, u *url.URL) (backend.Driver, error) {
 	if u.Opaque != "" || u.Path != "" && u.Path != "/" {
 		return nil, fmt.Errorf("memory: %w: want memory:// or memory://NAME, got path %q", backend.ErrInvalid, u.Path+u.Opaque)
 	}
-	cfg := Config{Alias: u.Query().Get("alias"), Network: u.Query().Get("network")}
+	q := nodeurl.New("memory", u)
+	var cfg Config
+	var err error
+	if cfg.Alias, err = q.String("alias"); err != nil {
+		return nil, err
+	}
+	if cfg.Network, err = q.String("network"); err != nil {
+		return nil, err
+	}
+	if err := q.Done(); err != nil {
+		return nil, err
+	}
 	if u.Host == "" {
-		return New(cfg)
+		return NewNode(cfg)
 	}
 	namedMu.Lock()
 	defer namedMu.Unlock()
 	nn := named[u.Host]
 	if nn == nil {
-		n, err := New(cfg)
+		n, err := NewNode(cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -76,15 +88,19 @@ func openURL(_ context.Context, u *url.URL) (backend.Backend, error) {
 	return &handle{Node: nn.node, name: u.Host}, nil
 }
 
-// AsNode returns the *Node behind a backend opened from a memory:// URL (or
-// the node itself), for programs that need the node's own methods, such as
-// serving DevPayHandler.
-func AsNode(b backend.Backend) (*Node, bool) {
-	switch v := b.(type) {
-	case *Node:
-		return v, true
-	case *handle:
-		return v.Node, true
+// As hands out the shared node, so Backend.As finds a *Node behind a
+// memory://NAME backend too.
+func (h *handle) As(target any) bool {
+	if p, ok := target.(**Node); ok {
+		*p = h.Node
+		return true
 	}
-	return nil, false
+	return false
+}
+
+// AsNode returns the *Node behind a backend opened from a memory:// URL, for
+// programs that need the node's own methods, such as serving DevPayHandler.
+func AsNode(b *backend.Backend) (*Node, bool) {
+	var n *Node
+	return n, b.As(&n)
 }

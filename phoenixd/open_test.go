@@ -1,6 +1,7 @@
 package phoenixd_test
 
 import (
+	"context"
 	"errors"
 	"net/url"
 	"os"
@@ -33,11 +34,11 @@ func TestOpenURL(t *testing.T) {
 			t.Errorf("Open(%s): %v", raw, err)
 			continue
 		}
-		info, err := b.(backend.Informer).Info(ctxT(t))
+		info, err := b.Info(ctxT(t))
 		if err != nil || info.NodeID != h.node.NodeID() {
 			t.Errorf("Open(%s) then Info: %+v %v", raw, info, err)
 		}
-		if _, ok := b.(backend.HoldInvoicer); ok {
+		if b.Supports(backend.AbilityHold) {
 			t.Errorf("Open(%s) gave a HoldInvoicer", raw)
 		}
 		b.Close()
@@ -65,7 +66,7 @@ func TestOpenURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if _, err := b.(backend.Informer).Info(ctxT(t)); !errors.Is(err, backend.ErrInvalid) {
+	if _, err := b.Info(ctxT(t)); !errors.Is(err, backend.ErrInvalid) {
 		t.Errorf("Info with a wrong password from a URL: %v", err)
 	}
 }
@@ -76,7 +77,7 @@ func TestNewRefuses(t *testing.T) {
 		{URL: "ftp://127.0.0.1:9740", Password: "x"},
 		{URL: "http://127.0.0.1:9740"},
 	} {
-		if _, err := phoenixd.New(cfg); !errors.Is(err, backend.ErrInvalid) {
+		if _, err := phoenixd.New(context.Background(), cfg); !errors.Is(err, backend.ErrInvalid) {
 			t.Errorf("New(%+v): %v, want ErrInvalid", cfg, err)
 		}
 	}

@@ -50,21 +50,21 @@ type Config struct {
 	HTTPClient *http.Client
 	// DialTimeout bounds connecting when HTTPClient is nil.
 	DialTimeout time.Duration
-	// RequestTimeout bounds each call except PayInvoice (bounded by
-	// PayOptions.Timeout) when the caller's context has no earlier deadline.
+	// RequestTimeout bounds each call except WaitInvoice and PayInvoice
+	// (bounded by PayOptions.Timeout) when the caller's context has no
+	// deadline: the Backend's CallTimeout.
 	RequestTimeout time.Duration
 	// PollInterval is how often WaitInvoice looks an invoice up while the
 	// websocket is down.
 	PollInterval time.Duration
-	// Logger receives websocket reconnections and fee-limit warnings; nil
-	// means slog.Default().
+	// Logger receives websocket reconnections; nil means slog.Default().
 	Logger *slog.Logger
 }
 
-// Client is a phoenixd backend. It implements backend.Backend, Waiter, Payer
-// and Informer; not HoldInvoicer (phoenixd has no hold invoices). It is safe
-// for concurrent use.
-type Client struct {
+// driver is phoenixd as a backend.Driver with Waiter, Payer, Informer and
+// Pinger; not HoldInvoicer (phoenixd has no hold invoices) nor FeeLimiter
+// (phoenixd takes no fee limit). It is safe for concurrent use.
+type driver struct {
 	base     *url.URL
 	password string
 	http     *http.Client
@@ -76,15 +76,24 @@ type Client struct {
 }
 
 var (
-	_ backend.Backend  = (*Client)(nil)
-	_ backend.Waiter   = (*Client)(nil)
-	_ backend.Payer    = (*Client)(nil)
-	_ backend.Informer = (*Client)(nil)
+	_ backend.Driver   = (*driver)(nil)
+	_ backend.Waiter   = (*driver)(nil)
+	_ backend.Payer    = (*driver)(nil)
+	_ backend.Informer = (*driver)(nil)
+	_ backend.Pinger   = (*driver)(nil)
 )
 
-// New returns a Client for the phoenixd at cfg.URL. It does not contact the
-// node: a phoenixd that is down at start is reported by the first call.
-func New(cfg Config) (*Client, error) {
+// New returns the Backend for the phoenixd at cfg.URL. It does not contact
+// the node: a phoenixd that is down at start is reported by the first call.
+func New(_ context.Context, cfg Config) (*backend.Backend, error) {
+	d, err := newDriver(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return backend.New(d, backend.Options{CallTimeout: cfg.RequestTimeout}), nil
+}
+
+func newDriver(cfg Config) (*driver, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("phoenixd: %w: URL: %v", backend.ErrInvalid, err)
@@ -97,7 +106,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	u.User, u.RawQuery, u.Fragment = nil, "", ""
 	u.Path = strings.TrimSuffix(u.Path, "/")
-	c := &Client{
+	c := &driver{
 		base:     u,
 		password: cfg.Password,
 		http:     cfg.HTTPClient,
@@ -135,7 +144,7 @@ func newTransport(dialTimeout time.Duration, base *http.Transport) *http.Transpo
 
 // Close stops the websocket listener and idle connections. Waits in
 // progress end with backend.ErrUnavailable.
-func (c *Client) Close() error {
+func (c *driver) Close() error {
 	c.hub.Close()
 	c.http.CloseIdleConnections()
 	return nil
@@ -149,11 +158,8 @@ type generatedInvoice struct {
 	Serialized  string `json:"serialized"`
 }
 
-// CreateInvoice implements backend.Backend through POST /createinvoice.
-func (c *Client) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) (*backend.Invoice, error) {
-	if err := req.Validate(); err != nil {
-		return nil, fmt.Errorf("phoenixd: %w", err)
-	}
+// CreateInvoice implements backend.Driver through POST /createinvoice.
+func (c *driver) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) (*backend.Invoice, error) {
 	if req.Preimage != nil {
 		return nil, fmt.Errorf("phoenixd: %w: phoenixd chooses every invoice's preimage itself", backend.ErrUnsupported)
 	}
@@ -175,12 +181,11 @@ func (c *Client) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) 
 		// empty memo is sent as an empty description.
 		form.Set("description", req.Memo)
 	}
-	expiry := req.ExpiryOrDefault()
-	secs := int64(math.Ceil(expiry.Seconds()))
+	secs := int64(req.Expiry / time.Second)
 	form.Set("expirySeconds", strconv.FormatInt(secs, 10))
 
 	var out generatedInvoice
-	if err := c.call(ctx, http.MethodPost, "/createinvoice", form, c.reqTO, &out); err != nil {
+	if err := c.call(ctx, http.MethodPost, "/createinvoice", form, &out); err != nil {
 		return nil, err
 	}
 	hash, err := backend.ParsePaymentHash(out.PaymentHash)
@@ -240,11 +245,11 @@ type incomingPayment struct {
 	CreatedAt    int64   `json:"createdAt"`
 }
 
-// LookupInvoice implements backend.Backend through GET
+// LookupInvoice implements backend.Driver through GET
 // /payments/incoming/{paymentHash}.
-func (c *Client) LookupInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
+func (c *driver) LookupInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
 	var p incomingPayment
-	if err := c.call(ctx, http.MethodGet, "/payments/incoming/"+hash.String(), nil, c.reqTO, &p); err != nil {
+	if err := c.call(ctx, http.MethodGet, "/payments/incoming/"+hash.String(), nil, &p); err != nil {
 		return nil, err
 	}
 	return p.invoice(hash)
@@ -318,43 +323,21 @@ type paymentResult struct {
 }
 
 // PayInvoice implements backend.Payer through POST /payinvoice. It needs the
-// full-access password. See the package documentation for MaxFee.
-func (c *Client) PayInvoice(ctx context.Context, bolt11 string, opts backend.PayOptions) (*backend.Payment, error) {
-	d, err := backend.DecodeInvoice(bolt11)
-	if err != nil {
-		return nil, fmt.Errorf("phoenixd: %w", err)
-	}
-	// phoenixd parses the bare invoice; a "lightning:" URI prefix, which
-	// DecodeInvoice accepts, is dropped.
-	bare := strings.TrimSpace(bolt11)
-	if len(bare) > 10 && strings.EqualFold(bare[:10], "lightning:") {
-		bare = bare[10:]
-	}
-	form := url.Values{"invoice": {bare}}
-	amount := d.Amount
-	switch {
-	case opts.Amount < 0:
-		return nil, fmt.Errorf("phoenixd: %w: negative amount", backend.ErrInvalid)
-	case amount == 0 && opts.Amount == 0:
-		return nil, fmt.Errorf("phoenixd: %w: any-amount invoice needs PayOptions.Amount", backend.ErrInvalid)
-	case amount == 0:
+// full-access password. phoenixd takes no fee limit, so the driver is no
+// backend.FeeLimiter and the Backend refuses a PayOptions.MaxFee.
+func (c *driver) PayInvoice(ctx context.Context, bolt11 string, opts backend.PayOptions) (*backend.Payment, error) {
+	form := url.Values{"invoice": {bolt11}}
+	if opts.Amount > 0 {
+		// An any-amount invoice. One with an amount is paid without
+		// amountSat, so phoenixd pays its exact millisatoshis.
 		sat, err := wholeSats(opts.Amount)
 		if err != nil {
 			return nil, err
 		}
-		amount = opts.Amount
 		form.Set("amountSat", strconv.FormatInt(sat, 10))
-	case opts.Amount != 0 && opts.Amount != amount:
-		return nil, fmt.Errorf("phoenixd: %w: invoice asks %s, PayOptions.Amount is %s", backend.ErrInvalid, amount, opts.Amount)
-	}
-	// An invoice with an amount is paid without amountSat, so phoenixd pays
-	// its exact millisatoshis.
-	timeout := opts.Timeout
-	if timeout <= 0 {
-		timeout = time.Minute
 	}
 	var out paymentResult
-	if err := c.call(ctx, http.MethodPost, "/payinvoice", form, timeout, &out); err != nil {
+	if err := c.call(ctx, http.MethodPost, "/payinvoice", form, &out); err != nil {
 		return nil, err
 	}
 	if out.Reason != nil || out.PaymentPreimage == "" {
@@ -366,18 +349,14 @@ func (c *Client) PayInvoice(ctx context.Context, bolt11 string, opts backend.Pay
 	}
 	pre, err := backend.ParsePreimage(out.PaymentPreimage)
 	if err != nil {
-		return nil, fmt.Errorf("phoenixd: %w: payment answered a bad preimage: %v", backend.ErrPaymentFailed, err)
+		return nil, fmt.Errorf("phoenixd: %w: payment answered a bad preimage: %v", backend.ErrPaymentUnknown, err)
 	}
-	if !pre.Matches(d.PaymentHash) {
-		return nil, fmt.Errorf("phoenixd: %w: preimage %s does not match payment hash %s", backend.ErrPaymentFailed, pre, d.PaymentHash)
+	pay := &backend.Payment{Preimage: pre}
+	if out.RecipientAmountSat != nil {
+		pay.Amount = backend.Sat(*out.RecipientAmountSat)
 	}
-	pay := &backend.Payment{PaymentHash: d.PaymentHash, Preimage: pre, Amount: amount}
 	if out.RoutingFeeSat != nil {
 		pay.Fee = backend.Sat(*out.RoutingFeeSat)
-	}
-	if opts.MaxFee > 0 && pay.Fee > opts.MaxFee {
-		c.log.Warn("phoenixd: payment fee above PayOptions.MaxFee (phoenixd takes no fee limit)",
-			"hash", d.PaymentHash, "fee", pay.Fee, "max_fee", opts.MaxFee)
 	}
 	return pay, nil
 }
@@ -401,12 +380,18 @@ type nodeInfo struct {
 }
 
 // Info implements backend.Informer through GET /getinfo.
-func (c *Client) Info(ctx context.Context) (*backend.NodeInfo, error) {
+func (c *driver) Info(ctx context.Context) (*backend.NodeInfo, error) {
 	var out nodeInfo
-	if err := c.call(ctx, http.MethodGet, "/getinfo", nil, c.reqTO, &out); err != nil {
+	if err := c.call(ctx, http.MethodGet, "/getinfo", nil, &out); err != nil {
 		return nil, err
 	}
 	return out.nodeInfo(), nil
+}
+
+// Ping implements backend.Pinger through GET /getinfo.
+func (c *driver) Ping(ctx context.Context) error {
+	var out nodeInfo
+	return c.call(ctx, http.MethodGet, "/getinfo", nil, &out)
 }
 
 func (n *nodeInfo) nodeInfo() *backend.NodeInfo {
@@ -438,12 +423,7 @@ func network(chain string) string {
 // call does one API call and decodes a 200 answer into out. A form goes in
 // the body of a POST as application/x-www-form-urlencoded, as phoenixd reads
 // it with receiveParameters.
-func (c *Client) call(ctx context.Context, method, path string, form url.Values, timeout time.Duration, out any) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("phoenixd: %s: %w", path, err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+func (c *driver) call(ctx context.Context, method, path string, form url.Values, out any) error {
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
@@ -475,7 +455,7 @@ func (c *Client) call(ctx context.Context, method, path string, form url.Values,
 	return nil
 }
 
-func (c *Client) endpoint(path string) string {
+func (c *driver) endpoint(path string) string {
 	u := *c.base
 	u.Path = c.base.Path + path
 	return u.String()
@@ -484,16 +464,16 @@ func (c *Client) endpoint(path string) string {
 // transportError classifies a failure to get an answer. A caller's cancel
 // stays a plain context error; everything else means the node could not be
 // reached in time: ErrUnavailable. For /payinvoice, a failure after the
-// request may have reached phoenixd leaves the payment's outcome unknown, so
-// it is ErrPaymentFailed, which no caller retries blindly.
-func (c *Client) transportError(ctx context.Context, path string, err error) error {
+// request may have reached phoenixd leaves the payment's outcome unknown:
+// ErrPaymentUnknown, which no caller retries blindly.
+func (c *driver) transportError(ctx context.Context, path string, err error) error {
 	if errors.Is(err, context.Canceled) && ctx.Err() == context.Canceled {
 		return fmt.Errorf("phoenixd: %s: %w", path, context.Canceled)
 	}
 	var op *net.OpError
 	dialFailed := errors.As(err, &op) && op.Op == "dial"
 	if path == "/payinvoice" && !dialFailed {
-		return fmt.Errorf("phoenixd: %w: payinvoice: no answer, the payment's outcome is unknown (check GET /payments/outgoingbyhash): %w", backend.ErrPaymentFailed, err)
+		return fmt.Errorf("phoenixd: %w: payinvoice: no answer, the payment's outcome is unknown (check GET /payments/outgoingbyhash): %w", backend.ErrPaymentUnknown, err)
 	}
 	return fmt.Errorf("phoenixd: %w: %s: %w", backend.ErrUnavailable, path, err)
 }

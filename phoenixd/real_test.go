@@ -27,7 +27,7 @@ func TestRealPhoenixd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := phoenixd.New(phoenixd.Config{URL: rawURL, Password: pw})
+	c, err := phoenixd.New(context.Background(), phoenixd.Config{URL: rawURL, Password: pw})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestRealPhoenixd(t *testing.T) {
 		t.Errorf("WaitInvoice on an unpaid invoice: %v, want the context's deadline", err)
 	}
 
-	bad, err := phoenixd.New(phoenixd.Config{URL: rawURL, Password: pw + "-wrong"})
+	bad, err := phoenixd.New(context.Background(), phoenixd.Config{URL: rawURL, Password: pw + "-wrong"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,11 +33,11 @@ type wsEvent struct {
 // WaitInvoice implements backend.Waiter: it returns the invoice once it is
 // paid, or once it expires unpaid, or ctx's error. Events come from
 // phoenixd's websocket; see the package documentation for the fallback.
-func (c *Client) WaitInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
+func (c *driver) WaitInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
 	inv, err := c.hub.Wait(ctx, hash)
 	switch {
 	case errors.Is(err, eventwait.ErrClosed):
-		return nil, fmt.Errorf("phoenixd: %w: client closed while waiting for invoice %s", backend.ErrUnavailable, hash)
+		return nil, fmt.Errorf("phoenixd: %w: closed while waiting for invoice %s", backend.ErrClosed, hash)
 	case err != nil && ctx.Err() != nil:
 		// A lookup cut short by ctx is reported as ctx's error.
 		return nil, fmt.Errorf("phoenixd: wait for invoice %s: %w", hash, ctx.Err())
@@ -48,7 +48,7 @@ func (c *Client) WaitInvoice(ctx context.Context, hash backend.PaymentHash) (*ba
 // newHub returns the /websocket event hub of c. On every connection and
 // every drop it wakes all waiters, so a payment that arrived while the
 // socket was down is found then rather than at the next poll.
-func newHub(c *Client) *eventwait.Hub {
+func newHub(c *driver) *eventwait.Hub {
 	var warned atomic.Bool // the 401 warning is logged once per Client, not per redial
 	return eventwait.New(eventwait.Config{
 		Name: "phoenixd",
@@ -60,13 +60,21 @@ func newHub(c *Client) *eventwait.Hub {
 		// Doubling while under 5 s, as this adapter always has: at most 6.4 s.
 		MaxBackoff:     6400 * time.Millisecond,
 		PauseAfterDrop: true,
-		Lookup:         c.LookupInvoice,
+		Lookup:         c.boundedLookup,
 		Poll:           c.poll,
 		ConnectedPoll:  connectedPoll,
 	})
 }
 
-func (c *Client) dialEvents(ctx context.Context, warned *atomic.Bool) (*websocket.Conn, error) {
+// boundedLookup is the hub's lookup: its waits have no deadline, each of
+// its calls does.
+func (c *driver) boundedLookup(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.reqTO)
+	defer cancel()
+	return c.LookupInvoice(ctx, hash)
+}
+
+func (c *driver) dialEvents(ctx context.Context, warned *atomic.Bool) (*websocket.Conn, error) {
 	dialCtx, cancel := context.WithTimeout(ctx, c.dialTO)
 	defer cancel()
 	u := *c.base
@@ -90,7 +98,7 @@ func (c *Client) dialEvents(ctx context.Context, warned *atomic.Bool) (*websocke
 }
 
 // paymentReceived picks the payment hash out of a payment_received event.
-func (c *Client) paymentReceived(data []byte) (backend.PaymentHash, bool) {
+func (c *driver) paymentReceived(data []byte) (backend.PaymentHash, bool) {
 	var ev wsEvent
 	if err := json.Unmarshal(data, &ev); err != nil {
 		c.log.Debug("phoenixd: unreadable websocket message", "err", err)

@@ -10,9 +10,9 @@ import (
 	"github.com/l402kit/l402kit/memory"
 )
 
-func newFakeClient(t *testing.T, poll time.Duration) (*memory.Node, *phoenixdfake.Server, *Client) {
+func newFakeClient(t *testing.T, poll time.Duration) (*memory.Node, *phoenixdfake.Server, *testClient) {
 	t.Helper()
-	node, err := memory.New(memory.Config{})
+	node, err := memory.NewNode(memory.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,16 +22,26 @@ func newFakeClient(t *testing.T, poll time.Duration) (*memory.Node, *phoenixdfak
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fake.Close() })
-	c, err := New(Config{URL: fake.URL(), Password: "pw", PollInterval: poll})
+	d, err := newDriver(Config{URL: fake.URL(), Password: "pw", PollInterval: poll})
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := &testClient{Backend: backend.New(d, backend.Options{}), hub: d.hub}
 	t.Cleanup(func() { c.Close() })
 	return node, fake, c
 }
 
+// testClient is the Backend with its driver's event hub in reach.
+type testClient struct {
+	*backend.Backend
+	hub interface {
+		Connected() bool
+		Running() bool
+	}
+}
+
 // waitConnected waits until the client's websocket is up, with a deadline.
-func waitConnected(t *testing.T, c *Client, want bool) {
+func waitConnected(t *testing.T, c *testClient, want bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for c.hub.Connected() != want {

@@ -316,8 +316,8 @@ func TestForwardAuthNginx(t *testing.T) {
 
 	// Node down: new challenges are 503 with Retry-After, valid tokens
 	// still pass.
-	n.SetAvailable(false)
-	defer n.SetAvailable(true)
+	nodeOf(n).SetAvailable(false)
+	defer nodeOf(n).SetAvailable(true)
 	resp, body = get("/paid/other", nil)
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("node down: %s %q %v", resp.Status, body, resp.Header)

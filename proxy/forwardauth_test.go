@@ -163,8 +163,8 @@ func TestForwardAuthNginxMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.SetAvailable(false)
-	defer n.SetAvailable(true)
+	nodeOf(n).SetAvailable(false)
+	defer nodeOf(n).SetAvailable(true)
 	if w = serve(p2.ForwardAuth(), nginx("/d")); w.Code != http.StatusUnauthorized || w.Header().Get(proxy.HeaderStatus) != "503" || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("node down in nginx mode: %d %v %s", w.Code, w.Header(), w.Body)
 	}

@@ -35,7 +35,7 @@ const (
 // Config sets up a Proxy.
 type Config struct {
 	// Backend issues the invoices. Required.
-	Backend backend.Backend
+	Backend *backend.Backend
 	// Routes to price; a request no route matches is answered 404.
 	Routes []Route
 	// RootKeys stores a root key per token; default in memory.
@@ -126,8 +126,8 @@ func New(cfg Config) (*Proxy, error) {
 		proxies:  map[*Route]*httputil.ReverseProxy{},
 		parsed:   newParsedTokens(4096),
 	}
-	if h, ok := cfg.Backend.(backend.HoldInvoicer); ok {
-		p.holder = h
+	if cfg.Backend.Supports(backend.AbilityHold) {
+		p.holder = cfg.Backend
 	}
 	if p.m, err = newMetrics(cfg.Registerer, func() float64 { return float64(p.holds.len()) }); err != nil {
 		return nil, fmt.Errorf("proxy: metrics: %w", err)
@@ -675,24 +675,24 @@ func (p *Proxy) nodeCall(op string, f func() error) error {
 	return err
 }
 
-// Healthz answers 200 when the backend answers, 503 with the reason when it
-// does not.
+// Healthz answers 200 when the backend's node answers a ping (its getinfo,
+// or for LNURL-pay the service's pay parameters), 503 with the reason when
+// it does not. A backend that cannot be pinged is reported as such, with
+// 200: the proxy cannot tell.
 func (p *Proxy) Healthz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), p.cfg.NodeTimeout)
 		defer cancel()
-		body := map[string]any{"backend_abilities": backend.Abilities(p.cfg.Backend)}
-		var err error
-		if in, ok := p.cfg.Backend.(backend.Informer); ok {
-			var info *backend.NodeInfo
-			if info, err = in.Info(ctx); err == nil {
+		b := p.cfg.Backend
+		body := map[string]any{"backend_abilities": backend.Abilities(b)}
+		err := p.nodeCall("ping", func() error { return b.Ping(ctx) })
+		if errors.Is(err, backend.ErrUnsupported) {
+			body["backend"] = "unchecked: the backend cannot be pinged"
+			err = nil
+		}
+		if err == nil && b.Supports(backend.AbilityInfo) {
+			if info, ierr := b.Info(ctx); ierr == nil {
 				body["node"] = info
-			}
-		} else {
-			// Any answer from the node, "not found" included, shows it is up.
-			_, err = p.cfg.Backend.LookupInvoice(ctx, backend.PaymentHash{1})
-			if errors.Is(err, backend.ErrNotFound) {
-				err = nil
 			}
 		}
 		w.Header().Set("Content-Type", "application/json")

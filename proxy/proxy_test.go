@@ -19,13 +19,19 @@ import (
 	"github.com/l402kit/l402kit/proxy"
 )
 
-func newNode(t testing.TB) *memory.Node {
+func newNode(t testing.TB) *backend.Backend {
 	t.Helper()
-	n, err := memory.New(memory.Config{})
+	n, err := memory.New(context.Background(), memory.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// nodeOf is the memory node behind b, for taking it down and up.
+func nodeOf(b *backend.Backend) *memory.Node {
+	n, _ := memory.AsNode(b)
 	return n
 }
 
@@ -135,8 +141,8 @@ func TestRateLimitAndNodeDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.SetAvailable(false)
-	defer n.SetAvailable(true)
+	nodeOf(n).SetAvailable(false)
+	defer nodeOf(n).SetAvailable(true)
 	w := do(t, p2.Middleware(echo()), http.MethodGet, "/x", nil)
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), "unavailable") {
 		t.Fatalf("node down: %d %q", w.Code, w.Body.String())
@@ -145,7 +151,7 @@ func TestRateLimitAndNodeDown(t *testing.T) {
 	if hw.Code != http.StatusServiceUnavailable {
 		t.Fatalf("healthz with node down: %d", hw.Code)
 	}
-	n.SetAvailable(true)
+	nodeOf(n).SetAvailable(true)
 	hw = do(t, p2.Healthz(), http.MethodGet, "/healthz", nil)
 	var body map[string]any
 	if err := json.Unmarshal(hw.Body.Bytes(), &body); err != nil || hw.Code != 200 || body["status"] != "ok" {

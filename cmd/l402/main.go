@@ -168,10 +168,10 @@ func get(ctx context.Context, rawURL string, o *options, stdout, stderr io.Write
 		return err
 	}
 	defer b.Close()
-	payer, ok := b.(backend.Payer)
-	if !ok {
+	if !b.Supports(backend.AbilityPay) {
 		return fmt.Errorf("backend %s cannot pay invoices (abilities: %v)", schemeOf(backendURL), backend.Abilities(b))
 	}
+	payer := b
 	logger := slog.New(slog.DiscardHandler)
 	if o.verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

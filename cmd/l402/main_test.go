@@ -48,7 +48,7 @@ func newDemo(t *testing.T, price backend.MilliSat) *demo {
 				return
 			}
 		}
-		inv, err := node.CreateInvoice(r.Context(), backend.InvoiceRequest{Amount: price})
+		inv, err := backend.New(node, backend.Options{}).CreateInvoice(r.Context(), backend.InvoiceRequest{Amount: price})
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return

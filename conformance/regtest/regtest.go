@@ -130,7 +130,7 @@ type node struct {
 	name     string
 	c        testcontainers.Container
 	hostPort string // 127.0.0.1:port of its gRPC
-	b        *lnd.Backend
+	b        *backend.Backend
 	ln       lnrpc.LightningClient
 	pubkey   string
 	certPath string
@@ -444,10 +444,11 @@ func (n *LNDNet) connectNode(ctx context.Context, nd *node) error {
 	if err := os.WriteFile(nd.macPath, mac, 0o600); err != nil {
 		return err
 	}
-	nd.b, err = lnd.New(ctx, lnd.Config{Address: nd.hostPort, TLSCert: nd.certPath, Macaroon: nd.macPath})
+	d, err := lnd.New(ctx, lnd.Config{Address: nd.hostPort, TLSCert: nd.certPath, Macaroon: nd.macPath})
 	if err != nil {
 		return err
 	}
+	nd.b = backend.New(d, backend.Options{})
 	nd.b.As(&nd.ln)
 	return n.waitSynced(ctx, nd)
 }
@@ -633,7 +634,7 @@ func poll(ctx context.Context, limit time.Duration, f func() error) error {
 }
 
 // Backend is the adapter to Alice, the node under test.
-func (n *LNDNet) Backend() backend.Backend { return n.alice.b }
+func (n *LNDNet) Backend() *backend.Backend { return n.alice.b }
 
 // Payer is the adapter to Bob, who pays Alice over the channel.
 func (n *LNDNet) Payer() backend.Payer { return n.bob.b }

@@ -38,6 +38,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/memory"
 )
 
@@ -60,6 +61,7 @@ type Config struct {
 type Fake struct {
 	cfg   Config
 	node  *memory.Node
+	b     *backend.Backend // the node as the portable layer presents it: requests checked as a real node checks them
 	state *ledger
 	log   *slog.Logger
 
@@ -89,6 +91,7 @@ func New(cfg Config) (*Fake, error) {
 	f := &Fake{
 		cfg:      cfg,
 		node:     cfg.Node,
+		b:        backend.New(cfg.Node, backend.Options{}),
 		state:    newLedger(),
 		log:      log,
 		conns:    map[net.Conn]struct{}{},

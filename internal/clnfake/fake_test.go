@@ -23,7 +23,7 @@ import (
 
 func newFake(t *testing.T, plugin bool) *Fake {
 	t.Helper()
-	node, err := memory.New(memory.Config{})
+	node, err := memory.NewNode(memory.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -316,7 +316,7 @@ func (f *Fake) getinfo(ctx context.Context, params json.RawMessage) (any, *rpcEr
 	if _, rerr := bind(params, nil, 0); rerr != nil {
 		return nil, rerr
 	}
-	info, err := f.node.Info(ctx)
+	info, err := f.b.Info(ctx)
 	if err != nil {
 		return nil, nodeError(err)
 	}
@@ -445,7 +445,7 @@ func (f *Fake) invoice(ctx context.Context, params json.RawMessage) (any, *rpcEr
 			return nil, errorf(codePreimageExists, "preimage already used")
 		}
 	}
-	inv, err := f.node.CreateInvoice(ctx, req)
+	inv, err := f.b.CreateInvoice(ctx, req)
 	switch {
 	case errors.Is(err, backend.ErrAlreadyExists):
 		return nil, errorf(codePreimageExists, "preimage already used")
@@ -569,7 +569,7 @@ func (f *Fake) listinvoices(ctx context.Context, params json.RawMessage) (any, *
 
 	out := []map[string]any{}
 	for _, r := range want {
-		inv, err := f.node.LookupInvoice(ctx, r.hash)
+		inv, err := f.b.LookupInvoice(ctx, r.hash)
 		if err != nil {
 			return nil, nodeError(err)
 		}
@@ -595,7 +595,7 @@ func (f *Fake) waitinvoice(ctx context.Context, params json.RawMessage) (any, *r
 	if !ok {
 		return nil, errorf(codeLightningd, "Label not found")
 	}
-	inv, err := f.node.WaitInvoice(ctx, r.hash)
+	inv, err := f.b.WaitInvoice(ctx, r.hash)
 	if err != nil {
 		return nil, nodeError(err)
 	}
@@ -656,7 +656,7 @@ func (f *Fake) pay(ctx context.Context, params json.RawMessage) (any, *rpcError)
 			Data: map[string]int64{"now": time.Now().Unix(), "expiry": d.ExpiresAt().Unix()}}
 	}
 	start := time.Now()
-	pay, err := f.node.PayInvoice(ctx, bolt11, backend.PayOptions{
+	pay, err := f.b.PayInvoice(ctx, bolt11, backend.PayOptions{
 		Amount:  backend.MilliSat(amount),
 		MaxFee:  backend.MilliSat(maxfee),
 		Timeout: time.Duration(retryFor) * time.Second,
@@ -716,7 +716,7 @@ func (f *Fake) holdinvoice(ctx context.Context, params json.RawMessage) (any, *r
 		return nil, errorf(codePluginError, "invalid payment hash length %d", len(raw))
 	}
 	copy(hash[:], raw)
-	inv, err := f.node.CreateHoldInvoice(ctx, hash, backend.InvoiceRequest{
+	inv, err := f.b.CreateHoldInvoice(ctx, hash, backend.InvoiceRequest{
 		Amount: backend.MilliSat(amount),
 		Expiry: time.Hour, // lightning-invoice's DEFAULT_EXPIRY_TIME
 	})
@@ -819,7 +819,7 @@ func (f *Fake) listholdinvoices(ctx context.Context, params json.RawMessage) (an
 	f.state.mu.Unlock()
 	out := []map[string]any{}
 	for _, it := range want {
-		inv, err := f.node.LookupInvoice(ctx, it.hash)
+		inv, err := f.b.LookupInvoice(ctx, it.hash)
 		if err != nil {
 			return nil, errorf(codePluginError, "%v", err)
 		}
@@ -851,7 +851,7 @@ func (f *Fake) settleholdinvoice(ctx context.Context, params json.RawMessage) (a
 	if !f.isHold(pre.Hash()) {
 		return nil, errorf(codePluginError, "invoice not found")
 	}
-	err = f.node.SettleInvoice(ctx, pre)
+	err = f.b.SettleInvoice(ctx, pre)
 	switch {
 	case errors.Is(err, backend.ErrNotFound):
 		return nil, errorf(codePluginError, "invoice not found")
@@ -879,7 +879,7 @@ func (f *Fake) cancelholdinvoice(ctx context.Context, params json.RawMessage) (a
 	if !f.isHold(hash) {
 		return nil, errorf(codePluginError, "invoice not found")
 	}
-	err = f.node.CancelInvoice(ctx, hash)
+	err = f.b.CancelInvoice(ctx, hash)
 	switch {
 	case errors.Is(err, backend.ErrNotFound):
 		return nil, errorf(codePluginError, "invoice not found")
@@ -915,10 +915,10 @@ func (f *Fake) signinvoice(ctx context.Context, params json.RawMessage) (any, *r
 	if err != nil {
 		return nil, errorf(codeInvalidParams, "Unparsable invoice '%s': %v", s, err)
 	}
-	if existing, err := f.node.LookupInvoice(ctx, d.PaymentHash); err == nil {
+	if existing, err := f.b.LookupInvoice(ctx, d.PaymentHash); err == nil {
 		return map[string]any{"bolt11": existing.PaymentRequest}, nil
 	}
-	inv, err := f.node.CreateHoldInvoice(ctx, d.PaymentHash, backend.InvoiceRequest{
+	inv, err := f.b.CreateHoldInvoice(ctx, d.PaymentHash, backend.InvoiceRequest{
 		Amount:          d.Amount,
 		Memo:            d.Memo,
 		DescriptionHash: d.DescriptionHash,
@@ -1022,7 +1022,7 @@ func (f *Fake) createinvoice(ctx context.Context, params json.RawMessage) (any, 
 	if _, dup := f.state.byHash[pre.Hash()]; dup {
 		return nil, errorf(codePreimageExists, "preimage already used")
 	}
-	inv, err := f.node.CreateInvoice(ctx, backend.InvoiceRequest{
+	inv, err := f.b.CreateInvoice(ctx, backend.InvoiceRequest{
 		Amount:   d.Amount,
 		Memo:     d.Memo,
 		Expiry:   d.Expiry,

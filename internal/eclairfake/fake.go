@@ -63,6 +63,7 @@ type Config struct {
 type Server struct {
 	cfg  Config
 	node *memory.Node
+	b    *backend.Backend // the node as the portable layer presents it: requests checked as a real node checks them
 	log  *slog.Logger
 
 	// ctx lives as long as the Server (across Stop/Start); it bounds the
@@ -103,6 +104,7 @@ func New(cfg Config) (*Server, error) {
 	return &Server{
 		cfg:     cfg,
 		node:    cfg.Node,
+		b:       backend.New(cfg.Node, backend.Options{}),
 		log:     cfg.Logger,
 		ctx:     ctx,
 		cancel:  cancel,

@@ -18,7 +18,7 @@ import (
 
 func start(t *testing.T) (*Server, *memory.Node) {
 	t.Helper()
-	node, err := memory.New(memory.Config{})
+	node, err := memory.NewNode(memory.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 )
 
 func (s *Server) getInfo(w http.ResponseWriter, r *http.Request) {
-	info, err := s.node.Info(r.Context())
+	info, err := s.b.Info(r.Context())
 	if err != nil {
 		s.nodeError(w, err)
 		return
@@ -87,7 +87,7 @@ func (s *Server) createInvoice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Memo = desc
-	inv, err := s.node.CreateInvoice(r.Context(), req)
+	inv, err := s.b.CreateInvoice(r.Context(), req)
 	switch {
 	case errors.Is(err, backend.ErrInvalid):
 		// IllegalArgumentException in Eclair: 400 with the generic text.
@@ -139,7 +139,7 @@ func hashField(w http.ResponseWriter, r *http.Request, allowInvoice bool) (backe
 // completeOrNotFound does when there is none. Eclair has no canceled
 // invoices (it deletes them), so a canceled one reads as not found.
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request, hash backend.PaymentHash) (*backend.Invoice, bool) {
-	inv, err := s.node.LookupInvoice(r.Context(), hash)
+	inv, err := s.b.LookupInvoice(r.Context(), hash)
 	if errors.Is(err, backend.ErrNotFound) || (err == nil && inv.State == backend.StateCanceled) {
 		writeError(w, http.StatusNotFound, "Not found")
 		return nil, false
@@ -329,7 +329,7 @@ func (s *Server) pay(o *outgoing, bolt11 string, amount backend.MilliSat, starte
 	defer s.wg.Done()
 	ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
 	defer cancel()
-	p, err := s.node.PayInvoice(ctx, bolt11, backend.PayOptions{Amount: amount, Timeout: time.Minute})
+	p, err := s.b.PayInvoice(ctx, bolt11, backend.PayOptions{Amount: amount, Timeout: time.Minute})
 	done := millis(time.Now())
 	s.mu.Lock()
 	if err != nil {
@@ -468,7 +468,7 @@ func (s *Server) watch(hash backend.PaymentHash) {
 	go func() {
 		defer s.wg.Done()
 		for {
-			inv, err := s.node.WaitInvoice(s.ctx, hash)
+			inv, err := s.b.WaitInvoice(s.ctx, hash)
 			if err != nil {
 				if s.ctx.Err() != nil || !errors.Is(err, backend.ErrUnavailable) {
 					return

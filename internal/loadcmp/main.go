@@ -166,7 +166,7 @@ func run(ctx context.Context, o options, log *slog.Logger) (*report, error) {
 	}
 	defer closeBase()
 
-	node, err := memory.New(memory.Config{})
+	node, err := memory.New(context.Background(), memory.Config{})
 	if err != nil {
 		return nil, err
 	}

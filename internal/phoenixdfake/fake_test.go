@@ -27,7 +27,7 @@ const pw = "secret"
 
 func start(t *testing.T, cfg Config) *Server {
 	t.Helper()
-	node, err := memory.New(memory.Config{})
+	node, err := memory.NewNode(memory.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestShapesMatchDocumentedExamples(t *testing.T) {
 	}
 
 	// payinvoice: success and failure shapes.
-	inv, _ := s.Node().CreateInvoice(context.Background(), backend.InvoiceRequest{Amount: backend.Sat(1), Memo: "x"})
+	inv, _ := backend.New(s.Node(), backend.Options{}).CreateInvoice(context.Background(), backend.InvoiceRequest{Amount: backend.Sat(1), Memo: "x"})
 	_, _, b = do(t, s, http.MethodPost, "/payinvoice", pw, url.Values{"invoice": {inv.PaymentRequest}})
 	if got, want := keys(t, b), fixtureKeys(t, "payinvoice.json"); !slices.Equal(got, want) {
 		t.Errorf("payinvoice keys %v, documented %v", got, want)
