@@ -530,7 +530,7 @@ func TestTransportSingleUseHoldUpstreamFails(t *testing.T) {
 // slowPayer pays through the node after a delay, as a payment over several
 // hops takes time.
 type slowPayer struct {
-	node  *memory.Node
+	node  backend.Payer
 	delay time.Duration
 }
 

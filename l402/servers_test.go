@@ -25,9 +25,9 @@ import (
 // written from that server's source (internal/l402fake). The fakes fail the
 // test if they are sent the in-flight form, which neither advertises.
 
-func newNode(t *testing.T) *memory.Node {
+func newNode(t *testing.T) *backend.Backend {
 	t.Helper()
-	node, err := memory.New(memory.Config{})
+	node, err := memory.New(context.Background(), memory.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func (c *clock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func settledCount(t *testing.T, node *memory.Node, hashes []backend.PaymentHash) int {
+func settledCount(t *testing.T, node *backend.Backend, hashes []backend.PaymentHash) int {
 	t.Helper()
 	n := 0
 	for _, h := range hashes {
@@ -248,7 +248,7 @@ func TestTransportSlowPaymentToOtherServers(t *testing.T) {
 
 // rawServer answers every request without a token with the challenge
 // challenge makes, and serves any token.
-func rawServer(t *testing.T, challenge func(inv *backend.Invoice) string) (*httptest.Server, *memory.Node) {
+func rawServer(t *testing.T, challenge func(inv *backend.Invoice) string) (*httptest.Server, *backend.Backend) {
 	t.Helper()
 	node := newNode(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/internal/l402fake"
-	"github.com/l402kit/l402kit/memory"
 )
 
 // fakeServer is an l402fake stand-in for a server users meet.
@@ -31,24 +30,24 @@ func TestGetPaysOtherServers(t *testing.T) {
 		name    string
 		path    string
 		content string
-		server  func(node *memory.Node) fakeServer
+		server  func(node *backend.Backend) fakeServer
 	}{
-		{"ngx_l402", "/protected/doc", "ngx_l402 content for GET /protected/doc\n", func(n *memory.Node) fakeServer {
+		{"ngx_l402", "/protected/doc", "ngx_l402 content for GET /protected/doc\n", func(n *backend.Backend) fakeServer {
 			return l402fake.NewNgx(t, l402fake.NgxConfig{Node: n, Price: backend.Sat(5), MacaroonTimeout: time.Hour})
 		}},
-		{"ngx_l402 0xff identifier", "/protected/doc", "ngx_l402 content for GET /protected/doc\n", func(n *memory.Node) fakeServer {
+		{"ngx_l402 0xff identifier", "/protected/doc", "ngx_l402 content for GET /protected/doc\n", func(n *backend.Backend) fakeServer {
 			return l402fake.NewNgx(t, l402fake.NgxConfig{Node: n, Price: backend.Sat(5), PrefixFF: true})
 		}},
-		{"ngx_l402 slow payment", "/protected/doc", "ngx_l402 content for GET /protected/doc\n", func(n *memory.Node) fakeServer {
+		{"ngx_l402 slow payment", "/protected/doc", "ngx_l402 content for GET /protected/doc\n", func(n *backend.Backend) fakeServer {
 			return l402fake.NewNgx(t, l402fake.NgxConfig{Node: n, Price: backend.Sat(5), SettleAfter: time.Second})
 		}},
-		{"aperture", "/service/x", "aperture content for GET /service/x\n", func(n *memory.Node) fakeServer {
+		{"aperture", "/service/x", "aperture content for GET /service/x\n", func(n *backend.Backend) fakeServer {
 			return l402fake.NewAperture(t, l402fake.ApertureConfig{Node: n, Price: backend.Sat(5), Timeout: time.Hour})
 		}},
-		{"aperture with Payment challenge", "/service/x", "aperture content for GET /service/x\n", func(n *memory.Node) fakeServer {
+		{"aperture with Payment challenge", "/service/x", "aperture content for GET /service/x\n", func(n *backend.Backend) fakeServer {
 			return l402fake.NewAperture(t, l402fake.ApertureConfig{Node: n, Price: backend.Sat(5), Payment: true})
 		}},
-		{"aperture slow payment", "/service/x", "aperture content for GET /service/x\n", func(n *memory.Node) fakeServer {
+		{"aperture slow payment", "/service/x", "aperture content for GET /service/x\n", func(n *backend.Backend) fakeServer {
 			return l402fake.NewAperture(t, l402fake.ApertureConfig{Node: n, Price: backend.Sat(5), Payment: true, SettleAfter: time.Second})
 		}},
 	}
@@ -60,8 +59,7 @@ func TestGetPaysOtherServers(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer b.Close()
-			node, _ := memory.AsNode(b)
-			fake := c.server(node)
+			fake := c.server(b)
 			srv := httptest.NewServer(fake)
 			defer srv.Close()
 
@@ -77,7 +75,7 @@ func TestGetPaysOtherServers(t *testing.T) {
 			if st.Served != 1 || st.Refused != 0 || st.InFlight != 0 {
 				t.Fatalf("server saw %+v", st)
 			}
-			inv, err := node.LookupInvoice(context.Background(), hashes[0])
+			inv, err := b.LookupInvoice(context.Background(), hashes[0])
 			if err != nil || inv.State != backend.StateSettled {
 				t.Fatalf("invoice %+v, %v: want settled", inv, err)
 			}
