@@ -15,7 +15,7 @@ TEST_TIMEOUT  ?= 40m
 export TESTCONTAINERS_RYUK_DISABLED  ?= true
 export TESTCONTAINERS_HOST_OVERRIDE ?= 127.0.0.1
 
-.PHONY: test lint vet staticcheck fmt-check unit images demo bench loadcmp
+.PHONY: test lint vet staticcheck fmt-check unit images demo demo-lnd bench bench-deps bench-go loadcmp
 
 ## test: everything CI checks: formatting, vet, staticcheck, images, all tests with -race
 test: lint images
@@ -44,10 +44,23 @@ images:
 demo:
 	$(GO) run ./cmd/l402proxy
 
-## bench: token verification and proxy throughput benchmarks
-bench:
+## demo-lnd: the whole 402 flow on real LND nodes (regtest in Docker), removed afterwards
+demo-lnd: images
+	$(GO) run ./internal/demolnd
+
+## bench: the built l402proxy with default flags vs a plain httputil.ReverseProxy and
+## nginx forward auth, driven by wrk; challenge path and memory per token (about 2 minutes)
+bench: bench-deps
+	$(GO) run ./internal/bench
+
+# wrk and nginx, from Debian (scripts/ci-deps.sh; root for apt-get)
+bench-deps:
+	@{ command -v wrk && { command -v nginx || test -x /usr/sbin/nginx; }; } >/dev/null 2>&1 || sh scripts/ci-deps.sh
+
+## bench-go: Go micro-benchmarks of token verification and the gate
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./l402/ ./proxy/
 
-## loadcmp: bounded load run, L402 proxy vs plain httputil.ReverseProxy in the same run (loopback only)
+## loadcmp: in-process load run of the gate vs plain httputil.ReverseProxy, with -cpuprofile (a profiling aid)
 loadcmp:
 	$(GO) run ./internal/loadcmp -n 20000 -c 16 -rounds 3

@@ -61,7 +61,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the proxy's Prometheus metrics when set.
 	Registerer prometheus.Registerer
-	// Transport for upstream requests; default http.DefaultTransport.
+	// Transport for upstream requests; default NewTransport with
+	// TransportConfig's defaults (256 idle connections per upstream,
+	// timeouts, HTTP/2 where an https upstream offers it).
 	Transport http.RoundTripper
 }
 
@@ -113,7 +115,7 @@ func New(cfg Config) (*Proxy, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Transport == nil {
-		cfg.Transport = http.DefaultTransport
+		cfg.Transport = NewTransport(TransportConfig{})
 	}
 	p := &Proxy{
 		cfg:      cfg,
@@ -148,7 +150,8 @@ func New(cfg Config) (*Proxy, error) {
 					pr.Out.Header.Set(HeaderTokenID, id)
 				}
 			},
-			Transport: cfg.Transport,
+			Transport:  cfg.Transport,
+			BufferPool: copyBuffers,
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 				p.log.Warn("upstream failed", "upstream", up.String(), "err", err)
 				writeError(w, http.StatusBadGateway, "upstream unreachable", "")

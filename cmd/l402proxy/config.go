@@ -16,10 +16,11 @@ import (
 
 // fileConfig is the YAML configuration file (--config).
 type fileConfig struct {
-	Listen  string        `yaml:"listen"`
-	Backend string        `yaml:"backend"`
-	Routes  []routeConfig `yaml:"routes"`
-	Server  *serverConfig `yaml:"server"`
+	Listen            string           `yaml:"listen"`
+	Backend           string           `yaml:"backend"`
+	Routes            []routeConfig    `yaml:"routes"`
+	Server            *serverConfig    `yaml:"server"`
+	UpstreamTransport *transportConfig `yaml:"upstream_transport"`
 }
 
 type routeConfig struct {

@@ -62,6 +62,8 @@ type options struct {
 	forwardAuth                          string
 	trustForwardedFor                    bool
 	server                               serverOptions
+	transport                            proxy.TransportConfig
+	pprof                                string
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -83,6 +85,8 @@ func parseFlags(args []string) (*options, error) {
 	trust, _ := strconv.ParseBool(env("L402_TRUST_FORWARDED_FOR", "false"))
 	fs.BoolVar(&o.trustForwardedFor, "trust-forwarded-for", trust, "take the client address from X-Forwarded-For / X-Real-IP (only behind a front server that overwrites them)")
 	serverFlags(fs, &o.server)
+	transportFlags(fs, &o.transport)
+	fs.StringVar(&o.pprof, "pprof", env("L402_PPROF", ""), "serve Go's profiling endpoints (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off by default")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -123,6 +127,9 @@ func run(ctx context.Context, args []string, out *os.File) error {
 			o.backendURL = fc.Backend
 		}
 		fc.Server.apply(&o.server)
+		if err := fc.UpstreamTransport.apply(&o.transport); err != nil {
+			return fmt.Errorf("%s: %w", o.config, err)
+		}
 		for _, rc := range fc.Routes {
 			r, err := rc.route()
 			if err != nil {
@@ -162,7 +169,8 @@ func run(ctx context.Context, args []string, out *os.File) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	p, err := proxy.New(proxy.Config{Backend: b, Routes: routes, Logger: log, Registerer: reg, TrustForwardedFor: o.trustForwardedFor})
+	p, err := proxy.New(proxy.Config{Backend: b, Routes: routes, Logger: log, Registerer: reg, TrustForwardedFor: o.trustForwardedFor,
+		Transport: proxy.NewTransport(o.transport)})
 	if err != nil {
 		return err
 	}
@@ -203,6 +211,13 @@ func run(ctx context.Context, args []string, out *os.File) error {
 		mux.Handle("/", p)
 	}
 
+	if o.pprof != "" {
+		stopPprof, err := servePprof(o.pprof, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return err

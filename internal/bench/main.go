@@ -1,0 +1,331 @@
+// Command bench measures what users run: the built l402proxy binary with
+// default flags and a valid token, nginx asking l402proxy's forward-auth
+// endpoint, and a plain httputil.ReverseProxy (its own binary, 256 idle
+// upstream connections per host) in front of the same 100-byte upstream,
+// each driven by wrk from a separate process, rounds interleaved so noise
+// from the machine falls on all alike. It also measures the challenge path
+// and the memory each issued and each cached token costs the proxy.
+//
+//	go run ./internal/bench            (make bench)
+//
+// Everything listens on 127.0.0.1 and every process it starts is stopped
+// when it returns, fails or is interrupted; the whole run is bounded by
+// -max-time. It asserts no timings: it reports them, with the targets.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/childproc"
+	"github.com/l402kit/l402kit/l402"
+	"github.com/l402kit/l402kit/memory"
+)
+
+type options struct {
+	rounds           int
+	duration, warmup time.Duration
+	threads, conns   int
+	maxTime          time.Duration
+	tokens           int
+	l402proxy        string
+	nginx, mem       bool
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each round drives every target once, in a rotated order")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "wrk run length per target per round (whole seconds)")
+	flag.DurationVar(&o.warmup, "warmup", time.Second, "uncounted wrk run per target before the rounds")
+	flag.IntVar(&o.threads, "t", 1, "wrk threads")
+	flag.IntVar(&o.conns, "c", 32, "wrk connections")
+	flag.IntVar(&o.tokens, "tokens", 10000, "tokens issued and presented for the memory figures")
+	flag.DurationVar(&o.maxTime, "max-time", 170*time.Second, "the whole run stops with an error after this")
+	flag.StringVar(&o.l402proxy, "l402proxy", "", "measure this l402proxy binary instead of building ./cmd/l402proxy")
+	flag.BoolVar(&o.nginx, "nginx", true, "measure forward auth behind nginx")
+	flag.BoolVar(&o.mem, "memory", true, "measure the challenge path and memory per token (needs l402proxy --pprof)")
+	flag.Parse()
+	if o.rounds < 1 || o.duration < time.Second || o.threads < 1 || o.conns < o.threads || o.tokens < 1 || o.maxTime <= 0 {
+		fmt.Fprintln(os.Stderr, "bench: -rounds, -t, -tokens must be positive, -c at least -t, -duration at least 1s")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeoutCause(ctx, o.maxTime, fmt.Errorf("time limit -max-time %s reached", o.maxTime))
+	defer cancel()
+	if err := run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		cancel()
+		os.Exit(1)
+	}
+}
+
+type binaries struct{ l402proxy, upstream, plain string }
+
+// build compiles the three programs the run starts, as users build them.
+func build(ctx context.Context, dir string, o options) (binaries, error) {
+	bin := filepath.Join(dir, "bin")
+	pkgs := []string{"./internal/bench/upstream", "./internal/bench/plainproxy"}
+	if o.l402proxy == "" {
+		pkgs = append(pkgs, "./cmd/l402proxy")
+	}
+	cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-o", bin + "/"}, pkgs...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return binaries{}, fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	b := binaries{l402proxy: o.l402proxy, upstream: filepath.Join(bin, "upstream"), plain: filepath.Join(bin, "plainproxy")}
+	if b.l402proxy == "" {
+		b.l402proxy = filepath.Join(bin, "l402proxy")
+	}
+	return b, nil
+}
+
+type target struct {
+	name, url string
+	headers   []string
+	runs      []wrkResult
+}
+
+func run(ctx context.Context, o options, out io.Writer) (err error) {
+	dir, err := os.MkdirTemp("", "l402kit-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ps := &childproc.Group{}
+	defer ps.StopAll()
+	// The signal or the time limit may come while a child is starting:
+	// stop everything at once rather than after the current step.
+	go func() { <-ctx.Done(); ps.StopAll() }()
+
+	fmt.Fprintln(out, machine())
+	t0 := time.Now()
+	bins, err := build(ctx, dir, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "built l402proxy, upstream and plainproxy in %s\n", time.Since(t0).Round(100*time.Millisecond))
+	w, err := newWrkRunner(dir, o.threads, o.conns)
+	if err != nil {
+		return err
+	}
+
+	start := func(name, bin, addr string, args ...string) error {
+		p, err := ps.Start(name, bin, args...)
+		if err != nil {
+			return err
+		}
+		return p.WaitListen(ctx, addr)
+	}
+	var upAddr, plainAddr, gateAddr string
+	for _, a := range []*string{&upAddr, &plainAddr, &gateAddr} {
+		if *a, err = childproc.FreeAddr(); err != nil {
+			return err
+		}
+	}
+	if err := start("upstream", bins.upstream, upAddr, "-listen", upAddr, "-size", "100"); err != nil {
+		return err
+	}
+	if err := start("plainproxy", bins.plain, plainAddr, "-listen", plainAddr, "-upstream", "http://"+upAddr); err != nil {
+		return err
+	}
+	// Default flags: only where to listen and what to sell.
+	gateArgs := []string{"--listen", gateAddr, "--upstream", "http://" + upAddr}
+	if err := start("l402proxy", bins.l402proxy, gateAddr, gateArgs...); err != nil {
+		return err
+	}
+	auth, err := buyToken(ctx, "http://"+gateAddr)
+	if err != nil {
+		return err
+	}
+	targets := []*target{
+		{name: "plain httputil.ReverseProxy", url: "http://" + plainAddr + "/"},
+		{name: "l402proxy, valid token", url: "http://" + gateAddr + "/", headers: []string{"Authorization: " + auth}},
+	}
+	if o.nginx {
+		nginxAddr, err := childproc.FreeAddr()
+		if err != nil {
+			return err
+		}
+		p, err := startNginx(ps, dir, nginxAddr, upAddr, gateAddr)
+		if err != nil {
+			return err
+		}
+		if err := p.WaitListen(ctx, nginxAddr); err != nil {
+			return err
+		}
+		targets = append(targets, &target{name: "nginx auth_request + l402proxy", url: "http://" + nginxAddr + "/", headers: []string{"Authorization: " + auth}})
+	}
+
+	fmt.Fprintf(out, "wrk -t%d -c%d -d%s --latency, %d rounds interleaved after a %s warm-up each; 100-byte upstream body; loopback\n",
+		o.threads, o.conns, o.duration, o.rounds, o.warmup)
+	fmt.Fprintf(out, "l402proxy %s\n\n", strings.Join(gateArgs, " "))
+	if o.warmup >= time.Second {
+		for _, t := range targets {
+			if _, err := w.run(ctx, t.url, o.warmup, 200, t.headers...); err != nil {
+				return fmt.Errorf("%s warm-up: %w", t.name, err)
+			}
+		}
+	}
+	for r := range o.rounds {
+		for i := range targets {
+			t := targets[(i+r)%len(targets)]
+			res, err := w.run(ctx, t.url, o.duration, 200, t.headers...)
+			if err != nil {
+				return fmt.Errorf("%s, round %d: %w", t.name, r+1, err)
+			}
+			t.runs = append(t.runs, res)
+		}
+	}
+	printThroughput(out, targets)
+
+	if o.mem {
+		if err := challengeAndMemory(ctx, out, ps, w, bins, upAddr, o); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "\ndone in %s; load average now %s\n", time.Since(t0).Round(time.Second), loadavg())
+	return nil
+}
+
+// buyToken pays for one token through the real flow; the proxy runs on the
+// memory backend, whose development endpoint pays its invoices.
+func buyToken(ctx context.Context, base string) (string, error) {
+	tr := &l402.Transport{Base: &http.Transport{}, Payer: memory.NewDevPayer(base+memory.DevPayPath, nil), MaxPrice: backend.Sat(1000)}
+	defer tr.Base.(*http.Transport).CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return "", fmt.Errorf("buying a token: %w", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	auth := resp.Request.Header.Get("Authorization")
+	if resp.StatusCode != http.StatusOK || auth == "" {
+		return "", fmt.Errorf("buying a token: status %d, Authorization %q", resp.StatusCode, auth)
+	}
+	return auth, nil
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// total is requests over time across all rounds.
+func (t *target) total() float64 {
+	var n, us int64
+	for _, r := range t.runs {
+		n += r.Requests
+		us += r.DurationUS
+	}
+	return float64(n) / (float64(us) / 1e6)
+}
+
+func (t *target) each(f func(wrkResult) float64) []float64 {
+	var xs []float64
+	for _, r := range t.runs {
+		xs = append(xs, f(r))
+	}
+	return xs
+}
+
+func join(xs []float64, format string) string {
+	var s []string
+	for _, x := range xs {
+		s = append(s, fmt.Sprintf(format, x))
+	}
+	return strings.Join(s, " ")
+}
+
+func printThroughput(out io.Writer, targets []*target) {
+	fmt.Fprintf(out, "%-32s %10s  %-26s %9s %9s\n", "target", "req/s", "per round", "p50 µs", "p99 µs")
+	for _, t := range targets {
+		fmt.Fprintf(out, "%-32s %10.0f  %-26s %9.0f %9.0f\n", t.name, t.total(), join(t.each(wrkResult.rps), "%.0f"),
+			median(t.each(func(r wrkResult) float64 { return r.P50 })), median(t.each(func(r wrkResult) float64 { return r.P99 })))
+	}
+	fmt.Fprintln(out, "(p50 and p99: median over the rounds of wrk's per-run percentiles)")
+	plain, gate := targets[0], targets[1]
+	ratio := func(a, b *target) []float64 {
+		var xs []float64
+		for i := range a.runs {
+			xs = append(xs, a.runs[i].rps()/b.runs[i].rps())
+		}
+		return xs
+	}
+	fmt.Fprintf(out, "\n%-44s %-22s %8s   %s\n", "same-run comparison", "per round", "overall", "target")
+	g := ratio(gate, plain)
+	fmt.Fprintf(out, "%-44s %-22s %8.2f   >= 0.95 %s\n", "l402proxy / plain, requests/s", join(g, "%.2f"), gate.total()/plain.total(), verdict(gate.total()/plain.total() >= 0.95))
+	var added []float64
+	for i := range gate.runs {
+		added = append(added, (gate.runs[i].P99-plain.runs[i].P99)/1000)
+	}
+	fmt.Fprintf(out, "%-44s %-22s %8.2f   < 1 ms %s\n", "l402proxy p99 - plain p99, ms", join(added, "%.2f"), median(added), verdict(median(added) < 1))
+	if len(targets) > 2 {
+		ng := targets[2]
+		r := ratio(ng, plain)
+		fmt.Fprintf(out, "%-44s %-22s %8.2f   >= 1.5 %s\n", "nginx forward auth / plain, requests/s", join(r, "%.2f"), ng.total()/plain.total(), verdict(ng.total()/plain.total() >= 1.5))
+	}
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "(met)"
+	}
+	return "(MISSED)"
+}
+
+// machine describes where and when the run happens, for the README table.
+func machine() string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	wrkVersion := "?"
+	if outb, _ := exec.Command("wrk", "--version").CombinedOutput(); len(outb) > 0 {
+		wrkVersion, _, _ = strings.Cut(string(outb), "Copyright")
+		wrkVersion = strings.TrimSpace(wrkVersion)
+	}
+	return fmt.Sprintf("make bench, %s: %d CPUs (%s), %s, %s, load average %s",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), cpu, runtime.Version(), wrkVersion, loadavg())
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
