@@ -119,19 +119,16 @@ func (b *Backend) As(target any) bool {
 }
 
 // Close closes the driver and ends waits and payments in progress; every
-// later call, Close included, fails with ErrClosed.
+// later call fails with ErrClosed. Closing again does nothing and returns
+// what the first Close returned, so a deferred Close may follow an explicit
+// one.
 func (b *Backend) Close() error {
-	first := false
 	b.once.Do(func() {
-		first = true
 		b.close()
 		if err := b.drv.Close(); err != nil {
 			b.closeEr = as(ErrUnavailable, err)
 		}
 	})
-	if !first {
-		return errorf(ErrClosed, "Close called twice")
-	}
 	return b.closeEr
 }
 

@@ -101,7 +101,7 @@ func (ro *rogue) invoice(amount backend.MilliSat, metadata string) string {
 // client uses http.
 func (ro *rogue) address() string { return "alice@" + strings.TrimPrefix(ro.srv.URL, "http://") }
 
-func (ro *rogue) client(t *testing.T) (*lnurl.Client, error) {
+func (ro *rogue) client(t *testing.T) (*backend.Backend, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := lnurl.New(ctx, lnurl.Config{Address: ro.address(), PollInterval: 20 * time.Millisecond, RequestTimeout: 5 * time.Second})

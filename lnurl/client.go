@@ -54,7 +54,8 @@ type Config struct {
 	// once, since a service may have changed its range or callback.
 	ParamsTTL time.Duration
 	// PollInterval is how often WaitInvoice asks the verify URL
-	// (DefaultPollInterval when zero).
+	// (DefaultPollInterval when zero): the Backend's Options.PollInterval,
+	// since LNURL-pay has no push and the Backend polls LookupInvoice.
 	PollInterval time.Duration
 	// RequestTimeout bounds each HTTP request (DefaultRequestTimeout when
 	// zero).
@@ -68,7 +69,8 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Client is a backend.Backend whose invoices come from a LNURL-pay service.
+// Client is the backend.Driver whose invoices come from a LNURL-pay
+// service; New wraps it in a *backend.Backend.
 //
 // What LNURL-pay cannot do, it refuses rather than fakes:
 //   - the amount is required (LUD-06 has no any-amount invoices): zero is
@@ -80,13 +82,14 @@ type Config struct {
 //     InvoiceRequest.Expiry are ignored (the invoice commits to the
 //     metadata's hash instead of a memo), and the returned Invoice says the
 //     expiry the service chose;
-//   - invoices can be looked up and waited for only when the service gave a
-//     LUD-21 verify URL with them, and only by the Client that created
+//   - invoices can be looked up (and so waited for: the Backend polls
+//     LookupInvoice, since LNURL-pay has no push) only when the service gave
+//     a LUD-21 verify URL with them, and only by the Client that created
 //     them. Since verify URLs come with each invoice, not with the pay
-//     parameters, Client always has WaitInvoice and answers ErrUnsupported
-//     for an invoice without one, instead of hiding the ability.
+//     parameters, an invoice without one is ErrUnsupported.
 //
-// Client has no hold invoices and cannot pay.
+// Client has no hold invoices and cannot pay. Its Ping fetches the pay
+// parameters, the first request of LUD-06.
 type Client struct {
 	cfg    Config
 	hc     *http.Client
@@ -102,7 +105,6 @@ type Client struct {
 	paramsAt  time.Time
 	invoices  map[backend.PaymentHash]*record
 	prunedAt  time.Time
-	closed    bool
 	closeOnce sync.Once
 }
 
@@ -114,14 +116,22 @@ type record struct {
 
 var (
 	_ backend.Driver = (*Client)(nil)
-	_ backend.Waiter = (*Client)(nil)
+	_ backend.Pinger = (*Client)(nil)
 )
 
-// New returns a Client for the service cfg names, after fetching its pay
+// New returns the Backend for the service cfg names, after fetching its pay
 // parameters once, so a wrong address or a service that is not LNURL-pay
 // fails here rather than at the first invoice. A service that cannot be
 // reached gives an error wrapping backend.ErrUnavailable.
-func New(ctx context.Context, cfg Config) (*Client, error) {
+func New(ctx context.Context, cfg Config) (*backend.Backend, error) {
+	c, err := open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return backend.New(c, backend.Options{CallTimeout: cfg.RequestTimeout, PollInterval: cfg.PollInterval}), nil
+}
+
+func open(ctx context.Context, cfg Config) (*Client, error) {
 	c, err := newClient(cfg)
 	if err != nil {
 		return nil, err
@@ -130,6 +140,15 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// Ping implements backend.Pinger: it fetches the pay parameters anew (the
+// first request of LUD-06), so a service that is down or no longer serves
+// LNURL-pay is reported.
+func (c *Client) Ping(ctx context.Context) error {
+	c.forgetParams()
+	_, err := c.payParams(ctx)
+	return err
 }
 
 // newClient checks cfg and builds the Client without contacting anyone.
@@ -213,12 +232,6 @@ func (c *Client) PayURL() string { return c.payURL }
 // requires; any other answer is an error wrapping backend.ErrInvalid that
 // says what was wrong, and no invoice.
 func (c *Client) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) (*backend.Invoice, error) {
-	if err := c.checkOpen(); err != nil {
-		return nil, err
-	}
-	if err := req.Validate(); err != nil {
-		return nil, fmt.Errorf("lnurl: %w", err)
-	}
 	if req.Preimage != nil {
 		return nil, fmt.Errorf("lnurl: %w: a LNURL-pay service chooses the preimage itself", backend.ErrUnsupported)
 	}
@@ -301,9 +314,6 @@ func (c *Client) callback(ctx context.Context, p *payParams, amount backend.Mill
 // invoices this Client created are known (others are ErrNotFound); those
 // the service gave no verify URL for are ErrUnsupported.
 func (c *Client) LookupInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
-	if err := c.checkOpen(); err != nil {
-		return nil, err
-	}
 	c.mu.Lock()
 	rec, ok := c.invoices[hash]
 	var inv backend.Invoice
@@ -391,54 +401,17 @@ func parseVerify(raw json.RawMessage, hash backend.PaymentHash, pr string) (bool
 	return true, p, nil
 }
 
-// WaitInvoice polls the invoice's verify URL every PollInterval until it is
-// settled or, like backend.Wait, until it expires open (returned as it
-// stands), or ctx ends. A service that is briefly unreachable is polled
-// again; any other error ends the wait. Invoices without a verify URL are
-// ErrUnsupported at once.
-func (c *Client) WaitInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
-	t := time.NewTicker(c.cfg.PollInterval)
-	defer t.Stop()
-	for {
-		inv, err := c.LookupInvoice(ctx, hash)
-		if err != nil && (!errors.Is(err, backend.ErrUnavailable) || c.checkOpen() != nil) {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("lnurl: wait for invoice %s: %w", hash, ctx.Err())
-			}
-			return nil, err
-		}
-		if err == nil && (inv.State != backend.StateOpen || inv.Expired(time.Now())) {
-			return inv, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("lnurl: wait for invoice %s: %w", hash, ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
 // Close forgets the invoices and closes idle connections of the Client's
-// own HTTP client. Calls after Close fail with backend.ErrUnavailable.
+// own HTTP client.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
-		c.closed = true
-		c.invoices = nil
+		c.invoices = map[backend.PaymentHash]*record{}
 		c.mu.Unlock()
 		if c.ownHC {
 			c.hc.CloseIdleConnections()
 		}
 	})
-	return nil
-}
-
-func (c *Client) checkOpen() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return fmt.Errorf("lnurl: %w: client is closed", backend.ErrUnavailable)
-	}
 	return nil
 }
 
@@ -448,9 +421,6 @@ func (c *Client) remember(inv *backend.Invoice, verify string) {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		return
-	}
 	c.invoices[inv.PaymentHash] = &record{inv: *inv, verify: verify}
 	if now.Sub(c.prunedAt) < time.Minute {
 		return

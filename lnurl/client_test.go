@@ -130,11 +130,11 @@ func TestClientClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.LookupInvoice(ctx10(t), inv.PaymentHash)
-	wantRefused(t, err, backend.ErrUnavailable, "closed")
+	wantRefused(t, err, backend.ErrClosed, "closed")
 	_, err = c.CreateInvoice(ctx10(t), backend.InvoiceRequest{Amount: 5000})
-	wantRefused(t, err, backend.ErrUnavailable, "closed")
+	wantRefused(t, err, backend.ErrClosed, "closed")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err = c.WaitInvoice(ctx, inv.PaymentHash)
-	wantRefused(t, err, backend.ErrUnavailable, "closed")
+	wantRefused(t, err, backend.ErrClosed, "closed")
 }

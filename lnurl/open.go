@@ -4,35 +4,32 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/nodeurl"
 )
 
 func init() { backend.Register("lnurl", openURL) }
 
 // openURL opens
 //
-//	lnurl://user@domain[?allowhttp=true]
-//	lnurl:LNURL1...[?allowhttp=true]
-//	lnurl:user@domain[?allowhttp=true]
+//	lnurl://user@domain[?tls=0]
+//	lnurl:LNURL1...[?tls=0]
+//	lnurl:user@domain[?tls=0]
 //
-// allowhttp sets Config.AllowHTTP (for test services only).
+// tls=0 sets Config.AllowHTTP, for test services only (loopback services
+// are fetched over plain http anyway).
 func openURL(ctx context.Context, u *url.URL) (backend.Driver, error) {
 	var cfg Config
-	q := u.Query()
-	if v := q.Get("allowhttp"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return nil, fmt.Errorf("lnurl: %w: allowhttp=%q is not a boolean", backend.ErrInvalid, v)
-		}
-		cfg.AllowHTTP = b
+	q := nodeurl.New("lnurl", u)
+	tls, err := q.Bool("tls", true)
+	if err != nil {
+		return nil, err
 	}
-	for k := range q {
-		if k != "allowhttp" {
-			return nil, fmt.Errorf("lnurl: %w: unknown URL parameter %q (known: allowhttp)", backend.ErrInvalid, k)
-		}
+	cfg.AllowHTTP = !tls
+	if err := q.Done(); err != nil {
+		return nil, err
 	}
 	switch {
 	case u.Opaque != "":
@@ -52,5 +49,5 @@ func openURL(ctx context.Context, u *url.URL) (backend.Driver, error) {
 	default:
 		return nil, fmt.Errorf("lnurl: %w: want lnurl://user@domain or lnurl:<bech32 LNURL>", backend.ErrInvalid)
 	}
-	return New(ctx, cfg)
+	return open(ctx, cfg)
 }

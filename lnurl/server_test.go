@@ -338,15 +338,15 @@ func TestOpenURL(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: CreateInvoice: %v", u, err)
 		}
-		if got := backend.Abilities(b); fmt.Sprint(got) != "[wait]" {
-			t.Errorf("%s: abilities %v, want [wait]", u, got)
+		if got := backend.Abilities(b); fmt.Sprint(got) != "[ping]" {
+			t.Errorf("%s: abilities %v, want [ping] (waits poll: LNURL-pay has no push)", u, got)
 		}
 		if d, err := backend.DecodeInvoice(inv.PaymentRequest); err != nil || d.Amount != 3000 {
 			t.Errorf("%s: invoice %v %v", u, d, err)
 		}
 		b.Close()
 	}
-	for _, u := range []string{"lnurl://" + s.Address("alice") + "?color=red", "lnurl://:pw@example.com", "lnurl://" + s.Address("alice") + "/path", "lnurl://" + s.Address("alice") + "?allowhttp=maybe"} {
+	for _, u := range []string{"lnurl://" + s.Address("alice") + "?color=red", "lnurl://:pw@example.com", "lnurl://" + s.Address("alice") + "/path", "lnurl://" + s.Address("alice") + "?tls=maybe", "lnurl://" + s.Address("alice") + "?allowhttp=true"} {
 		if _, err := backend.Open(ctx10(t), u); !errors.Is(err, backend.ErrInvalid) {
 			t.Errorf("Open(%s): %v, want ErrInvalid", u, err)
 		}

@@ -80,6 +80,13 @@ type lnurlHarness struct {
 	client *backend.Backend
 	payer  backend.Payer
 	svc    *service
+	addr   string
+}
+
+// OpenBackend implements conformance.Reopener: another client of the same
+// service.
+func (h *lnurlHarness) OpenBackend(ctx context.Context) (*backend.Backend, error) {
+	return lnurl.New(ctx, lnurl.Config{Address: h.addr, PollInterval: 50 * time.Millisecond})
 }
 
 func (h *lnurlHarness) Backend() *backend.Backend { return h.client }
@@ -144,7 +151,6 @@ func newLNURLHarness(t testing.TB, node *backend.Backend, payer backend.Payer, e
 	if err != nil {
 		t.Fatalf("lnurl.New on %s: %v", s.Address("alice"), err)
 	}
-	b := backend.New(c, backend.Options{})
-	t.Cleanup(func() { b.Close() })
-	return &lnurlHarness{client: b, payer: payer, svc: svc}
+	t.Cleanup(func() { c.Close() })
+	return &lnurlHarness{client: c, payer: payer, svc: svc, addr: s.Address("alice")}
 }
