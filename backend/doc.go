@@ -24,5 +24,5 @@
 //
 //	import _ "github.com/l402kit/l402kit/lnd"
 //
-//	b, err := backend.Open(ctx, "lnd://127.0.0.1:10009?macaroon=/path/invoice.macaroon&tlscert=/path/tls.cert")
+//	b, err := backend.Open(ctx, "lnd://127.0.0.1:8080?macaroon=/path/invoice.macaroon&tlscert=/path/tls.cert")
 package backend

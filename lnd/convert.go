@@ -4,29 +4,28 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/lightningnetwork/lnd/lnrpc"
-
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/lndrest"
 )
 
 // stateOf maps LND's invoice states; ACCEPTED is LND's name for a hold
 // invoice whose HTLCs arrived.
-func stateOf(s lnrpc.Invoice_InvoiceState) (backend.State, error) {
+func stateOf(s string) (backend.State, error) {
 	switch s {
-	case lnrpc.Invoice_OPEN:
+	case lndrest.InvoiceOpen:
 		return backend.StateOpen, nil
-	case lnrpc.Invoice_ACCEPTED:
+	case lndrest.InvoiceAccepted:
 		return backend.StateHeld, nil
-	case lnrpc.Invoice_SETTLED:
+	case lndrest.InvoiceSettled:
 		return backend.StateSettled, nil
-	case lnrpc.Invoice_CANCELED:
+	case lndrest.InvoiceCanceled:
 		return backend.StateCanceled, nil
 	}
-	return 0, fmt.Errorf("unknown invoice state %v", s)
+	return 0, fmt.Errorf("unknown invoice state %q", s)
 }
 
-// fromRPC converts LND's invoice.
-func fromRPC(in *lnrpc.Invoice) (*backend.Invoice, error) {
+// fromREST converts LND's invoice.
+func fromREST(in *lndrest.Invoice) (*backend.Invoice, error) {
 	st, err := stateOf(in.State)
 	if err != nil {
 		return nil, fmt.Errorf("lnd: %w", err)

@@ -1,10 +1,7 @@
 package lnd
 
 import (
-	"context"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -68,31 +65,3 @@ func decodeHex(s string) ([]byte, bool) {
 	}
 	return b, true
 }
-
-// certPool parses a TLS certificate given as PEM or DER bytes.
-func certPool(b []byte) (*x509.CertPool, error) {
-	pool := x509.NewCertPool()
-	if blk, _ := pem.Decode(b); blk != nil {
-		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("%w: tlscert: no certificate in PEM data", backend.ErrInvalid)
-		}
-		return pool, nil
-	}
-	c, err := x509.ParseCertificate(b)
-	if err != nil {
-		return nil, fmt.Errorf("%w: tlscert: neither PEM nor DER: %v", backend.ErrInvalid, err)
-	}
-	pool.AddCert(c)
-	return pool, nil
-}
-
-// macaroonCred sends the macaroon the way lncli does: hex in the "macaroon"
-// metadata header of every call.
-type macaroonCred struct{ hex string }
-
-func (m macaroonCred) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"macaroon": m.hex}, nil
-}
-
-// RequireTransportSecurity keeps the macaroon off plaintext connections.
-func (m macaroonCred) RequireTransportSecurity() bool { return true }

@@ -2,20 +2,18 @@ package lnd
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"syscall"
-
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/lndrest"
 )
 
-// Texts LND puts in errors it returns as codes.Unknown, so only the text
-// tells them apart. They come from lnd v0.20.0-beta (invoices/errors.go,
+// Texts LND puts in errors it returns with the code Unknown, so only the
+// text tells them apart. They come from lnd v0.20.0-beta (invoices/errors.go,
 // rpcperms/interceptor.go, server.go, payments/db/errors.go).
 var (
 	unavailableTexts = []string{
@@ -26,14 +24,12 @@ var (
 		"not synced",
 		"not yet synced",
 		"server is shutting down",
-		"connection refused",
+		"connection refused", // the REST gateway reaching LND's own gRPC server
 		"transport is closing",
 	}
-	// authTexts: gRPC's TLS handshake failure (reported as Unavailable)
-	// and the macaroon checks of LND (macaroons/service.go) and of the
-	// macaroon-bakery library it uses, reported as Unknown.
+	// authTexts: the macaroon checks of LND (macaroons/service.go) and of
+	// the macaroon-bakery library it uses.
 	authTexts = []string{
-		"authentication handshake failed",
 		"verification failed",
 		"permission denied",
 		"cannot get macaroon",
@@ -52,7 +48,7 @@ var (
 	}
 )
 
-// mapErr turns an error from a gRPC call into one wrapping a backend
+// mapErr turns an error of a REST call into one wrapping a backend
 // sentinel, keeping LND's own text. op names the call for the message. ctx
 // is the caller's context: when it ended, its error is what the caller
 // asked for and is returned as such, not as a node failure.
@@ -60,38 +56,52 @@ func mapErr(ctx context.Context, op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		status.Code(err) == codes.Canceled || status.Code(err) == codes.DeadlineExceeded) {
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		return fmt.Errorf("lnd: %s: %w", op, ctx.Err())
 	}
 	return fmt.Errorf("lnd: %s: %w: %s", op, classify(err), message(err))
 }
 
-// classify picks the sentinel for err: the gRPC code where LND sets a
-// meaningful one, otherwise LND's error text.
+// classify picks the sentinel for err: for the node's answers the gRPC code
+// where LND sets a meaningful one, otherwise LND's text; for failures to
+// reach the node ErrUnavailable, unless the failure is a configuration
+// mistake.
 func classify(err error) error {
-	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, io.EOF) {
+	var e *lndrest.Error
+	if !errors.As(err, &e) {
+		if isConfigErr(err) {
+			// A certificate the node does not match, or the wrong port:
+			// retrying, as ErrUnavailable invites, will not help.
+			return backend.ErrInvalid
+		}
+		// Refused, reset, timed out (our own per-call deadline with the
+		// caller's context alive included), DNS: the node cannot be
+		// reached now.
 		return backend.ErrUnavailable
 	}
-	st, _ := status.FromError(err)
-	msg := strings.ToLower(message(err))
+	msg := strings.ToLower(e.Message)
 	if containsAny(msg, authTexts) {
-		// A certificate or macaroon the node rejects is a configuration
-		// mistake: retrying, as ErrUnavailable invites, will not help.
+		// A macaroon the node rejects is a configuration mistake.
 		return backend.ErrInvalid
 	}
-	switch st.Code() {
-	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted:
-		// DeadlineExceeded with the caller's context still alive means our
-		// own per-call deadline ran out: the node did not answer in time.
+	if e.NoRoute() {
+		// The node has no such endpoint: built without the sub-server
+		// (invoicesrpc, routerrpc) the call belongs to.
+		return backend.ErrUnsupported
+	}
+	switch e.Code {
+	case lndrest.CodeUnavailable, lndrest.CodeDeadlineExceeded, lndrest.CodeAborted, lndrest.CodeCanceled:
+		// Canceled or DeadlineExceeded from the node with the caller's
+		// context alive: LND (or its gateway) gave up, typically while
+		// shutting down.
 		return backend.ErrUnavailable
-	case codes.NotFound:
+	case lndrest.CodeNotFound:
 		return backend.ErrNotFound
-	case codes.AlreadyExists:
+	case lndrest.CodeAlreadyExists:
 		return backend.ErrAlreadyExists
-	case codes.InvalidArgument, codes.OutOfRange:
+	case lndrest.CodeInvalidArgument, lndrest.CodeOutOfRange:
 		return backend.ErrInvalid
-	case codes.Unimplemented:
+	case lndrest.CodeUnimplemented:
 		return backend.ErrUnsupported
 	}
 	switch {
@@ -103,20 +113,42 @@ func classify(err error) error {
 		return backend.ErrAlreadyExists
 	case containsAny(msg, invalidTexts):
 		return backend.ErrInvalid
-	case st.Code() == codes.Unauthenticated || st.Code() == codes.PermissionDenied:
+	case e.Code == lndrest.CodeUnauthenticated || e.Code == lndrest.CodePermissionDenied:
 		return backend.ErrInvalid
 	}
 	return errUnknown
+}
+
+// isConfigErr reports failures no retry can fix: a TLS certificate the node
+// does not match, a port that is LND's gRPC one or no TLS at all, a
+// macaroon the node refuses.
+func isConfigErr(err error) bool {
+	var (
+		cv *tls.CertificateVerificationError
+		ua x509.UnknownAuthorityError
+		hn x509.HostnameError
+		ci x509.CertificateInvalidError
+		e  *lndrest.Error
+	)
+	switch {
+	case errors.As(err, &cv), errors.As(err, &ua), errors.As(err, &hn), errors.As(err, &ci),
+		errors.Is(err, lndrest.ErrGRPCPort), errors.Is(err, lndrest.ErrNotTLS), errors.Is(err, lndrest.ErrBadCert):
+		return true
+	case errors.As(err, &e):
+		return containsAny(strings.ToLower(e.Message), authTexts)
+	}
+	return false
 }
 
 // errUnknown marks node errors no sentinel describes; callers can still read
 // LND's text in the message.
 var errUnknown = errors.New("node error")
 
-// message is LND's own text without gRPC's "rpc error: code = ..." framing.
+// message is LND's own text for its answers, the transport's otherwise.
 func message(err error) string {
-	if st, ok := status.FromError(err); ok {
-		return st.Message()
+	var e *lndrest.Error
+	if errors.As(err, &e) {
+		return e.Message
 	}
 	return err.Error()
 }

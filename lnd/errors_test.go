@@ -7,40 +7,46 @@ import (
 	"syscall"
 	"testing"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/lndrest"
 )
 
 func TestMapErr(t *testing.T) {
-	// Texts are LND v0.20.0-beta's own (see errors.go for where each comes from).
+	// Texts are LND v0.20.0-beta's own (see errors.go for where each comes
+	// from); HTTP statuses are its gateway's for the code.
+	answer := func(status int, code lndrest.Code, msg string) error {
+		return fmt.Errorf("wrapped: %w", &lndrest.Error{Call: "GET /x", HTTPStatus: status, Code: code, Message: msg})
+	}
 	cases := []struct {
 		name string
 		err  error
 		want error
 	}{
-		{"unavailable code", status.Error(codes.Unavailable, "connection error: desc = \"transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused\""), backend.ErrUnavailable},
-		{"starting", status.Error(codes.Unknown, "server is still in the process of starting"), backend.ErrUnavailable},
-		{"rpc starting", status.Error(codes.Unknown, "the RPC server is in the process of starting up, but not yet ready to accept calls"), backend.ErrUnavailable},
-		{"waiting to start", status.Error(codes.Unknown, "waiting to start, RPC services not available"), backend.ErrUnavailable},
-		{"wallet locked", status.Error(codes.Unknown, "wallet locked, unlock it to enable full RPC access"), backend.ErrUnavailable},
-		{"not synced", status.Error(codes.Unknown, "chain backend is not synced"), backend.ErrUnavailable},
-		{"own deadline", status.Error(codes.DeadlineExceeded, "context deadline exceeded"), backend.ErrUnavailable},
-		{"refused syscall", fmt.Errorf("dial: %w", syscall.ECONNREFUSED), backend.ErrUnavailable},
-		{"not found text", status.Error(codes.Unknown, "unable to locate invoice"), backend.ErrNotFound},
-		{"not found code", status.Error(codes.NotFound, "no such thing"), backend.ErrNotFound},
-		{"duplicate", status.Error(codes.Unknown, "invoice with payment hash already exists"), backend.ErrAlreadyExists},
-		{"already exists code", status.Error(codes.AlreadyExists, "x"), backend.ErrAlreadyExists},
-		{"invalid argument", status.Error(codes.InvalidArgument, "bad"), backend.ErrInvalid},
-		{"still open", status.Error(codes.Unknown, "invoice still open"), backend.ErrInvalid},
-		{"already settled", status.Error(codes.Unknown, "invoice already settled"), backend.ErrInvalid},
-		{"bad macaroon", status.Error(codes.Unknown, "verification failed: signature mismatch after caveat verification"), backend.ErrInvalid},
-		{"no macaroon", status.Error(codes.Unknown, "expected 1 macaroon, got 0"), backend.ErrInvalid},
-		{"wrong tls cert", status.Error(codes.Unavailable, "connection error: desc = \"transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority\""), backend.ErrInvalid},
-		{"other node error", status.Error(codes.Unknown, "something LND never said before"), errUnknown},
-		{"permission", status.Error(codes.PermissionDenied, "permission denied"), backend.ErrInvalid},
-		{"unimplemented", status.Error(codes.Unimplemented, "unknown service invoicesrpc.Invoices"), backend.ErrUnsupported},
+		{"unavailable code", answer(503, lndrest.CodeUnavailable, "connection error"), backend.ErrUnavailable},
+		{"starting", answer(500, lndrest.CodeUnknown, "server is still in the process of starting"), backend.ErrUnavailable},
+		{"rpc starting", answer(500, lndrest.CodeUnknown, "the RPC server is in the process of starting up, but not yet ready to accept calls"), backend.ErrUnavailable},
+		{"waiting to start", answer(500, lndrest.CodeUnknown, "waiting to start, RPC services not available"), backend.ErrUnavailable},
+		{"wallet locked", answer(500, lndrest.CodeUnknown, "wallet locked, unlock it to enable full RPC access"), backend.ErrUnavailable},
+		{"not synced", answer(500, lndrest.CodeUnknown, "chain backend is not synced"), backend.ErrUnavailable},
+		{"canceled by the node", answer(0, lndrest.CodeCanceled, "context canceled"), backend.ErrUnavailable},
+		{"own deadline", fmt.Errorf("GET /v1/getinfo: %w", context.DeadlineExceeded), backend.ErrUnavailable},
+		{"refused", fmt.Errorf("dial: %w", syscall.ECONNREFUSED), backend.ErrUnavailable},
+		{"not found text", answer(500, lndrest.CodeUnknown, "unable to locate invoice"), backend.ErrNotFound},
+		{"not found code", answer(404, lndrest.CodeNotFound, "no such thing"), backend.ErrNotFound},
+		{"no such endpoint", answer(404, lndrest.CodeNotFound, "Not Found"), backend.ErrUnsupported},
+		{"method not allowed", answer(405, lndrest.CodeUnimplemented, "Method Not Allowed"), backend.ErrUnsupported},
+		{"duplicate", answer(500, lndrest.CodeUnknown, "invoice with payment hash already exists"), backend.ErrAlreadyExists},
+		{"already exists code", answer(409, lndrest.CodeAlreadyExists, "x"), backend.ErrAlreadyExists},
+		{"invalid argument", answer(400, lndrest.CodeInvalidArgument, "bad"), backend.ErrInvalid},
+		{"still open", answer(500, lndrest.CodeUnknown, "invoice still open"), backend.ErrInvalid},
+		{"already settled", answer(500, lndrest.CodeUnknown, "invoice already settled"), backend.ErrInvalid},
+		{"bad macaroon", answer(500, lndrest.CodeUnknown, "verification failed: signature mismatch after caveat verification"), backend.ErrInvalid},
+		{"no macaroon", answer(500, lndrest.CodeUnknown, "expected 1 macaroon, got 0"), backend.ErrInvalid},
+		{"grpc port", fmt.Errorf("GET /v1/getinfo: %w", lndrest.ErrGRPCPort), backend.ErrInvalid},
+		{"other node error", answer(500, lndrest.CodeUnknown, "something LND never said before"), errUnknown},
+		{"permission", answer(403, lndrest.CodePermissionDenied, "permission denied"), backend.ErrInvalid},
+		{"unimplemented", answer(501, lndrest.CodeUnimplemented, "unknown service invoicesrpc.Invoices"), backend.ErrUnsupported},
+		{"proxy in front, node down", answer(502, lndrest.CodeUnavailable, "Bad Gateway"), backend.ErrUnavailable},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -48,7 +54,8 @@ func TestMapErr(t *testing.T) {
 			if !errors.Is(got, c.want) {
 				t.Fatalf("mapErr(%v) = %v, want it to wrap %v", c.err, got, c.want)
 			}
-			if st, ok := status.FromError(c.err); ok && !containsAny(got.Error(), []string{st.Message()}) {
+			var e *lndrest.Error
+			if errors.As(c.err, &e) && !containsAny(got.Error(), []string{e.Message}) {
 				t.Fatalf("mapErr dropped LND's text: %v", got)
 			}
 		})
@@ -58,7 +65,7 @@ func TestMapErr(t *testing.T) {
 func TestMapErrCallerContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	got := mapErr(ctx, "op", status.Error(codes.Canceled, "context canceled"))
+	got := mapErr(ctx, "op", fmt.Errorf("GET /x: %w", context.Canceled))
 	if !errors.Is(got, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", got)
 	}

@@ -2,79 +2,80 @@ package lnd
 
 import (
 	"context"
-	"crypto/tls"
-	"encoding/hex"
+	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
 	"time"
 
-	"github.com/lightningnetwork/lnd/lnrpc"
-	"github.com/lightningnetwork/lnd/lnrpc/invoicesrpc"
-	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials"
-
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/lndrest"
 )
 
-// Defaults for Config fields left zero.
-const (
-	DefaultCallTimeout    = 10 * time.Second
-	DefaultConnectTimeout = 2 * time.Second
-	// DefaultPayTimeout bounds a payment when PayOptions.Timeout is zero.
-	DefaultPayTimeout = time.Minute
-)
+// DefaultConnectTimeout bounds one connection attempt when
+// Config.ConnectTimeout is zero.
+const DefaultConnectTimeout = 2 * time.Second
 
 // Config says how to reach an LND node.
 type Config struct {
-	// Address is the gRPC host:port (LND's rpclisten, 10009 by default).
+	// Address is host:port of LND's REST listener (restlisten, 8080 by
+	// default), not its gRPC port.
 	Address string
 	// TLSCert is LND's tls.cert: a file path, PEM text, hex of PEM or DER,
-	// env:NAME or file:PATH. Empty trusts the system's roots.
+	// env:NAME or file:PATH. A node presenting exactly this certificate is
+	// trusted whatever name it is reached by. Empty trusts the system's
+	// roots (a node behind a proxy with a public certificate).
 	TLSCert string
 	// Macaroon authorizes the calls: a file path, hex, env:NAME or
 	// file:PATH. invoice.macaroon suffices for everything but PayInvoice
 	// and Info, which need admin.macaroon (or a baked one with those
 	// permissions).
 	Macaroon string
-	// CallTimeout bounds each unary call whose context has no deadline of
-	// its own, so nothing waits forever on a node that accepted a
-	// connection and stopped answering. Zero means DefaultCallTimeout.
+	// CallTimeout bounds each call whose context has no deadline of its
+	// own (backend.Options.CallTimeout); zero means
+	// backend.DefaultCallTimeout.
 	CallTimeout time.Duration
-	// ConnectTimeout bounds one connection attempt; with reconnection
-	// backoff capped at one second, a node that comes back is found again
-	// within about a second. Zero means DefaultConnectTimeout.
+	// ConnectTimeout bounds dialing and the TLS handshake of one
+	// connection. Zero means DefaultConnectTimeout.
 	ConnectTimeout time.Duration
 	// Logger receives connection-level messages; nil means slog.Default().
 	Logger *slog.Logger
 }
 
-// Backend is an LND node seen through backend's interfaces.
-type Backend struct {
-	conn    *grpc.ClientConn
-	ln      lnrpc.LightningClient
-	inv     invoicesrpc.InvoicesClient
-	router  routerrpc.RouterClient
-	timeout time.Duration
+// driver is an LND node as a backend.Driver with every optional ability.
+type driver struct {
+	rest    *lndrest.Client
+	timeout time.Duration // for the lookup inside WaitInvoice, which has no deadline
 	log     *slog.Logger
+	streams sync.WaitGroup
 }
 
 var (
-	_ backend.Driver       = (*Backend)(nil)
-	_ backend.Waiter       = (*Backend)(nil)
-	_ backend.HoldInvoicer = (*Backend)(nil)
-	_ backend.Payer        = (*Backend)(nil)
-	_ backend.Informer     = (*Backend)(nil)
+	_ backend.Driver       = (*driver)(nil)
+	_ backend.Waiter       = (*driver)(nil)
+	_ backend.HoldInvoicer = (*driver)(nil)
+	_ backend.Payer        = (*driver)(nil)
+	_ backend.FeeLimiter   = (*driver)(nil)
+	_ backend.Informer     = (*driver)(nil)
+	_ backend.Pinger       = (*driver)(nil)
 )
 
-// New prepares a Backend for the node cfg names. It does not contact the
+// New returns the Backend for the node cfg names. It does not contact the
 // node: a node that is down when New runs is not an error, its calls answer
 // ErrUnavailable until it is up. Errors are in the configuration only.
-func New(ctx context.Context, cfg Config) (*Backend, error) {
-	_ = ctx // kept for symmetry with other adapters' constructors, which may dial
+func New(_ context.Context, cfg Config) (*backend.Backend, error) {
+	d, err := newDriver(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return backend.New(d, backend.Options{CallTimeout: cfg.CallTimeout}), nil
+}
+
+func newDriver(cfg Config) (*driver, error) {
 	if cfg.Address == "" {
 		return nil, fmt.Errorf("lnd: %w: no address", backend.ErrInvalid)
 	}
@@ -85,18 +86,14 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lnd: %w", err)
 	}
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	var cert []byte
 	if cfg.TLSCert != "" {
-		pem, err := loadSecretBytes("tlscert", cfg.TLSCert)
-		if err != nil {
-			return nil, fmt.Errorf("lnd: %w", err)
-		}
-		if tlsCfg.RootCAs, err = certPool(pem); err != nil {
+		if cert, err = loadSecretBytes("tlscert", cfg.TLSCert); err != nil {
 			return nil, fmt.Errorf("lnd: %w", err)
 		}
 	}
 	if cfg.CallTimeout <= 0 {
-		cfg.CallTimeout = DefaultCallTimeout
+		cfg.CallTimeout = backend.DefaultCallTimeout
 	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = DefaultConnectTimeout
@@ -104,102 +101,86 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	// grpc.NewClient never blocks: it connects on first use and reconnects
-	// after failures. The backoff is capped low because the default (two
-	// minutes) would keep answering Unavailable long after a restarted
-	// node is back.
-	conn, err := grpc.NewClient("passthrough:///"+cfg.Address,
-		grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
-		grpc.WithPerRPCCredentials(macaroonCred{hex: hex.EncodeToString(mac)}),
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff: backoff.Config{
-				BaseDelay:  100 * time.Millisecond,
-				Multiplier: 1.6,
-				Jitter:     0.2,
-				MaxDelay:   time.Second,
-			},
-			MinConnectTimeout: cfg.ConnectTimeout,
-		}),
-		// LND's responses (ListInvoices, graph) can exceed gRPC's 4 MB default.
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(200<<20)),
-	)
+	// Connections are made per call as needed and reused while they last,
+	// so a node that restarts is found again by the next call; there is no
+	// reconnect backoff to wait out.
+	rest, err := lndrest.New(lndrest.Config{Address: cfg.Address, TLSCert: cert, Macaroon: mac, ConnectTimeout: cfg.ConnectTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("lnd: %w: %v", backend.ErrInvalid, err)
 	}
-	return &Backend{
-		conn:    conn,
-		ln:      lnrpc.NewLightningClient(conn),
-		inv:     invoicesrpc.NewInvoicesClient(conn),
-		router:  routerrpc.NewRouterClient(conn),
+	return &driver{
+		rest:    rest,
 		timeout: cfg.CallTimeout,
 		log:     cfg.Logger.With("backend", "lnd", "addr", cfg.Address),
 	}, nil
 }
 
-// Close closes the gRPC connection.
-func (b *Backend) Close() error { return b.conn.Close() }
+// Close returns once the goroutines of waits and payments in progress are
+// gone (the Backend has ended their contexts; a payment already sent goes
+// on at the node).
+func (d *driver) Close() error {
+	d.streams.Wait()
+	d.rest.CloseIdleConnections()
+	return nil
+}
 
-// As hands out the native clients, as gocloud's As does, for calls this
-// package does not cover. target may be *lnrpc.LightningClient,
-// *invoicesrpc.InvoicesClient, *routerrpc.RouterClient or
-// **grpc.ClientConn.
-func (b *Backend) As(target any) bool {
+// As hands out what the adapter talks to LND with, for REST calls this
+// package does not cover: target may be **http.Client (it trusts the node's
+// certificate and sends the macaroon on every request) or *url.URL (the REST
+// API's base, https://host:port). backend.Backend.As asks it.
+func (d *driver) As(target any) bool {
 	switch t := target.(type) {
-	case *lnrpc.LightningClient:
-		*t = b.ln
-	case *invoicesrpc.InvoicesClient:
-		*t = b.inv
-	case *routerrpc.RouterClient:
-		*t = b.router
-	case **grpc.ClientConn:
-		*t = b.conn
+	case **http.Client:
+		*t = d.rest.HTTPClient()
+	case *url.URL:
+		u, err := url.Parse(d.rest.BaseURL())
+		if err != nil {
+			return false
+		}
+		*t = *u
 	default:
 		return false
 	}
 	return true
 }
 
-// call returns ctx bounded by the call timeout when ctx has no deadline.
-func (b *Backend) call(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return context.WithCancel(ctx)
+// do makes one unary call; the Backend has bounded ctx.
+func (d *driver) do(ctx context.Context, op, method, path string, in, out any) error {
+	if err := d.rest.Call(ctx, method, path, in, out); err != nil {
+		return d.err(ctx, op, err)
 	}
-	return context.WithTimeout(ctx, b.timeout)
+	return nil
 }
 
-// err maps err and, when the node looks unreachable, nudges the connection
-// to try again now instead of after its backoff.
-func (b *Backend) err(ctx context.Context, op string, err error) error {
+// err maps err; when the node looks unreachable, pooled connections are
+// dropped so the next call dials afresh.
+func (d *driver) err(ctx context.Context, op string, err error) error {
 	m := mapErr(ctx, op, err)
 	if errors.Is(m, backend.ErrUnavailable) {
-		b.log.Debug("node unavailable", "op", op, "err", err, "conn", b.conn.GetState().String())
-		b.conn.Connect()
+		d.log.Debug("node unavailable", "op", op, "err", err)
+		d.rest.CloseIdleConnections()
 	}
 	return m
 }
 
-// CreateInvoice adds an invoice with AddInvoice. Zero Amount makes an
-// any-amount invoice; Preimage, DescriptionHash and Expiry are honoured.
-func (b *Backend) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) (*backend.Invoice, error) {
-	if err := req.Validate(); err != nil {
-		return nil, fmt.Errorf("lnd: create invoice: %w", err)
-	}
-	in := &lnrpc.Invoice{
+// CreateInvoice adds an invoice (POST /v1/invoices). Zero Amount makes an
+// any-amount invoice; Preimage, the description hash and Expiry are
+// honoured.
+func (d *driver) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) (*backend.Invoice, error) {
+	in := lndrest.Invoice{
 		Memo:      req.Memo,
 		ValueMsat: int64(req.Amount),
-		Expiry:    int64(req.ExpiryOrDefault() / time.Second),
+		Expiry:    int64(req.Expiry / time.Second),
 	}
-	if req.DescriptionHash != nil {
-		in.DescriptionHash = req.DescriptionHash[:]
+	if h := req.CommittedDescriptionHash(); h != nil {
+		in.DescriptionHash = h[:]
 	}
 	if req.Preimage != nil {
 		in.RPreimage = req.Preimage[:]
 	}
-	cctx, cancel := b.call(ctx)
-	defer cancel()
-	resp, err := b.ln.AddInvoice(cctx, in)
-	if err != nil {
-		return nil, b.err(ctx, "create invoice", err)
+	var resp lndrest.AddInvoiceResponse
+	if err := d.do(ctx, "create invoice", http.MethodPost, "/v1/invoices", &in, &resp); err != nil {
+		return nil, err
 	}
 	inv, err := fromPaymentRequest(resp.PaymentRequest)
 	if err != nil {
@@ -209,29 +190,21 @@ func (b *Backend) CreateInvoice(ctx context.Context, req backend.InvoiceRequest)
 	return inv, nil
 }
 
-// CreateHoldInvoice adds a hold invoice for hash with invoicesrpc: a payment
-// to it stays Held until SettleInvoice or CancelInvoice.
-func (b *Backend) CreateHoldInvoice(ctx context.Context, hash backend.PaymentHash, req backend.InvoiceRequest) (*backend.Invoice, error) {
-	if err := req.Validate(); err != nil {
-		return nil, fmt.Errorf("lnd: create hold invoice: %w", err)
-	}
-	if req.Preimage != nil {
-		return nil, fmt.Errorf("lnd: create hold invoice: %w: a hold invoice's preimage stays with the caller", backend.ErrInvalid)
-	}
-	in := &invoicesrpc.AddHoldInvoiceRequest{
+// CreateHoldInvoice adds a hold invoice for hash (POST /v2/invoices/hodl):
+// a payment to it stays Held until SettleInvoice or CancelInvoice.
+func (d *driver) CreateHoldInvoice(ctx context.Context, hash backend.PaymentHash, req backend.InvoiceRequest) (*backend.Invoice, error) {
+	in := lndrest.AddHoldInvoiceRequest{
 		Memo:      req.Memo,
 		Hash:      hash[:],
 		ValueMsat: int64(req.Amount),
-		Expiry:    int64(req.ExpiryOrDefault() / time.Second),
+		Expiry:    int64(req.Expiry / time.Second),
 	}
-	if req.DescriptionHash != nil {
-		in.DescriptionHash = req.DescriptionHash[:]
+	if h := req.CommittedDescriptionHash(); h != nil {
+		in.DescriptionHash = h[:]
 	}
-	cctx, cancel := b.call(ctx)
-	defer cancel()
-	resp, err := b.inv.AddHoldInvoice(cctx, in)
-	if err != nil {
-		return nil, b.err(ctx, "create hold invoice", err)
+	var resp lndrest.AddHoldInvoiceResponse
+	if err := d.do(ctx, "create hold invoice", http.MethodPost, "/v2/invoices/hodl", &in, &resp); err != nil {
+		return nil, err
 	}
 	inv, err := fromPaymentRequest(resp.PaymentRequest)
 	if err != nil {
@@ -241,79 +214,92 @@ func (b *Backend) CreateHoldInvoice(ctx context.Context, hash backend.PaymentHas
 }
 
 // SettleInvoice settles the held invoice preimage unlocks.
-func (b *Backend) SettleInvoice(ctx context.Context, preimage backend.Preimage) error {
-	cctx, cancel := b.call(ctx)
-	defer cancel()
-	_, err := b.inv.SettleInvoice(cctx, &invoicesrpc.SettleInvoiceMsg{Preimage: preimage[:]})
-	if err != nil {
-		return b.err(ctx, "settle invoice "+preimage.Hash().String(), err)
-	}
-	return nil
+func (d *driver) SettleInvoice(ctx context.Context, preimage backend.Preimage) error {
+	return d.do(ctx, "settle invoice "+preimage.Hash().String(), http.MethodPost, "/v2/invoices/settle",
+		&lndrest.SettleInvoiceRequest{Preimage: preimage[:]}, nil)
 }
 
 // CancelInvoice cancels an open or held invoice; LND cancels plain invoices
 // too.
-func (b *Backend) CancelInvoice(ctx context.Context, hash backend.PaymentHash) error {
-	cctx, cancel := b.call(ctx)
-	defer cancel()
-	_, err := b.inv.CancelInvoice(cctx, &invoicesrpc.CancelInvoiceMsg{PaymentHash: hash[:]})
-	if err != nil {
-		return b.err(ctx, "cancel invoice "+hash.String(), err)
-	}
-	return nil
+func (d *driver) CancelInvoice(ctx context.Context, hash backend.PaymentHash) error {
+	return d.do(ctx, "cancel invoice "+hash.String(), http.MethodPost, "/v2/invoices/cancel",
+		&lndrest.CancelInvoiceRequest{PaymentHash: hash[:]}, nil)
 }
 
 // LookupInvoice reads the invoice by payment hash.
-func (b *Backend) LookupInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
-	cctx, cancel := b.call(ctx)
-	defer cancel()
-	in, err := b.ln.LookupInvoice(cctx, &lnrpc.PaymentHash{RHash: hash[:]})
-	if err != nil {
-		return nil, b.err(ctx, "lookup invoice "+hash.String(), err)
+func (d *driver) LookupInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
+	var in lndrest.Invoice
+	if err := d.do(ctx, "lookup invoice "+hash.String(), http.MethodGet, "/v1/invoice/"+hash.String(), nil, &in); err != nil {
+		return nil, err
 	}
-	return fromRPC(in)
+	return fromREST(&in)
 }
 
-// WaitInvoice follows the invoice with SubscribeSingleInvoice until it is no
-// longer open, or ctx ends. An unknown hash is ErrNotFound at once, where
-// LND itself would wait for an invoice that may never be created. An open
-// invoice that reaches its expiry ends the wait with the invoice as LND then
-// reports it (LND cancels expired invoices itself, on a timer), so nobody
-// waits on an invoice that can no longer be paid.
-func (b *Backend) WaitInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
+// stream runs a server-streaming call in a goroutine and delivers its
+// messages on the returned channel, which is closed after the first error
+// or when ctx ends. The goroutine ends with ctx; cancel ctx when done
+// reading.
+func stream[T any](ctx context.Context, d *driver, method, path string, in any) <-chan streamed[T] {
+	out := make(chan streamed[T], 1)
+	d.streams.Add(1)
+	go func() {
+		defer d.streams.Done()
+		defer close(out)
+		send := func(m streamed[T]) bool {
+			select {
+			case out <- m:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		s, err := d.rest.Stream(ctx, method, path, in)
+		if err != nil {
+			send(streamed[T]{err: err})
+			return
+		}
+		defer s.Close()
+		for {
+			var m T
+			err := s.Next(&m)
+			if !send(streamed[T]{msg: &m, err: err}) || err != nil {
+				return
+			}
+		}
+	}()
+	return out
+}
+
+type streamed[T any] struct {
+	msg *T
+	err error
+}
+
+// WaitInvoice follows the invoice's updates (GET
+// /v2/invoices/subscribe/{hash}) until it is no longer open, or ctx ends.
+// An unknown hash is ErrNotFound at once, where LND itself would wait for an
+// invoice that may never be created. An open invoice that reaches its
+// expiry ends the wait with the invoice as LND then reports it (LND cancels
+// expired invoices itself, on a timer), so nobody waits on an invoice that
+// can no longer be paid.
+func (d *driver) WaitInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
 	op := "wait invoice " + hash.String()
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// Subscribe before looking up, so a change between the two is not lost.
-	stream, err := b.inv.SubscribeSingleInvoice(sctx, &invoicesrpc.SubscribeSingleInvoiceRequest{RHash: hash[:]})
-	if err != nil {
-		return nil, b.err(ctx, op, err)
-	}
-	inv, err := b.LookupInvoice(ctx, hash)
+	// LND sends the invoice's current state first on every subscription,
+	// so nothing that happens between the lookup below and the
+	// subscription reaching the node is lost.
+	updates := stream[lndrest.Invoice](sctx, d, http.MethodGet,
+		"/v2/invoices/subscribe/"+base64.URLEncoding.EncodeToString(hash[:]), nil)
+	lctx, lcancel := context.WithTimeout(ctx, d.timeout)
+	inv, err := d.LookupInvoice(lctx, hash)
+	lcancel()
 	if err != nil {
 		return nil, err
 	}
 	if inv.State != backend.StateOpen || inv.Expired(time.Now()) {
 		return inv, nil
 	}
-	type recv struct {
-		msg *lnrpc.Invoice
-		err error
-	}
-	updates := make(chan recv, 1)
-	go func() {
-		for {
-			m, err := stream.Recv()
-			select {
-			case updates <- recv{m, err}:
-			case <-sctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
 	var expired <-chan time.Time
 	if !inv.ExpiresAt.IsZero() {
 		// A little past the expiry, to give LND's own expiry watcher the
@@ -324,114 +310,119 @@ func (b *Backend) WaitInvoice(ctx context.Context, hash backend.PaymentHash) (*b
 	}
 	for {
 		select {
-		case r := <-updates:
-			if r.err == io.EOF {
-				// LND ends the stream after a final state, which it sends
-				// first; an EOF here means the server went away.
-				return nil, fmt.Errorf("lnd: %s: %w: stream ended", op, backend.ErrUnavailable)
+		case u, ok := <-updates:
+			if !ok {
+				// The sender gave up because ctx ended.
+				return nil, fmt.Errorf("lnd: %s: %w", op, ctx.Err())
 			}
-			if r.err != nil {
-				return nil, b.err(ctx, op, r.err)
+			if u.err != nil {
+				return nil, d.err(ctx, op, u.err)
 			}
-			if r.msg.State == lnrpc.Invoice_OPEN {
+			if u.msg.State == lndrest.InvoiceOpen {
 				continue
 			}
-			return fromRPC(r.msg)
+			return fromREST(u.msg)
 		case <-expired:
-			return b.LookupInvoice(ctx, hash)
+			lctx, lcancel := context.WithTimeout(ctx, d.timeout)
+			defer lcancel()
+			return d.LookupInvoice(lctx, hash)
 		case <-ctx.Done():
 			return nil, fmt.Errorf("lnd: %s: %w", op, ctx.Err())
 		}
 	}
 }
 
-// PayInvoice pays bolt11 with routerrpc.SendPaymentV2 and follows the
-// payment until it succeeds or fails. A zero MaxFee allows 1% of the amount
-// but at least 10 sat, since LND's own zero means "zero-fee routes only".
-// opts.Timeout goes to LND as the payment's timeout; ending ctx earlier only
-// stops the waiting, since LND keeps an HTLC in flight until it resolves.
-func (b *Backend) PayInvoice(ctx context.Context, bolt11 string, opts backend.PayOptions) (*backend.Payment, error) {
-	d, err := backend.DecodeInvoice(bolt11)
+// LimitsFees marks the driver as a backend.FeeLimiter: LND takes the fee
+// limit with the payment.
+func (d *driver) LimitsFees() {}
+
+// PayInvoice pays bolt11 (POST /v2/router/send, routerrpc's SendPaymentV2)
+// and follows the payment until it succeeds or fails. A zero MaxFee allows
+// 1% of the amount but at least 10 sat, since LND's own zero means
+// "zero-fee routes only". opts.Timeout goes to LND as the payment's
+// timeout; ctx ending earlier only stops the waiting, since LND keeps an
+// HTLC in flight until it resolves.
+func (d *driver) PayInvoice(ctx context.Context, bolt11 string, opts backend.PayOptions) (*backend.Payment, error) {
+	dec, err := backend.DecodeInvoice(bolt11)
 	if err != nil {
 		return nil, fmt.Errorf("lnd: pay: %w", err)
 	}
-	op := "pay " + d.PaymentHash.String()
-	amount := d.Amount
-	req := &routerrpc.SendPaymentRequest{PaymentRequest: bolt11}
-	switch {
-	case opts.Amount < 0:
-		return nil, fmt.Errorf("lnd: %s: %w: negative amount", op, backend.ErrInvalid)
-	case d.Amount == 0 && opts.Amount == 0:
-		return nil, fmt.Errorf("lnd: %s: %w: any-amount invoice needs PayOptions.Amount", op, backend.ErrInvalid)
-	case d.Amount == 0:
+	op := "pay " + dec.PaymentHash.String()
+	amount := dec.Amount
+	req := lndrest.SendPaymentRequest{PaymentRequest: bolt11, NoInflightUpdates: true}
+	if opts.Amount != 0 {
 		amount = opts.Amount
 		req.AmtMsat = int64(opts.Amount)
-	case opts.Amount != 0 && opts.Amount != d.Amount:
-		return nil, fmt.Errorf("lnd: %s: %w: amount %s differs from the invoice's %s", op, backend.ErrInvalid, opts.Amount, d.Amount)
 	}
 	maxFee := opts.MaxFee
 	if maxFee <= 0 {
 		maxFee = max(amount/100, backend.Sat(10))
 	}
 	req.FeeLimitMsat = int64(maxFee)
-	timeout := opts.Timeout
-	if timeout <= 0 {
-		timeout = DefaultPayTimeout
-	}
-	req.TimeoutSeconds = int32(max(timeout/time.Second, 1))
+	req.TimeoutSeconds = int32(max(opts.Timeout/time.Second, 1))
 
-	// LND stops trying at TimeoutSeconds but may need a moment more to
-	// report the failure; the stream gets that margin.
-	sctx, cancel := context.WithTimeout(ctx, timeout+b.timeout)
+	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := b.router.SendPaymentV2(sctx, req)
-	if err != nil {
-		return nil, b.payErr(ctx, op, err)
-	}
-	for {
-		p, err := stream.Recv()
-		if err == io.EOF {
-			return nil, fmt.Errorf("lnd: %s: %w: stream ended before the payment did", op, backend.ErrUnavailable)
+	for u := range stream[lndrest.Payment](sctx, d, http.MethodPost, "/v2/router/send", &req) {
+		if u.err != nil {
+			return nil, d.payErr(ctx, op, u.err)
 		}
-		if err != nil {
-			return nil, b.payErr(ctx, op, err)
-		}
-		switch p.Status {
-		case lnrpc.Payment_SUCCEEDED:
+		switch p := u.msg; p.Status {
+		case lndrest.PaymentSucceeded:
 			pre, err := backend.ParsePreimage(p.PaymentPreimage)
 			if err != nil {
-				return nil, fmt.Errorf("lnd: %s: node returned a bad preimage: %w", op, err)
+				return nil, fmt.Errorf("lnd: %s: %w: node returned a bad preimage: %w", op, backend.ErrPaymentUnknown, err)
 			}
 			return &backend.Payment{
-				PaymentHash: d.PaymentHash,
+				PaymentHash: dec.PaymentHash,
 				Preimage:    pre,
 				Amount:      backend.MilliSat(p.ValueMsat),
 				Fee:         backend.MilliSat(p.FeeMsat),
 			}, nil
-		case lnrpc.Payment_FAILED:
+		case lndrest.PaymentFailed:
 			return nil, fmt.Errorf("lnd: %s: %w: %s", op, backend.ErrPaymentFailed, p.FailureReason)
 		}
 	}
+	// The stream ended because ctx did, with the payment perhaps in flight.
+	return nil, fmt.Errorf("lnd: %s: %w: %w", op, backend.ErrPaymentUnknown, ctx.Err())
 }
 
-// payErr maps errors of a payment: whatever is not about reaching the node
-// (or the caller's own context) is a failed payment, since LND refuses
-// expired, already paid and unroutable invoices with plain errors.
-func (b *Backend) payErr(ctx context.Context, op string, err error) error {
-	m := b.err(ctx, op, err)
-	if ctx.Err() != nil || errors.Is(m, backend.ErrUnavailable) {
+// payErr says what an error means for the money. An error answer before
+// the stream began is LND refusing the payment before sending anything:
+// ErrUnavailable while it starts, ErrInvalid or ErrUnsupported for
+// configuration, otherwise a failed payment (already paid, expired, no
+// route). A failure to reach the node where the request never left (dial,
+// TLS, wrong port) is ErrUnavailable or ErrInvalid. Anything else happened
+// after LND may have started the payment: its outcome is unknown.
+func (d *driver) payErr(ctx context.Context, op string, err error) error {
+	m := d.err(ctx, op, err)
+	var e *lndrest.Error
+	switch {
+	case errors.As(err, &e) && e.HTTPStatus != 0:
+		if errors.Is(m, backend.ErrUnavailable) || errors.Is(m, backend.ErrInvalid) || errors.Is(m, backend.ErrUnsupported) {
+			return m
+		}
+		return fmt.Errorf("lnd: %s: %w: %s", op, backend.ErrPaymentFailed, e.Message)
+	case isConfigErr(err):
+		return m
+	case notSent(err):
 		return m
 	}
-	return fmt.Errorf("lnd: %s: %w: %s", op, backend.ErrPaymentFailed, message(err))
+	return fmt.Errorf("lnd: %s: %w: %w", op, backend.ErrPaymentUnknown, err)
 }
 
-// Info describes the node with GetInfo.
-func (b *Backend) Info(ctx context.Context) (*backend.NodeInfo, error) {
-	cctx, cancel := b.call(ctx)
-	defer cancel()
-	r, err := b.ln.GetInfo(cctx, &lnrpc.GetInfoRequest{})
-	if err != nil {
-		return nil, b.err(ctx, "get info", err)
+// notSent reports a failure to connect: the request cannot have reached
+// the node.
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// Info describes the node (GET /v1/getinfo).
+func (d *driver) Info(ctx context.Context) (*backend.NodeInfo, error) {
+	var r lndrest.GetInfoResponse
+	if err := d.do(ctx, "get info", http.MethodGet, "/v1/getinfo", nil, &r); err != nil {
+		return nil, err
 	}
 	ni := &backend.NodeInfo{
 		NodeID:      r.IdentityPubkey,
@@ -443,4 +434,15 @@ func (b *Backend) Info(ctx context.Context) (*backend.NodeInfo, error) {
 		ni.Network = r.Chains[0].Network
 	}
 	return ni, nil
+}
+
+// Ping looks up an invoice that cannot exist: the cheapest call
+// invoice.macaroon allows (getinfo needs info:read), answered with "not
+// found" by a node that works.
+func (d *driver) Ping(ctx context.Context) error {
+	_, err := d.LookupInvoice(ctx, backend.PaymentHash{})
+	if errors.Is(err, backend.ErrNotFound) {
+		return nil
+	}
+	return err
 }

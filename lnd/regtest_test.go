@@ -2,17 +2,20 @@ package lnd_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/conformance"
 	"github.com/l402kit/l402kit/conformance/regtest"
+	"github.com/l402kit/l402kit/l402"
 	"github.com/l402kit/l402kit/lnd"
 	"github.com/l402kit/l402kit/proxy"
 )
@@ -79,10 +82,28 @@ func TestRegtest(t *testing.T) {
 			t.Logf("Alice with %s: %v", c.name, err)
 		}
 	})
+	t.Run("GRPCPortNamed", func(t *testing.T) {
+		// A URL naming LND's gRPC port instead of its REST port is a
+		// configuration mistake, and the error says which port to use.
+		alice, _ := url.Parse(net.AliceURL())
+		b, err := lnd.New(ctx, lnd.Config{Address: net.AliceGRPCAddr(), Macaroon: alice.Query().Get("macaroon"), TLSCert: alice.Query().Get("tlscert")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_, err = b.Info(cctx)
+		if !errors.Is(err, backend.ErrInvalid) || !strings.Contains(err.Error(), "restlisten") {
+			t.Fatalf("Info through Alice's gRPC port: %v, want ErrInvalid naming restlisten", err)
+		}
+		t.Logf("Alice's gRPC port: %v", err)
+	})
 	timed(t, "Conformance", func(t *testing.T) { conformance.Run(t, net) })
 	timed(t, "ProxyFlow", func(t *testing.T) { conformance.RunProxyFlow(t, net) })
 	timed(t, "StopAliceMidSuite", func(t *testing.T) { stopAliceMidSuite(t, net) })
 	timed(t, "ChallengeOverhead", func(t *testing.T) { challengeOverhead(t, net) })
+	timed(t, "ValidTokenSpeed", func(t *testing.T) { validTokenSpeed(t, net) })
 }
 
 // challengeOverhead measures what the proxy adds to LND's own invoice
@@ -121,6 +142,46 @@ func challengeOverhead(t *testing.T, net *regtest.LNDNet) {
 	t.Logf("timing: challenge on LND: %s per 402 through the proxy vs %s per AddInvoice directly (%.1f%% added), %d each",
 		(proxied / n).Round(time.Microsecond), (direct / n).Round(time.Microsecond),
 		100*(float64(proxied)/float64(direct)-1), rounds*perRound)
+}
+
+// validTokenSpeed measures the proxy's valid-token path in front of LND: one
+// challenge paid over the channel, then requests with that token. The
+// figure is logged, never asserted.
+func validTokenSpeed(t *testing.T, net *regtest.LNDNet) {
+	const n = 2000
+	p, err := proxy.New(proxy.Config{Backend: net.Backend(), ChallengesPerMinute: -1,
+		Routes: []proxy.Route{{PathPrefix: "/", Price: backend.Sat(10)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := p.Middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/x", nil))
+	chs, err := l402.ParseChallenges(w.Header())
+	if err != nil || w.Code != http.StatusPaymentRequired {
+		t.Fatalf("challenge: %d %v", w.Code, err)
+	}
+	paid, err := net.Payer().PayInvoice(context.Background(), chs[0].Invoice, backend.PayOptions{Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac, err := chs[0].Macaroon.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	authz := "L402 " + base64.StdEncoding.EncodeToString(mac) + ":" + paid.Preimage.String()
+	start := time.Now()
+	for range n {
+		r := httptest.NewRequest(http.MethodGet, "/x", nil)
+		r.Header.Set("Authorization", authz)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusNoContent {
+			t.Fatalf("valid token: %d %s", w.Code, w.Body.String())
+		}
+	}
+	t.Logf("timing: valid token on LND: %s per request through the proxy, %d requests",
+		(time.Since(start) / n).Round(100*time.Nanosecond), n)
 }
 
 func timed(t *testing.T, name string, f func(t *testing.T)) {

@@ -18,12 +18,12 @@ func TestParseURL(t *testing.T) {
 		raw  string
 		want Config
 	}{
-		{"lnd://127.0.0.1:10009?macaroon=/x/admin.macaroon&tlscert=/x/tls.cert",
-			Config{Address: "127.0.0.1:10009", Macaroon: "/x/admin.macaroon", TLSCert: "/x/tls.cert"}},
-		{"lnd://node.example:10009?macaroon=env:LND_MAC",
-			Config{Address: "node.example:10009", Macaroon: "env:LND_MAC"}},
-		{"lnd://[::1]:10009?macaroon=0201036c6e64&timeout=3s&connect_timeout=500ms",
-			Config{Address: "[::1]:10009", Macaroon: "0201036c6e64", CallTimeout: 3 * time.Second, ConnectTimeout: 500 * time.Millisecond}},
+		{"lnd://127.0.0.1:8080?macaroon=/x/admin.macaroon&tlscert=/x/tls.cert",
+			Config{Address: "127.0.0.1:8080", Macaroon: "/x/admin.macaroon", TLSCert: "/x/tls.cert"}},
+		{"lnd://node.example:8080?macaroon=env:LND_MAC",
+			Config{Address: "node.example:8080", Macaroon: "env:LND_MAC"}},
+		{"lnd://[::1]:8080?macaroon=0201036c6e64&timeout=3s&connect_timeout=500ms",
+			Config{Address: "[::1]:8080", Macaroon: "0201036c6e64", CallTimeout: 3 * time.Second, ConnectTimeout: 500 * time.Millisecond}},
 	}
 	for _, g := range good {
 		u, err := url.Parse(g.raw)
@@ -40,13 +40,13 @@ func TestParseURL(t *testing.T) {
 		}
 	}
 	bad := []string{
-		"lnd://127.0.0.1?macaroon=x",                   // no port
-		"lnd://127.0.0.1:10009",                        // no macaroon
-		"lnd://u:p@127.0.0.1:10009?macaroon=x",         // user info
-		"lnd://127.0.0.1:10009/path?macaroon=x",        // path
-		"lnd://127.0.0.1:10009?macaroon=x&bogus=1",     // unknown parameter
-		"lnd://127.0.0.1:10009?macaroon=x&timeout=-1s", // bad duration
-		"cln://127.0.0.1:10009?macaroon=x",             // wrong scheme
+		"lnd://127.0.0.1?macaroon=x",                  // no port
+		"lnd://127.0.0.1:8080",                        // no macaroon
+		"lnd://u:p@127.0.0.1:8080?macaroon=x",         // user info
+		"lnd://127.0.0.1:8080/path?macaroon=x",        // path
+		"lnd://127.0.0.1:8080?macaroon=x&bogus=1",     // unknown parameter
+		"lnd://127.0.0.1:8080?macaroon=x&timeout=-1s", // bad duration
+		"cln://127.0.0.1:8080?macaroon=x",             // wrong scheme
 	}
 	for _, raw := range bad {
 		u, err := url.Parse(raw)
@@ -71,7 +71,7 @@ func TestOpenRegistered(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	var d *Backend
+	var d *driver
 	if !b.As(&d) {
 		t.Fatalf("Open returned no lnd driver")
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
@@ -18,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lightningnetwork/lnd/lnrpc"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
@@ -29,6 +29,7 @@ import (
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/conformance"
 	"github.com/l402kit/l402kit/internal/images"
+	"github.com/l402kit/l402kit/internal/lndrest"
 	"github.com/l402kit/l402kit/lnd"
 )
 
@@ -129,9 +130,10 @@ type LNDNet struct {
 type node struct {
 	name     string
 	c        testcontainers.Container
-	hostPort string // 127.0.0.1:port of its gRPC
+	hostPort string // 127.0.0.1:port of its REST listener
+	grpcPort string // 127.0.0.1:port of its gRPC listener
 	b        *backend.Backend
-	ln       lnrpc.LightningClient
+	rest     *lndrest.Client // for the calls the adapter does not make
 	pubkey   string
 	certPath string
 	macPath  string
@@ -140,6 +142,7 @@ type node struct {
 var (
 	_ conformance.Harness   = (*LNDNet)(nil)
 	_ conformance.Restarter = (*LNDNet)(nil)
+	_ conformance.Reopener  = (*LNDNet)(nil)
 )
 
 // setTestcontainersEnv sets the two variables this machine kind needs,
@@ -290,12 +293,16 @@ func labels() map[string]string {
 	return map[string]string{"org.l402kit.test": "true", "org.l402kit.regtest": "lnd"}
 }
 
-// publish binds container port to 127.0.0.1 only. hostPort "" lets the
-// engine choose; Alice gets a fixed one so a restart keeps her address.
-func publish(port, hostPort string) func(*container.HostConfig) {
+// publish binds each container port to its host port on 127.0.0.1 only.
+// A host port "" lets the engine choose; LND nodes get fixed ones so a
+// restart keeps their addresses.
+func publish(ports map[string]string) func(*container.HostConfig) {
 	return func(hc *container.HostConfig) {
-		p := network.MustParsePort(port)
-		hc.PortBindings = network.PortMap{p: {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: hostPort}}}
+		hc.PortBindings = network.PortMap{}
+		for port, hostPort := range ports {
+			p := network.MustParsePort(port)
+			hc.PortBindings[p] = []network.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: hostPort}}
+		}
 	}
 }
 
@@ -340,7 +347,7 @@ func (n *LNDNet) startBTCD(ctx context.Context, m *miner) error {
 		},
 		ExposedPorts: []string{"18334/tcp"},
 		HostConfigModifier: func(hc *container.HostConfig) {
-			publish("18334/tcp", "")(hc)
+			publish(map[string]string{"18334/tcp": ""})(hc)
 		},
 		ConfigModifier: func(cfg *container.Config) { cfg.Hostname = "btcd" },
 		WaitingFor:     wait.ForLog("RPC server listening on").WithStartupTimeout(time.Minute),
@@ -372,7 +379,12 @@ func (n *LNDNet) copyFrom(ctx context.Context, c testcontainers.Container, path 
 
 func (n *LNDNet) startLND(ctx context.Context, name string, btcdCert []byte) (*node, error) {
 	spec := images.LND()
+	// Fixed host ports, so a restarted node keeps its addresses.
 	hostPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	grpcPort, err := freePort()
 	if err != nil {
 		return nil, err
 	}
@@ -390,7 +402,9 @@ func (n *LNDNet) startLND(ctx context.Context, name string, btcdCert []byte) (*n
 			"--btcd.rpchost=btcd:18334",
 			"--btcd.rpcuser=" + rpcUser, "--btcd.rpcpass=" + rpcPass,
 			"--btcd.rpccert=/btcd/rpc.cert",
-			"--rpclisten=0.0.0.0:10009", "--listen=0.0.0.0:9735", "--norest",
+			// The adapter speaks REST; LND's REST gateway calls its own
+			// gRPC listener, published too for tests of a URL naming it.
+			"--restlisten=0.0.0.0:8080", "--rpclisten=0.0.0.0:10009", "--listen=0.0.0.0:9735",
 			"--tlsextradomain=" + name,
 			"--trickledelay=50",
 			// Reconnect to a restarted peer within seconds, not minutes.
@@ -399,14 +413,14 @@ func (n *LNDNet) startLND(ctx context.Context, name string, btcdCert []byte) (*n
 		Files: []testcontainers.ContainerFile{{
 			Reader: bytes.NewReader(btcdCert), ContainerFilePath: "/btcd/rpc.cert", FileMode: 0o644,
 		}},
-		ExposedPorts:   []string{"10009/tcp"},
+		ExposedPorts:   []string{"8080/tcp", "10009/tcp"},
 		ConfigModifier: func(cfg *container.Config) { cfg.Hostname = name },
 		HostConfigModifier: func(hc *container.HostConfig) {
-			publish("10009/tcp", hostPort)(hc)
+			publish(map[string]string{"8080/tcp": hostPort, "10009/tcp": grpcPort})(hc)
 		},
 		WaitingFor: wait.ForLog("RPC server listening on").WithStartupTimeout(time.Minute),
 	})
-	nd := &node{name: name, c: c, hostPort: "127.0.0.1:" + hostPort}
+	nd := &node{name: name, c: c, hostPort: "127.0.0.1:" + hostPort, grpcPort: "127.0.0.1:" + grpcPort}
 	if err != nil {
 		if c == nil {
 			return nil, err
@@ -444,12 +458,13 @@ func (n *LNDNet) connectNode(ctx context.Context, nd *node) error {
 	if err := os.WriteFile(nd.macPath, mac, 0o600); err != nil {
 		return err
 	}
-	d, err := lnd.New(ctx, lnd.Config{Address: nd.hostPort, TLSCert: nd.certPath, Macaroon: nd.macPath})
+	nd.b, err = lnd.New(ctx, lnd.Config{Address: nd.hostPort, TLSCert: nd.certPath, Macaroon: nd.macPath})
 	if err != nil {
 		return err
 	}
-	nd.b = backend.New(d, backend.Options{})
-	nd.b.As(&nd.ln)
+	if nd.rest, err = lndrest.New(lndrest.Config{Address: nd.hostPort, TLSCert: cert, Macaroon: mac}); err != nil {
+		return err
+	}
 	return n.waitSynced(ctx, nd)
 }
 
@@ -473,8 +488,8 @@ func (n *LNDNet) waitSynced(ctx context.Context, nd *node) error {
 
 // fundBob sends the reward of block 1 to Bob's wallet and confirms it.
 func (n *LNDNet) fundBob(ctx context.Context, m *miner) error {
-	addr, err := n.bob.ln.NewAddress(ctx, &lnrpc.NewAddressRequest{Type: lnrpc.AddressType_WITNESS_PUBKEY_HASH})
-	if err != nil {
+	var addr lndrest.NewAddressResponse
+	if err := n.bob.rest.Call(ctx, http.MethodGet, "/v1/newaddress?type=WITNESS_PUBKEY_HASH", nil, &addr); err != nil {
 		return fmt.Errorf("bob new address: %w", err)
 	}
 	cb, err := n.chain.coinbase(ctx, 1)
@@ -492,8 +507,8 @@ func (n *LNDNet) fundBob(ctx context.Context, m *miner) error {
 		return err
 	}
 	return poll(ctx, time.Minute, func() error {
-		bal, err := n.bob.ln.WalletBalance(ctx, &lnrpc.WalletBalanceRequest{})
-		if err != nil {
+		var bal lndrest.WalletBalanceResponse
+		if err := n.bob.rest.Call(ctx, http.MethodGet, "/v1/balance/blockchain", nil, &bal); err != nil {
 			return err
 		}
 		if bal.ConfirmedBalance < ChannelSats*2 {
@@ -504,10 +519,10 @@ func (n *LNDNet) fundBob(ctx context.Context, m *miner) error {
 }
 
 func (n *LNDNet) connectPeer(ctx context.Context) error {
-	_, err := n.bob.ln.ConnectPeer(ctx, &lnrpc.ConnectPeerRequest{
-		Addr:    &lnrpc.LightningAddress{Pubkey: n.alice.pubkey, Host: "alice:9735"},
+	err := n.bob.rest.Call(ctx, http.MethodPost, "/v1/peers", &lndrest.ConnectPeerRequest{
+		Addr:    lndrest.LightningAddress{Pubkey: n.alice.pubkey, Host: "alice:9735"},
 		Timeout: 10,
-	})
+	}, nil)
 	if err != nil && !strings.Contains(err.Error(), "already connected") {
 		return fmt.Errorf("bob connect to alice: %w", err)
 	}
@@ -520,23 +535,25 @@ func (n *LNDNet) openChannel(ctx context.Context) error {
 	if err := poll(ctx, time.Minute, func() error { return n.connectPeer(ctx) }); err != nil {
 		return err
 	}
-	var cp *lnrpc.ChannelPoint
+	var cp lndrest.ChannelPoint
+	pubkey, err := hex.DecodeString(n.alice.pubkey)
+	if err != nil {
+		return fmt.Errorf("alice's pubkey %q: %w", n.alice.pubkey, err)
+	}
 	// Right after connecting, LND may still be syncing the peer's
 	// features; a short retry covers it.
-	err := poll(ctx, 30*time.Second, func() error {
-		var err error
-		cp, err = n.bob.ln.OpenChannelSync(ctx, &lnrpc.OpenChannelRequest{
-			NodePubkey:         mustHex(n.alice.pubkey),
+	err = poll(ctx, 30*time.Second, func() error {
+		return n.bob.rest.Call(ctx, http.MethodPost, "/v1/channels", &lndrest.OpenChannelRequest{
+			NodePubkey:         pubkey,
 			LocalFundingAmount: ChannelSats,
 			PushSat:            PushSats,
 			SatPerVbyte:        2,
-		})
-		return err
+		}, &cp)
 	})
 	if err != nil {
 		return fmt.Errorf("open channel bob→alice: %w", err)
 	}
-	txid, err := lnrpcTxid(cp)
+	txid, err := fundingTxid(cp)
 	if err != nil {
 		return err
 	}
@@ -577,8 +594,8 @@ func (n *LNDNet) probe(ctx context.Context) error {
 func (n *LNDNet) waitChannelActive(ctx context.Context) error {
 	return poll(ctx, 2*time.Minute, func() error {
 		for _, nd := range []*node{n.bob, n.alice} {
-			r, err := nd.ln.ListChannels(ctx, &lnrpc.ListChannelsRequest{ActiveOnly: true})
-			if err != nil {
+			var r lndrest.ListChannelsResponse
+			if err := nd.rest.Call(ctx, http.MethodGet, "/v1/channels?active_only=true", nil, &r); err != nil {
 				return err
 			}
 			found := false
@@ -595,24 +612,21 @@ func (n *LNDNet) waitChannelActive(ctx context.Context) error {
 	})
 }
 
-func lnrpcTxid(cp *lnrpc.ChannelPoint) (string, error) {
-	switch t := cp.FundingTxid.(type) {
-	case *lnrpc.ChannelPoint_FundingTxidStr:
-		return t.FundingTxidStr, nil
-	case *lnrpc.ChannelPoint_FundingTxidBytes:
+// fundingTxid is the channel point's transaction id in the usual
+// (reversed, display) hex form.
+func fundingTxid(cp lndrest.ChannelPoint) (string, error) {
+	switch {
+	case cp.FundingTxidStr != "":
+		return cp.FundingTxidStr, nil
+	case len(cp.FundingTxidBytes) == 32:
 		// Bytes are in internal order; the string form is reversed.
-		b := make([]byte, len(t.FundingTxidBytes))
-		for i, x := range t.FundingTxidBytes {
-			b[len(b)-1-i] = x
+		b := make([]byte, 32)
+		for i, x := range cp.FundingTxidBytes {
+			b[31-i] = x
 		}
 		return hex.EncodeToString(b), nil
 	}
 	return "", fmt.Errorf("channel point without txid")
-}
-
-func mustHex(s string) []byte {
-	b, _ := hex.DecodeString(s)
-	return b
 }
 
 // poll calls f until it succeeds, ctx ends or limit passes, and returns
@@ -641,7 +655,13 @@ func (n *LNDNet) Payer() backend.Payer { return n.bob.b }
 
 // Support: LND honours every optional field, and cancels plain invoices.
 func (n *LNDNet) Support() conformance.Support {
-	return conformance.Support{ZeroAmount: true, CallerPreimage: true, DescriptionHash: true, CancelPlain: true}
+	return conformance.Support{ZeroAmount: true, CallerPreimage: true, DescriptionHash: true, HashedDescription: true, CancelPlain: true}
+}
+
+// OpenBackend opens another adapter to Alice through AliceURL
+// (conformance.Reopener).
+func (n *LNDNet) OpenBackend(ctx context.Context) (*backend.Backend, error) {
+	return backend.Open(ctx, n.AliceURL())
 }
 
 // Timings reports how long StartLND took.
@@ -653,6 +673,10 @@ func (n *LNDNet) AliceURL() string {
 	q := url.Values{"macaroon": {n.alice.macPath}, "tlscert": {n.alice.certPath}}
 	return "lnd://" + n.alice.hostPort + "?" + q.Encode()
 }
+
+// AliceGRPCAddr is 127.0.0.1:port of Alice's gRPC listener, which the
+// adapter does not use: for tests of what a URL naming it gets.
+func (n *LNDNet) AliceGRPCAddr() string { return n.alice.grpcPort }
 
 // BobURL is an lnd:// URL for Bob, the payer.
 func (n *LNDNet) BobURL() string {
