@@ -177,7 +177,12 @@ func get(ctx context.Context, rawURL string, o *options, stdout, stderr io.Write
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	var paid []l402.Receipt
+	var base http.RoundTripper // nil: http.DefaultTransport
+	if o.verbose {
+		base = exchangeLog{base: http.DefaultTransport, log: logger}
+	}
 	tr := &l402.Transport{
+		Base:      base,
 		Payer:     payer,
 		MaxPrice:  backend.Sat(o.maxPrice),
 		MaxFee:    backend.Sat(o.maxFee),
@@ -250,4 +255,23 @@ func report(w io.Writer, paid []l402.Receipt) {
 func schemeOf(u string) string {
 	s, _, _ := strings.Cut(u, ":")
 	return s
+}
+
+// exchangeLog logs each HTTP request the client sends and the status it
+// gets (-v): the first 402, and the retry with the token. The token itself
+// is never logged.
+type exchangeLog struct {
+	base http.RoundTripper
+	log  *slog.Logger
+}
+
+func (e exchangeLog) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := e.base.RoundTrip(r)
+	token := l402.IsAuthorization(r.Header.Get("Authorization"))
+	if err != nil {
+		e.log.InfoContext(r.Context(), "http", "method", r.Method, "url", r.URL.Redacted(), "token", token, "err", err)
+		return nil, err
+	}
+	e.log.InfoContext(r.Context(), "http", "method", r.Method, "url", r.URL.Redacted(), "token", token, "status", resp.Status)
+	return resp, nil
 }

@@ -115,6 +115,24 @@ func TestGetPays(t *testing.T) {
 	}
 }
 
+// TestGetVerbose: -v logs each request's status, the challenge and the
+// retry with the token, and never the token.
+func TestGetVerbose(t *testing.T) {
+	d := newDemo(t, backend.Sat(10))
+	code, _, errOut := runCLI("get", d.srv.URL+"/paid/x", "--backend", d.nodeURL, "--max-price", "10", "-v")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	}
+	for _, want := range []string{`token=false status="402 Payment Required"`, `token=true status="200 OK"`} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if strings.Contains(errOut, "L402 ") {
+		t.Errorf("stderr shows a credential:\n%s", errOut)
+	}
+}
+
 func TestGetBackendFromEnvironment(t *testing.T) {
 	d := newDemo(t, backend.Sat(1))
 	t.Setenv("L402_TEST_BACKEND", d.nodeURL)
