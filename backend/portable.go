@@ -101,7 +101,7 @@ func Abilities(b *Backend) []Ability { return driverAbilities(b.drv) }
 // As hands out what is behind b, as gocloud's As does, for calls this
 // package does not cover: target is a pointer to a type the driver itself
 // has (for example **memory.Node), or one the driver's own As method knows
-// (lnd hands out its native clients). It reports whether target was set.
+// (lnd hands out an *http.Client for its REST API). It reports whether target was set.
 func (b *Backend) As(target any) bool {
 	if a, ok := b.drv.(interface{ As(any) bool }); ok && a.As(target) {
 		return true
