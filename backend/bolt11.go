@@ -15,6 +15,10 @@ import (
 // backend's types. Package bolt11 has every field; this is the part adapters
 // compare with what their node reports.
 type DecodedInvoice struct {
+	// PaymentRequest is the bare invoice decoded: without surrounding
+	// whitespace or a "lightning:" URI scheme, which nodes' own decoders
+	// do not all strip. Send this string to a node.
+	PaymentRequest  string
 	Network         string // "mainnet", "testnet", "signet", "regtest", "simnet"
 	PaymentHash     PaymentHash
 	Amount          MilliSat // zero for an any-amount invoice
@@ -41,6 +45,7 @@ func DecodeInvoice(s string) (*DecodedInvoice, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return &DecodedInvoice{
+		PaymentRequest:  s,
 		Network:         inv.Network,
 		PaymentHash:     inv.PaymentHash,
 		Amount:          MilliSat(inv.Amount),

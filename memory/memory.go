@@ -21,6 +21,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -358,7 +359,7 @@ func (n *Node) PayInvoice(ctx context.Context, bolt11 string, opts backend.PayOp
 		return nil, err
 	}
 	e, ok := n.invoices[d.PaymentHash]
-	if !ok || e.inv.PaymentRequest != bolt11 {
+	if !ok || !strings.EqualFold(e.inv.PaymentRequest, d.PaymentRequest) { // bech32 ignores case
 		n.mu.Unlock()
 		return nil, fmt.Errorf("memory: %w: incorrect or unknown payment details", backend.ErrPaymentFailed)
 	}

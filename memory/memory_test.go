@@ -167,3 +167,26 @@ func TestDevPayEndpoint(t *testing.T) {
 		t.Fatalf("GET answered %s, want 405", resp.Status)
 	}
 }
+
+// An invoice pays however a wallet hands it over: with a "lightning:"
+// scheme, surrounding whitespace or in upper case (bech32 ignores case).
+func TestPayForgivesInvoiceSpelling(t *testing.T) {
+	n, err := memory.New(t.Context(), memory.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	for _, spell := range []func(string) string{
+		func(s string) string { return "lightning:" + s },
+		func(s string) string { return " \n" + s + "\t" },
+		strings.ToUpper,
+	} {
+		inv, err := n.CreateInvoice(t.Context(), backend.InvoiceRequest{Amount: 1000, Memo: "spelling"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.PayInvoice(t.Context(), spell(inv.PaymentRequest), backend.PayOptions{}); err != nil {
+			t.Errorf("PayInvoice(%.20q): %v", spell(inv.PaymentRequest), err)
+		}
+	}
+}

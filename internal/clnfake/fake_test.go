@@ -372,6 +372,17 @@ func TestRefusesWhatLightningdRefuses(t *testing.T) {
 		}
 	}
 
+	// pay: lightningd drops a "lightning:" scheme but trims no whitespace.
+	r := rawCall(t, f, "invoice", map[string]any{"amount_msat": 1000, "label": "p1", "description": "x"})
+	var inv struct{ Bolt11 string }
+	json.Unmarshal(r.Result, &inv)
+	if r := rawCall(t, f, "pay", map[string]any{"bolt11": " " + inv.Bolt11}); r.Error == nil || r.Error.Code != -32602 {
+		t.Errorf("pay with whitespace: %+v", r.Error)
+	}
+	if r := rawCall(t, f, "pay", map[string]any{"bolt11": "LIGHTNING:" + inv.Bolt11}); r.Error != nil {
+		t.Errorf("pay with a LIGHTNING: scheme: %+v", r.Error)
+	}
+
 	// An escaped backslash before a u is no \u escape.
 	if r := rawCall(t, f, "invoice", json.RawMessage(`{"amount_msat":1000,"label":"ok1","description":"C:\\users"}`)); r.Error != nil {
 		t.Errorf("escaped backslash: %+v", r.Error)
@@ -379,7 +390,7 @@ func TestRefusesWhatLightningdRefuses(t *testing.T) {
 	// deschashonly: the invoice commits to the description's SHA-256, which
 	// may be longer than 639 bytes; listinvoices shows the text.
 	long := `[["text/plain","<tea> & cake"]]` + strings.Repeat(".", 700)
-	r := rawCall(t, f, "invoice", map[string]any{"amount_msat": 1000, "label": "h1", "description": long, "deschashonly": true})
+	r = rawCall(t, f, "invoice", map[string]any{"amount_msat": 1000, "label": "h1", "description": long, "deschashonly": true})
 	if r.Error != nil {
 		t.Fatalf("deschashonly: %+v", r.Error)
 	}

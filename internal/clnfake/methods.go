@@ -471,6 +471,23 @@ func (f *Fake) invoice(ctx context.Context, params json.RawMessage) (any, *rpcEr
 	}, nil
 }
 
+// decodeInvstring reads an invoice string parameter as lightningd's
+// to_canonical_invstr does: a "lightning:" or "LIGHTNING:" scheme is
+// dropped and case ignored, but nothing else, surrounding whitespace
+// included, is forgiven.
+func decodeInvstring(s string) (*backend.DecodedInvoice, error) {
+	for _, scheme := range []string{"lightning:", "LIGHTNING:"} {
+		if rest, ok := strings.CutPrefix(s, scheme); ok {
+			s = rest
+			break
+		}
+	}
+	if _, err := bolt11.Decode(s); err != nil {
+		return nil, err
+	}
+	return backend.DecodeInvoice(s)
+}
+
 // paymentSecret reads the payment secret (BOLT11 field s) from an invoice.
 func paymentSecret(s string) (string, error) {
 	inv, err := bolt11.Decode(s)
@@ -551,7 +568,7 @@ func (f *Fake) listinvoices(ctx context.Context, params json.RawMessage) (any, *
 			f.state.mu.Unlock()
 			return nil, rerr
 		}
-		d, err := backend.DecodeInvoice(s)
+		d, err := decodeInvstring(s)
 		if err != nil {
 			f.state.mu.Unlock()
 			return nil, paramErr("invstring", p["invstring"], "a bolt11 or bolt12 string")
@@ -626,7 +643,7 @@ func (f *Fake) pay(ctx context.Context, params json.RawMessage) (any, *rpcError)
 	if rerr != nil {
 		return nil, rerr
 	}
-	d, err := backend.DecodeInvoice(bolt11)
+	d, err := decodeInvstring(bolt11)
 	if err != nil {
 		return nil, errorf(codeInvalidParams, "Invalid bolt11: %v", err)
 	}
@@ -911,7 +928,7 @@ func (f *Fake) signinvoice(ctx context.Context, params json.RawMessage) (any, *r
 	if rerr != nil {
 		return nil, rerr
 	}
-	d, err := backend.DecodeInvoice(s)
+	d, err := decodeInvstring(s)
 	if err != nil {
 		return nil, errorf(codeInvalidParams, "Unparsable invoice '%s': %v", s, err)
 	}
@@ -994,7 +1011,7 @@ func (f *Fake) createinvoice(ctx context.Context, params json.RawMessage) (any, 
 	if err != nil {
 		return nil, paramErr("preimage", p["preimage"], "a 32 byte hex value")
 	}
-	d, err := backend.DecodeInvoice(s)
+	d, err := decodeInvstring(s)
 	if err == nil {
 		var info *backend.NodeInfo
 		if info, err = f.node.Info(ctx); err == nil && d.Network != info.Network {

@@ -15,10 +15,18 @@
 // malformed form field, 500 with Eclair's generic message for failures
 // inside the node.
 //
+// Invoice form fields are read as Bolt11Invoice.fromString reads them: the
+// bare string, without whitespace or a "lightning:" scheme (400 otherwise).
+// A createinvoice amountMsat of zero or less fails with the generic 500, as
+// Bolt11Invoice's "amount is not valid" requirement makes Eclair fail.
+//
 // Known differences from a real Eclair, kept because tests do not need them:
 // a wrong password is refused at once (Eclair waits a second to slow down
 // brute force); creating an invoice whose payment hash exists fails at once
-// with the 500 (Eclair fails the same way, but only when its ask times out);
+// with the 500 (Eclair fails the same way, but only when its ask times out;
+// likewise for an amount of zero or less); an expireIn of zero gives the
+// memory node's default expiry (Eclair writes an invoice that expires at
+// once);
 // payments complete in process through the memory node, which pays only its
 // own invoices.
 //

@@ -137,3 +137,32 @@ func TestMillis(t *testing.T) {
 		}
 	}
 }
+
+// What Eclair refuses, the fake refuses: Bolt11Invoice.fromString takes the
+// bare invoice only (400 for the form field), Bolt11Invoice requires a
+// positive amount (the generic 500), and maxAttempts is an Int.
+func TestRefusesWhatEclairRefuses(t *testing.T) {
+	s, node := start(t)
+	inv, err := node.CreateInvoice(t.Context(), backend.InvoiceRequest{Amount: 5000, Memo: "x", Expiry: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		method string
+		form   url.Values
+		status int
+	}{
+		{"payinvoice", url.Values{"invoice": {"lightning:" + inv.PaymentRequest}}, 400},
+		{"payinvoice", url.Values{"invoice": {inv.PaymentRequest + "\n"}}, 400},
+		{"getreceivedinfo", url.Values{"invoice": {"lightning:" + inv.PaymentRequest}}, 400},
+		{"payinvoice", url.Values{"invoice": {inv.PaymentRequest}, "maxAttempts": {"4294967296"}}, 400},
+		{"createinvoice", url.Values{"description": {"a"}, "amountMsat": {"0"}}, 500},
+		{"createinvoice", url.Values{"description": {"a"}, "amountMsat": {"-1"}}, 500},
+		{"createinvoice", url.Values{"description": {"a"}, "amountMsat": {"1.5"}}, 400},
+	} {
+		resp, body := post(t, s, c.method, "application/x-www-form-urlencoded", []byte(c.form.Encode()))
+		if resp.StatusCode != c.status || !strings.Contains(string(body), `"error"`) {
+			t.Errorf("%s %v: %d %s, want %d", c.method, c.form, resp.StatusCode, body, c.status)
+		}
+	}
+}

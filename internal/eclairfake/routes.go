@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/bolt11"
 )
 
 func (s *Server) getInfo(w http.ResponseWriter, r *http.Request) {
@@ -57,8 +59,16 @@ func (s *Server) createInvoice(w http.ResponseWriter, r *http.Request) {
 	}
 	if v, ok := field(r, "amountMsat"); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			malformed(w, "amountMsat", "'"+v+"' is not a valid millisatoshi amount")
+		if err != nil {
+			malformed(w, "amountMsat", "'"+v+"' is not a valid 64-bit signed integer value")
+			return
+		}
+		if n <= 0 {
+			// Bolt11Invoice requires a positive amount ("amount is not
+			// valid"); the requirement fails inside Eclair's invoice actor,
+			// so the API answers the generic 500 when its ask times out.
+			// The fake answers at once.
+			writeError(w, http.StatusInternalServerError, internalErrorMessage)
 			return
 		}
 		req.Amount = backend.MilliSat(n)
@@ -123,7 +133,7 @@ func hashField(w http.ResponseWriter, r *http.Request, allowInvoice bool) (backe
 	}
 	if allowInvoice {
 		if v, ok := field(r, "invoice"); ok {
-			d, err := backend.DecodeInvoice(v)
+			d, err := decodeInvoice(v)
 			if err != nil {
 				malformed(w, "invoice", err.Error())
 				return backend.PaymentHash{}, false
@@ -223,7 +233,7 @@ func (s *Server) payInvoice(w http.ResponseWriter, r *http.Request) {
 		missing(w, "invoice")
 		return
 	}
-	d, err := backend.DecodeInvoice(bolt11)
+	d, err := decodeInvoice(bolt11)
 	if err != nil {
 		malformed(w, "invoice", err.Error())
 		return
@@ -245,10 +255,14 @@ func (s *Server) payInvoice(w http.ResponseWriter, r *http.Request) {
 		malformed(w, "invoice", "The invoice must have an amount or you need to specify one using the field 'amountMsat'")
 		return
 	}
-	for _, name := range []string{"maxFeeFlatSat", "maxAttempts"} {
-		if v, ok := field(r, name); ok {
-			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
-				malformed(w, name, "'"+v+"' is not a valid 64-bit signed integer value")
+	// maxFeeFlatSat is a Long (Satoshi), maxAttempts an Int.
+	for _, f := range []struct {
+		name string
+		bits int
+	}{{"maxFeeFlatSat", 64}, {"maxAttempts", 32}} {
+		if v, ok := field(r, f.name); ok {
+			if _, err := strconv.ParseInt(v, 10, f.bits); err != nil {
+				malformed(w, f.name, fmt.Sprintf("'%s' is not a valid %d-bit signed integer value", v, f.bits))
 				return
 			}
 		}
@@ -563,4 +577,14 @@ func (s *Server) webSocket(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// decodeInvoice reads an invoice form field as Eclair's
+// Bolt11Invoice.fromString does: the bare invoice only, without surrounding
+// whitespace or a "lightning:" scheme.
+func decodeInvoice(s string) (*backend.DecodedInvoice, error) {
+	if _, err := bolt11.Decode(s); err != nil {
+		return nil, err
+	}
+	return backend.DecodeInvoice(s)
 }

@@ -33,7 +33,13 @@
 // GET/POST)"; 400 "Request parameter X is missing", "Request parameter X
 // couldn't be parsed/converted to T", "Must provide either a description or
 // descriptionHash", "Request parameter description is too long (max 128
-// characters)"; 500 with the memory node's message when it is unavailable.
+// characters)"; 500 "amount is not valid" for an amountSat of zero or less
+// (lightning-kmp's requirement); 500 with the memory node's message when it
+// is unavailable. Invoices are read as lightning-kmp's Bolt11Invoice.read
+// reads them: the bare string, no whitespace or "lightning:" scheme.
+//
+// Known difference: an expirySeconds of zero or less is refused (400); phoenixd
+// makes an invoice that expires at once (zero) or fails (negative).
 //
 // Authentication is HTTP basic with any user name; the password is checked as
 // phoenixd checks it, the limited-access one being refused by /payinvoice.
@@ -68,6 +74,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/bolt11"
 	"github.com/l402kit/l402kit/memory"
 )
 
@@ -347,8 +354,11 @@ func (s *Server) createInvoice(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if hasAmount && amountSat < 0 {
-		text(w, http.StatusBadRequest, "amountSat must be positive")
+	if hasAmount && amountSat <= 0 {
+		// lightning-kmp's Bolt11Invoice requires a positive amount; the
+		// IllegalArgumentException reaches phoenixd's StatusPages as a 500
+		// with its message.
+		text(w, http.StatusInternalServerError, "amount is not valid")
 		return
 	}
 	desc, hasDesc := formValue(r, "description")
@@ -521,12 +531,18 @@ func (s *Server) payInvoice(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	bolt11, present := formValue(r, "invoice")
+	bolt11String, present := formValue(r, "invoice")
 	if !present {
 		missing(w, "invoice")
 		return
 	}
-	d, err := backend.DecodeInvoice(bolt11)
+	// lightning-kmp's Bolt11Invoice.read takes the bare invoice only: no
+	// surrounding whitespace, no "lightning:" scheme.
+	if _, err := bolt11.Decode(bolt11String); err != nil {
+		badType(w, "invoice", "bolt11invoice")
+		return
+	}
+	d, err := backend.DecodeInvoice(bolt11String)
 	if err != nil {
 		badType(w, "invoice", "bolt11invoice")
 		return
@@ -545,7 +561,7 @@ func (s *Server) payInvoice(w http.ResponseWriter, r *http.Request) {
 	} else if hasAmount {
 		opts.Amount = amount // memory refuses a different amount; phoenixd would try to pay it
 	}
-	pay, err := s.b.PayInvoice(r.Context(), bolt11, opts)
+	pay, err := s.b.PayInvoice(r.Context(), bolt11String, opts)
 	if err != nil {
 		writeJSON(w, paymentFailed{PaymentHash: d.PaymentHash.String(), Reason: err.Error()})
 		return

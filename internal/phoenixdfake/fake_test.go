@@ -266,3 +266,36 @@ func TestWebsocketEventAndRestart(t *testing.T) {
 		t.Errorf("invoice gone after restart: %d", status)
 	}
 }
+
+// What phoenixd refuses, the fake refuses: lightning-kmp's Bolt11Invoice.read
+// takes the bare invoice only, and its Bolt11Invoice requires a positive
+// amount (an IllegalArgumentException, which StatusPages answers with 500
+// and the message).
+func TestRefusesWhatPhoenixdRefuses(t *testing.T) {
+	s := start(t, Config{})
+	inv, err := s.b.CreateInvoice(t.Context(), backend.InvoiceRequest{Amount: backend.Sat(5), Memo: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path   string
+		form   url.Values
+		status int
+		body   string
+	}{
+		{"/payinvoice", url.Values{"invoice": {"lightning:" + inv.PaymentRequest}}, 400, "Request parameter invoice couldn't be parsed/converted to bolt11invoice"},
+		{"/payinvoice", url.Values{"invoice": {" " + inv.PaymentRequest}}, 400, "Request parameter invoice couldn't be parsed/converted to bolt11invoice"},
+		{"/createinvoice", url.Values{"description": {"a"}, "amountSat": {"0"}}, 500, "amount is not valid"},
+		{"/createinvoice", url.Values{"description": {"a"}, "amountSat": {"-1"}}, 500, "amount is not valid"},
+	} {
+		status, _, b := do(t, s, http.MethodPost, c.path, pw, c.form)
+		if status != c.status || string(b) != c.body {
+			t.Errorf("%s %v: %d %q, want %d %q", c.path, c.form, status, b, c.status, c.body)
+		}
+	}
+	// Uppercase is bech32 too, and phoenixd reads it.
+	status, _, b := do(t, s, http.MethodPost, "/payinvoice", pw, url.Values{"invoice": {strings.ToUpper(inv.PaymentRequest)}})
+	if status != 200 || !strings.Contains(string(b), "paymentPreimage") {
+		t.Errorf("upper-case invoice: %d %s", status, b)
+	}
+}
