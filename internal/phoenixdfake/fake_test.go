@@ -225,6 +225,13 @@ func TestWebsocketEventAndRestart(t *testing.T) {
 		t.Fatalf("websocket with the password as subprotocol: %v", err)
 	}
 	defer c.CloseNow()
+	// Dial returns once the handshake is written, which can be before the
+	// fake has registered the connection for events.
+	for registered := false; !registered && ctx.Err() == nil; time.Sleep(time.Millisecond) {
+		s.mu.Lock()
+		registered = len(s.conns) == 1
+		s.mu.Unlock()
+	}
 	_, _, b := do(t, s, http.MethodPost, "/createinvoice", pw, url.Values{"description": {"ws"}, "amountSat": {"5"}, "externalId": {"order-1"}})
 	var gen struct{ PaymentHash, Serialized string }
 	json.Unmarshal(b, &gen)
