@@ -43,6 +43,7 @@ type options struct {
 	tokens           int
 	l402proxy        string
 	nginx, mem       bool
+	profile          string
 }
 
 func main() {
@@ -57,6 +58,7 @@ func main() {
 	flag.StringVar(&o.l402proxy, "l402proxy", "", "measure this l402proxy binary instead of building ./cmd/l402proxy")
 	flag.BoolVar(&o.nginx, "nginx", true, "measure forward auth behind nginx")
 	flag.BoolVar(&o.mem, "memory", true, "measure the challenge path and memory per token (needs l402proxy --pprof)")
+	flag.StringVar(&o.profile, "profile", "", "start l402proxy with --pprof too and write a CPU profile of it, taken during its first round, to this file")
 	flag.Parse()
 	if o.rounds < 1 || o.duration < time.Second || o.threads < 1 || o.conns < o.threads || o.tokens < 1 || o.maxTime <= 0 {
 		fmt.Fprintln(os.Stderr, "bench: -rounds, -t, -tokens must be positive, -c at least -t, -duration at least 1s")
@@ -144,6 +146,13 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	}
 	// Default flags: only where to listen and what to sell.
 	gateArgs := []string{"--listen", gateAddr, "--upstream", "http://" + upAddr}
+	var pprofAddr string
+	if o.profile != "" {
+		if pprofAddr, err = childproc.FreeAddr(); err != nil {
+			return err
+		}
+		gateArgs = append(gateArgs, "--pprof", pprofAddr)
+	}
 	if err := start("l402proxy", bins.l402proxy, gateAddr, gateArgs...); err != nil {
 		return err
 	}
@@ -183,9 +192,20 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	for r := range o.rounds {
 		for i := range targets {
 			t := targets[(i+r)%len(targets)]
+			var prof chan error
+			if r == 0 && t == targets[1] && o.profile != "" {
+				prof = make(chan error, 1)
+				go func() { prof <- cpuProfile(ctx, pprofAddr, o.duration-time.Second, o.profile) }()
+			}
 			res, err := w.run(ctx, t.url, o.duration, 200, t.headers...)
 			if err != nil {
 				return fmt.Errorf("%s, round %d: %w", t.name, r+1, err)
+			}
+			if prof != nil {
+				if err := <-prof; err != nil {
+					return fmt.Errorf("CPU profile: %w", err)
+				}
+				fmt.Fprintf(out, "wrote a CPU profile of l402proxy's first round to %s (go tool pprof -top %s)\n", o.profile, o.profile)
 			}
 			t.runs = append(t.runs, res)
 		}
@@ -328,4 +348,30 @@ func loadavg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// cpuProfile fetches a CPU profile of d from l402proxy's --pprof listener.
+func cpuProfile(ctx context.Context, addr string, d time.Duration, path string) error {
+	secs := max(1, int(d/time.Second))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof answered %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -112,8 +112,7 @@ func newWrkRunner(dir string, threads, conns int) (*wrkRunner, error) {
 }
 
 // run drives url for d and checks every answer was 2xx (wantStatus 200) or
-// 402 (wantStatus 402, challenge script). Socket errors fail the run: a
-// proxy that drops connections is not measured, it is broken.
+// 402 (wantStatus 402, challenge script).
 func (w *wrkRunner) run(ctx context.Context, url string, d time.Duration, wantStatus int, headers ...string) (wrkResult, error) {
 	script := w.script
 	if wantStatus == 402 {
@@ -133,6 +132,13 @@ func (w *wrkRunner) run(ctx context.Context, url string, d time.Duration, wantSt
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk %s: %w\n%s", url, err, out)
 	}
+	return parseWrk(url, out, wantStatus)
+}
+
+// parseWrk reads the figures the scripts print and checks the run: socket
+// errors fail it (a proxy that drops connections is not measured, it is
+// broken), and so does any answer other than the wanted status.
+func parseWrk(url string, out []byte, wantStatus int) (wrkResult, error) {
 	var res wrkResult
 	found := false
 	for _, line := range strings.Split(string(out), "\n") {
