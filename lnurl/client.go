@@ -39,8 +39,10 @@ type Config struct {
 	// the https URL of a payRequest endpoint itself.
 	LNURL string
 	// HTTPClient makes the requests; nil means a client of this package's
-	// own. Each request is bounded by RequestTimeout whatever the client's
-	// settings.
+	// own, which follows up to 5 redirects (a lightning address on a
+	// custom domain may redirect to its provider) but never to plain http
+	// that AllowHTTP would refuse. Each request is bounded by
+	// RequestTimeout whatever the client's settings.
 	HTTPClient *http.Client
 	// AllowHTTP permits plain http to clearnet hosts. By LUD-01 and LUD-16
 	// a service is https (http only for .onion hosts); http to a loopback
@@ -50,8 +52,13 @@ type Config struct {
 	// real ones.
 	AllowHTTP bool
 	// ParamsTTL is how long pay parameters are reused before being fetched
-	// again (DefaultParamsTTL when zero). A failed callback drops them at
-	// once, since a service may have changed its range or callback.
+	// again (DefaultParamsTTL when zero), once the service has shown that
+	// its callback stays the same from one fetch to the next. Services
+	// that bind a callback to one invoice of theirs (BTCPay Server makes
+	// a store invoice per fetch) get a fetch per invoice instead. A
+	// callback that refuses, or returns a payment hash this client
+	// already handed out, drops them at once and is asked once more with
+	// fresh ones.
 	ParamsTTL time.Duration
 	// PollInterval is how often WaitInvoice asks the verify URL
 	// (DefaultPollInterval when zero): the Backend's Options.PollInterval,
@@ -98,15 +105,34 @@ type Client struct {
 	payURL string   // where the pay parameters are
 	addr   *Address // set when configured by lightning address
 
-	fetch chan struct{} // one pay-parameter fetch at a time
+	fetch chan struct{} // one refresh of reusable pay parameters at a time
 
-	mu        sync.Mutex
-	params    *payParams
-	paramsAt  time.Time
-	invoices  map[backend.PaymentHash]*record
-	prunedAt  time.Time
-	closeOnce sync.Once
+	mu         sync.Mutex
+	params     *payParams
+	paramsAt   time.Time
+	paramsUsed bool         // params served an invoice already
+	callbacks  callbackMode // what fetches so far showed of the callback
+	lastCB     string       // the callback of the latest fetch
+	invoices   map[backend.PaymentHash]*record
+	prunedAt   time.Time
+	closeOnce  sync.Once
 }
+
+// callbackMode is what a Client has learned of its service's callback.
+type callbackMode int
+
+const (
+	// callbackUnknown: one fetch so far; its parameters serve one invoice.
+	callbackUnknown callbackMode = iota
+	// callbackStatic: two fetches gave the same callback; parameters are
+	// reused for ParamsTTL.
+	callbackStatic
+	// callbackPerFetch: the callback changed between fetches (BTCPay binds
+	// each to one store invoice: it answers again with the same invoice,
+	// cancels it for another amount, and refuses once it is paid), or
+	// repeated a payment hash; every invoice gets parameters of its own.
+	callbackPerFetch
+)
 
 // record is what the Client remembers of an invoice it created.
 type record struct {
@@ -136,7 +162,7 @@ func open(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.payParams(ctx); err != nil {
+	if _, err := c.fetchParams(ctx, false, false); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -146,8 +172,7 @@ func open(ctx context.Context, cfg Config) (*Client, error) {
 // first request of LUD-06), so a service that is down or no longer serves
 // LNURL-pay is reported.
 func (c *Client) Ping(ctx context.Context) error {
-	c.forgetParams()
-	_, err := c.payParams(ctx)
+	_, err := c.fetchParams(ctx, false, false)
 	return err
 }
 
@@ -176,7 +201,17 @@ func newClient(cfg Config) (*Client, error) {
 		c.log = slog.Default()
 	}
 	if c.hc == nil {
-		c.hc = &http.Client{Timeout: cfg.RequestTimeout}
+		c.hc = &http.Client{Timeout: cfg.RequestTimeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			// A lightning address on a custom domain may redirect to
+			// its provider; it must not lead to plain http.
+			if len(via) >= 5 {
+				return errors.New("more than 5 redirects")
+			}
+			if _, err := checkURL(req.URL.String(), "redirect", cfg.AllowHTTP); err != nil {
+				return &redirectRefused{err}
+			}
+			return nil
+		}}
 		c.ownHC = true
 	}
 	switch {
@@ -241,21 +276,37 @@ func (c *Client) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) 
 	if req.Amount == 0 {
 		return nil, fmt.Errorf("lnurl: %w: LNURL-pay needs an amount (LUD-06 has no any-amount invoices)", backend.ErrInvalid)
 	}
-	p, err := c.payParams(ctx)
-	if err != nil {
-		return nil, err
+	for fresh := false; ; fresh = true {
+		p, err := c.paramsForInvoice(ctx, fresh)
+		if err != nil {
+			return nil, err
+		}
+		if int64(req.Amount) < p.MinSendable || int64(req.Amount) > p.MaxSendable {
+			return nil, fmt.Errorf("lnurl: %w: amount %d msat is outside the service's range %d..%d msat",
+				backend.ErrInvalid, int64(req.Amount), p.MinSendable, p.MaxSendable)
+		}
+		inv, verify, err := c.callback(ctx, p, req.Amount)
+		if err == nil {
+			if c.claim(inv, verify) {
+				return inv, nil
+			}
+			// A callback bound to one invoice of the service answers
+			// again with that invoice; it is someone else's now.
+			c.mu.Lock()
+			c.callbacks = callbackPerFetch
+			c.mu.Unlock()
+			err = fmt.Errorf("lnurl: %w: callback answered with invoice %s, which this client already handed out",
+				backend.ErrInvalid, inv.PaymentHash)
+		}
+		c.forgetParams(p)
+		// A refusal may be the service's way of saying the parameters
+		// are stale (BTCPay: "Invoice not in a valid payable state");
+		// an unreachable service is not asked again here.
+		if fresh || !errors.Is(err, backend.ErrInvalid) || ctx.Err() != nil {
+			return nil, err
+		}
+		c.log.Debug("lnurl: callback refused; fetching pay parameters again", "url", c.payURL, "err", err)
 	}
-	if int64(req.Amount) < p.MinSendable || int64(req.Amount) > p.MaxSendable {
-		return nil, fmt.Errorf("lnurl: %w: amount %d msat is outside the service's range %d..%d msat",
-			backend.ErrInvalid, int64(req.Amount), p.MinSendable, p.MaxSendable)
-	}
-	inv, verify, err := c.callback(ctx, p, req.Amount)
-	if err != nil {
-		c.forgetParams()
-		return nil, err
-	}
-	c.remember(inv, verify)
-	return inv, nil
 }
 
 // callback asks for the invoice and checks it against LUD-06 step 6 and 7.
@@ -415,15 +466,19 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// remember keeps inv and its verify URL for lookups, and now and then drops
-// invoices that expired longer than Retain ago.
-func (c *Client) remember(inv *backend.Invoice, verify string) {
+// claim keeps inv and its verify URL for lookups, unless this client
+// already handed out an invoice of that payment hash (false), and now and
+// then drops invoices that expired longer than Retain ago.
+func (c *Client) claim(inv *backend.Invoice, verify string) bool {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if _, dup := c.invoices[inv.PaymentHash]; dup {
+		return false
+	}
 	c.invoices[inv.PaymentHash] = &record{inv: *inv, verify: verify}
 	if now.Sub(c.prunedAt) < time.Minute {
-		return
+		return true
 	}
 	c.prunedAt = now
 	for h, r := range c.invoices {
@@ -431,22 +486,52 @@ func (c *Client) remember(inv *backend.Invoice, verify string) {
 			delete(c.invoices, h)
 		}
 	}
+	return true
 }
 
-// payParams returns the service's pay parameters, fetched at most once per
-// ParamsTTL and by one caller at a time.
-func (c *Client) payParams(ctx context.Context) (*payParams, error) {
-	if p := c.cachedParams(); p != nil {
-		return p, nil
+// paramsForInvoice returns pay parameters for one invoice: those cached,
+// when the service's callback is known to be static and they are younger
+// than ParamsTTL, or those New fetched if no invoice used them yet; else
+// (and always when fresh) a fetch of its own.
+func (c *Client) paramsForInvoice(ctx context.Context, fresh bool) (*payParams, error) {
+	c.mu.Lock()
+	if p := c.params; !fresh && p != nil && time.Since(c.paramsAt) < c.cfg.ParamsTTL {
+		switch {
+		case c.callbacks == callbackStatic:
+			c.mu.Unlock()
+			return p, nil
+		case !c.paramsUsed:
+			// Fetched by New or Ping and not used yet: good for one
+			// invoice whatever the callback's kind.
+			c.paramsUsed = true
+			c.mu.Unlock()
+			return p, nil
+		}
 	}
-	select {
-	case c.fetch <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("lnurl: pay parameters: %w", ctx.Err())
-	}
-	defer func() { <-c.fetch }()
-	if p := c.cachedParams(); p != nil {
-		return p, nil // fetched by whoever held the turn before us
+	static := c.callbacks == callbackStatic && !fresh
+	c.mu.Unlock()
+	return c.fetchParams(ctx, static, true)
+}
+
+// fetchParams fetches and checks the pay parameters and learns from them
+// whether the callback stays the same. With reuse (a static callback), one
+// caller fetches at a time and the others take what it fetched; otherwise
+// each caller gets parameters of its own. forInvoice marks them used.
+func (c *Client) fetchParams(ctx context.Context, reuse, forInvoice bool) (*payParams, error) {
+	if reuse {
+		select {
+		case c.fetch <- struct{}{}:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("lnurl: pay parameters: %w", ctx.Err())
+		}
+		defer func() { <-c.fetch }()
+		c.mu.Lock()
+		p := c.params
+		if p != nil && c.callbacks == callbackStatic && time.Since(c.paramsAt) < c.cfg.ParamsTTL {
+			c.mu.Unlock()
+			return p, nil // fetched by whoever held the turn before us
+		}
+		c.mu.Unlock()
 	}
 	var p payParams
 	if err := c.getJSON(ctx, c.payURL, "pay parameters", &p); err != nil {
@@ -456,23 +541,24 @@ func (c *Client) payParams(ctx context.Context) (*payParams, error) {
 		return nil, fmt.Errorf("lnurl: %w: pay parameters from %s: %v", backend.ErrInvalid, c.payURL, err)
 	}
 	c.mu.Lock()
-	c.params, c.paramsAt = &p, time.Now()
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	switch {
+	case c.lastCB == "" || c.callbacks == callbackPerFetch:
+	case c.lastCB == p.Callback:
+		c.callbacks = callbackStatic
+	default:
+		c.callbacks = callbackPerFetch
+	}
+	c.lastCB = p.Callback
+	c.params, c.paramsAt, c.paramsUsed = &p, time.Now(), forInvoice
 	return &p, nil
 }
 
-func (c *Client) cachedParams() *payParams {
+func (c *Client) forgetParams(p *payParams) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.params != nil && time.Since(c.paramsAt) < c.cfg.ParamsTTL {
-		return c.params
+	if c.params == p {
+		c.params = nil
 	}
-	return nil
-}
-
-func (c *Client) forgetParams() {
-	c.mu.Lock()
-	c.params = nil
 	c.mu.Unlock()
 }
 
@@ -496,19 +582,26 @@ func (c *Client) checkParams(p *payParams) error {
 		return err
 	}
 	if c.addr != nil {
-		switch id := metadataIdentifier(byType); id {
-		case "":
-			// LUD-16 says MUST, but refusing would only punish the payer
-			// for the service's omission; the hash check still binds the
-			// invoice to these parameters.
-			c.log.Warn("lnurl: service's metadata has no text/identifier or text/email entry (LUD-16)", "address", c.addr.String())
-		case c.addr.String():
-		default:
-			return fmt.Errorf("metadata names %q, not the address asked for, %q (LUD-16)", id, c.addr.String())
+		// LUD-16 asks the service to name the address in its metadata
+		// and asks nothing of wallets, which do not check it: a
+		// lightning address on a custom domain that redirects to, or
+		// serves a copy of, its provider's document names the provider's
+		// address. What binds the invoice to these parameters is the
+		// description hash (sha256 of this metadata) and the amount,
+		// both checked on every invoice.
+		if id := metadataIdentifier(byType); id != c.addr.String() {
+			c.log.Debug("lnurl: metadata names another identifier than the address asked for (an alias?)",
+				"address", c.addr.String(), "identifier", id)
 		}
 	}
 	return nil
 }
+
+// redirectRefused is a redirect the Client's own HTTP client would not
+// follow: a refusal, not an outage.
+type redirectRefused struct{ err error }
+
+func (e *redirectRefused) Error() string { return e.err.Error() }
 
 // serviceError is a {"status":"ERROR","reason":...} answer.
 type serviceError struct {
@@ -525,10 +618,12 @@ func (e *serviceError) Unwrap() error { return e.sentinel }
 
 // getJSON GETs rawURL and decodes its JSON answer into dst. The error wraps
 // ErrUnavailable when the service cannot be reached, times out or answers
-// 502/503/504 (status codes carry no meaning in LNURL, LUD-01, so they are
-// read only to tell a retryable failure from a refusal); a
-// {"status":"ERROR"} answer is a *serviceError wrapping ErrInvalid (or
-// ErrUnavailable with those codes); anything else undecodable is ErrInvalid.
+// with a status that says "not now": any 5xx (LNbits answers 520 when its
+// funding source cannot make an invoice), 408 or 429. Status codes carry no
+// meaning in LNURL (LUD-01), so they are read only to tell a retryable
+// failure from a refusal. A {"status":"ERROR"} answer is a *serviceError
+// wrapping ErrInvalid (or ErrUnavailable with those codes); anything else
+// undecodable is ErrInvalid.
 func (c *Client) getJSON(ctx context.Context, rawURL, what string, dst any) error {
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
@@ -539,8 +634,12 @@ func (c *Client) getJSON(ctx context.Context, rawURL, what string, dst any) erro
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
+		var refused *redirectRefused
+		switch {
+		case ctx.Err() != nil:
 			return fmt.Errorf("lnurl: %s: %w", what, ctx.Err())
+		case errors.As(err, &refused):
+			return fmt.Errorf("lnurl: %w: %s: %v", backend.ErrInvalid, what, refused.err)
 		}
 		return fmt.Errorf("lnurl: %w: %s: %v", backend.ErrUnavailable, what, err)
 	}
@@ -552,8 +651,8 @@ func (c *Client) getJSON(ctx context.Context, rawURL, what string, dst any) erro
 		}
 		return fmt.Errorf("lnurl: %w: %s: reading answer: %v", backend.ErrUnavailable, what, err)
 	}
-	retryable := resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable ||
-		resp.StatusCode == http.StatusGatewayTimeout
+	retryable := resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout ||
+		resp.StatusCode == http.StatusTooManyRequests
 	if len(body) > maxBody {
 		return fmt.Errorf("lnurl: %w: %s answered more than %d bytes", backend.ErrInvalid, what, maxBody)
 	}
@@ -574,6 +673,11 @@ func (c *Client) getJSON(ctx context.Context, rawURL, what string, dst any) erro
 			se.reason = "(no reason given)"
 		}
 		return se
+	}
+	if retryable {
+		// Whatever it holds ({"detail": ..., "status": "pending"} from
+		// LNbits), it is not the document asked for.
+		return fmt.Errorf("lnurl: %w: %s answered HTTP %d: %q", backend.ErrUnavailable, what, resp.StatusCode, snippet(body))
 	}
 	if err := json.Unmarshal(body, dst); err != nil {
 		return fmt.Errorf("lnurl: %w: %s answered HTTP %d with JSON this client cannot read: %v", backend.ErrInvalid, what, resp.StatusCode, err)

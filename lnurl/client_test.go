@@ -54,9 +54,10 @@ func TestServiceExpiry(t *testing.T) {
 	}
 }
 
-// Pay parameters are fetched once per ParamsTTL, not per invoice, and
-// fetched again at once after the callback fails, since the service may have
-// changed them.
+// Pay parameters are reused for ParamsTTL once a second fetch shows the
+// callback stays the same, and fetched again at once when the callback
+// refuses, since the service may have changed them; the refused request is
+// asked once more with the fresh ones.
 func TestParamsCache(t *testing.T) {
 	node := newMemoryNode(t)
 	var (
@@ -93,21 +94,21 @@ func TestParamsCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if f := fetches.Load(); f != 1 {
-		t.Errorf("5 invoices fetched pay parameters %d times, want once", f)
+	if f := fetches.Load(); f != 2 {
+		t.Errorf("5 invoices fetched pay parameters %d times, want twice (the second shows the callback is static)", f)
 	}
 	failNext.Store(true)
-	if _, err := c.CreateInvoice(ctx10(t), backend.InvoiceRequest{Amount: 5000}); err == nil {
-		t.Fatal("callback error not reported")
+	if _, err := c.CreateInvoice(ctx10(t), backend.InvoiceRequest{Amount: 5000}); err != nil {
+		t.Fatalf("a refusal is retried once with fresh parameters: %v", err)
 	}
 	if _, err := c.CreateInvoice(ctx10(t), backend.InvoiceRequest{Amount: 5000}); err != nil {
 		t.Fatal(err)
 	}
-	if f := fetches.Load(); f != 2 {
-		t.Errorf("after a failed callback pay parameters were fetched %d times in all, want 2", f)
+	if f := fetches.Load(); f != 3 {
+		t.Errorf("after a refused callback pay parameters were fetched %d times in all, want 3", f)
 	}
-	if n := callbacks.Load(); n != 7 {
-		t.Errorf("callbacks %d, want 7", n)
+	if n := callbacks.Load(); n != 8 {
+		t.Errorf("callbacks %d, want 8", n)
 	}
 }
 

@@ -6,7 +6,16 @@
 // a LNURL-pay service: it resolves a lightning address (LUD-16) or a bech32
 // LNURL (LUD-01) to pay parameters (LUD-06), asks the service's callback for
 // an invoice, and refuses any invoice whose amount or description hash is not
-// what LUD-06 requires. Lookups and waits go through the LUD-21 verify URL the
+// what LUD-06 requires. As wallets do, it does not insist that the
+// metadata's identifier names the address asked for: an address on a custom
+// domain that redirects to, or serves a copy of, its provider's document
+// names the provider's address. Pay parameters are reused only while the
+// service's callback stays the same from fetch to fetch; a service that
+// binds each callback to one invoice of its own (BTCPay Server) gets a
+// fetch per invoice, and a callback that refuses or repeats a payment hash
+// is asked once more with fresh parameters. A service that cannot be
+// reached or answers 5xx (LNbits: 520), 408 or 429 gives errors wrapping
+// backend.ErrUnavailable; refusals wrap backend.ErrInvalid. Lookups and waits go through the LUD-21 verify URL the
 // service returned with the invoice; services without it give invoices that
 // can be created and paid but whose state this client cannot learn, so
 // LookupInvoice and WaitInvoice answer backend.ErrUnsupported for them (a
