@@ -154,6 +154,17 @@ func (b *btcpay) payStoreInvoicesElsewhere(t *testing.T) {
 	}
 }
 
+// newLNURLClient opens a client, closed when the test ends.
+func newLNURLClient(t *testing.T, cfg lnurl.Config) *lnurl.Client {
+	t.Helper()
+	c, err := lnurl.New(ctx10(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func randomID() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
@@ -166,11 +177,7 @@ func randomID() string {
 func TestBTCPayConcurrentInvoices(t *testing.T) {
 	node := newMemoryNode(t)
 	b := newBTCPay(t, node)
-	c, err := lnurl.New(ctx10(t), lnurl.Config{Address: b.address()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newLNURLClient(t, lnurl.Config{Address: b.address()})
 	const n = 8
 	invs := make([]*backend.Invoice, n)
 	var wg sync.WaitGroup
@@ -214,11 +221,7 @@ func TestBTCPayConcurrentInvoices(t *testing.T) {
 func TestBTCPayStaleParameters(t *testing.T) {
 	node := newMemoryNode(t)
 	b := newBTCPay(t, node)
-	c, err := lnurl.New(ctx10(t), lnurl.Config{Address: b.address()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newLNURLClient(t, lnurl.Config{Address: b.address()})
 	b.payStoreInvoicesElsewhere(t)
 	inv, err := c.CreateInvoice(ctx10(t), backend.InvoiceRequest{Amount: backend.Sat(21)})
 	if err != nil {
@@ -312,11 +315,7 @@ func (l *lnbits) address() string { return l.username + "@" + strings.TrimPrefix
 func TestLNbits(t *testing.T) {
 	node := newMemoryNode(t)
 	l := newLNbits(t, node)
-	c, err := lnurl.New(ctx10(t), lnurl.Config{Address: l.address(), ParamsTTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newLNURLClient(t, lnurl.Config{Address: l.address(), ParamsTTL: time.Hour})
 	for range 4 {
 		inv, err := c.CreateInvoice(ctx10(t), backend.InvoiceRequest{Amount: backend.Sat(3)})
 		if err != nil {
@@ -329,7 +328,7 @@ func TestLNbits(t *testing.T) {
 	if f := l.fetches.Load(); f != 2 {
 		t.Errorf("4 invoices fetched pay parameters %d times, want 2", f)
 	}
-	_, err = c.CreateInvoice(ctx10(t), backend.InvoiceRequest{Amount: backend.Sat(500_001)})
+	_, err := c.CreateInvoice(ctx10(t), backend.InvoiceRequest{Amount: backend.Sat(500_001)})
 	wantRefused(t, err, backend.ErrInvalid, "outside the service's range")
 
 	l.down.Store(true)
@@ -385,11 +384,7 @@ func TestCustomDomainAlias(t *testing.T) {
 				_, _ = io.Copy(w, resp.Body)
 			}))
 			defer alias.Close()
-			c, err := lnurl.New(ctx10(t), lnurl.Config{Address: "me@" + strings.TrimPrefix(alias.URL, "http://")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := newLNURLClient(t, lnurl.Config{Address: "me@" + strings.TrimPrefix(alias.URL, "http://")})
 			inv, err := c.CreateInvoice(ctx10(t), backend.InvoiceRequest{Amount: backend.Sat(2)})
 			if err != nil {
 				t.Fatal(err)
