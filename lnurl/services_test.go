@@ -19,7 +19,6 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/lnurl"
-	"github.com/l402kit/l402kit/memory"
 	"github.com/l402kit/l402kit/proxy"
 )
 
@@ -40,7 +39,7 @@ import (
 // 400 {"status":"ERROR","reason":"Invoice not in a valid payable state"}.
 type btcpay struct {
 	t    *testing.T
-	node *memory.Node
+	node *backend.Backend
 	srv  *httptest.Server
 
 	mu      sync.Mutex
@@ -58,7 +57,7 @@ type storeInvoice struct {
 	paid     bool // paid by some other wallet through the store's checkout
 }
 
-func newBTCPay(t *testing.T, node *memory.Node) *btcpay {
+func newBTCPay(t *testing.T, node *backend.Backend) *btcpay {
 	b := &btcpay{t: t, node: node, storeIn: make(map[string]*storeInvoice)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/lnurlp/{user}", b.resolve)
@@ -242,7 +241,7 @@ func TestBTCPayStaleParameters(t *testing.T) {
 // of range with {"status":"ERROR"} and HTTP 200, and 520 {"detail":...,
 // "status":"pending"} when the funding source cannot make an invoice.
 type lnbits struct {
-	node     *memory.Node
+	node     *backend.Backend
 	srv      *httptest.Server
 	down     atomic.Bool
 	fetches  atomic.Int32
@@ -252,7 +251,7 @@ type lnbits struct {
 	username string
 }
 
-func newLNbits(t *testing.T, node *memory.Node) *lnbits {
+func newLNbits(t *testing.T, node *backend.Backend) *lnbits {
 	l := &lnbits{node: node, minSat: 1, maxSat: 500_000, linkID: "Xy7kQ2", username: "alice"}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/lnurlp/{user}", func(w http.ResponseWriter, r *http.Request) {
@@ -337,7 +336,7 @@ func TestLNbits(t *testing.T) {
 
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "paid content") }))
 	defer upstream.Close()
-	p, err := proxy.New(proxy.Config{Backend: c, Routes: []proxy.Route{{Name: "paid", PathPrefix: "/paid/", Price: backend.Sat(3), Upstream: mustParse(t, upstream.URL)}}})
+	p, err := proxy.New(proxy.Config{Backend: backend.New(c, backend.Options{}), Routes: []proxy.Route{{Name: "paid", PathPrefix: "/paid/", Price: backend.Sat(3), Upstream: mustParse(t, upstream.URL)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
