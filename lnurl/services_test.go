@@ -154,7 +154,7 @@ func (b *btcpay) payStoreInvoicesElsewhere(t *testing.T) {
 }
 
 // newLNURLClient opens a client, closed when the test ends.
-func newLNURLClient(t *testing.T, cfg lnurl.Config) *lnurl.Client {
+func newLNURLClient(t *testing.T, cfg lnurl.Config) *backend.Backend {
 	t.Helper()
 	c, err := lnurl.New(ctx10(t), cfg)
 	if err != nil {
@@ -336,7 +336,7 @@ func TestLNbits(t *testing.T) {
 
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "paid content") }))
 	defer upstream.Close()
-	p, err := proxy.New(proxy.Config{Backend: backend.New(c, backend.Options{}), Routes: []proxy.Route{{Name: "paid", PathPrefix: "/paid/", Price: backend.Sat(3), Upstream: mustParse(t, upstream.URL)}}})
+	p, err := proxy.New(proxy.Config{Backend: c, Routes: []proxy.Route{{Name: "paid", PathPrefix: "/paid/", Price: backend.Sat(3), Upstream: mustParse(t, upstream.URL)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
