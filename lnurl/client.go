@@ -546,6 +546,10 @@ func (c *Client) fetchParams(ctx context.Context, reuse, forInvoice bool) (*payP
 	case c.lastCB == "" || c.callbacks == callbackPerFetch:
 	case c.lastCB == p.Callback:
 		c.callbacks = callbackStatic
+	case c.callbacks == callbackStatic:
+		// A static callback moved (the service was reconfigured): learn
+		// its kind again from the next fetch.
+		c.callbacks = callbackUnknown
 	default:
 		c.callbacks = callbackPerFetch
 	}
