@@ -7,6 +7,13 @@ STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOTESTSUM     := gotest.tools/gotestsum@v1.13.0
 # Go packages' tests get this long in all; the regtest suites are the slow part.
 TEST_TIMEOUT  ?= 40m
+# Each fuzz target runs this long in `make fuzz` (and so in `make test`).
+FUZZTIME      ?= 30s
+# Every fuzz target, as package:name; fuzz-check fails when one is missing.
+FUZZ_TARGETS  := ./l402:FuzzParseAuthorization ./l402:FuzzPendingAuthorization \
+                 ./l402:FuzzParseChallenges ./l402:FuzzCaveat ./bolt11:FuzzDecode \
+                 ./proxy:FuzzCanonicalPath ./proxy:FuzzCanonicalHost \
+                 ./proxy:FuzzForwardedRequest ./cmd/l402proxy:FuzzConfig
 
 # No registry is reachable: testcontainers' reaper image cannot be pulled, and
 # on a machine with /.dockerenv testcontainers guesses a gateway address for
@@ -15,11 +22,27 @@ TEST_TIMEOUT  ?= 40m
 export TESTCONTAINERS_RYUK_DISABLED  ?= true
 export TESTCONTAINERS_HOST_OVERRIDE ?= 127.0.0.1
 
-.PHONY: test lint vet staticcheck fmt-check unit images demo demo-lnd bench bench-deps bench-go loadcmp
+.PHONY: test fuzz fuzz-check lint vet staticcheck fmt-check unit images demo demo-lnd bench bench-deps bench-go loadcmp
 
-## test: everything CI checks: formatting, vet, staticcheck, images, all tests with -race
+## test: everything CI checks: formatting, vet, staticcheck, images, all tests with -race, then the fuzzers
 test: lint images
 	$(GO) run $(GOTESTSUM) --format pkgname -- -race -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) fuzz
+
+## fuzz: run each fuzz target for FUZZTIME (default 30s), one after another. A
+## crash is written to the package's testdata/fuzz/<Name>/: commit it, it
+## then runs as a regression case in every `go test`.
+fuzz: fuzz-check
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+fuzz-check:
+	@for name in $$(git grep -h -o '^func Fuzz[A-Za-z0-9_]*' -- '*_test.go' | sed 's/^func //'); do \
+		case " $(FUZZ_TARGETS) " in *":$$name "*) ;; *) echo "fuzz target $$name is not in FUZZ_TARGETS"; exit 1;; esac; \
+	done
 
 ## unit: the tests without building images (regtest suites skip if images are absent)
 unit:
