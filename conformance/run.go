@@ -89,6 +89,12 @@ var cases = []testCase{
 	{"CallerPreimage/DuplicateHashRefused", testDuplicatePreimage},
 	{"Concurrency/FiftyInvoices", testFifty},
 	{"Info/DescribesNode", testInfo},
+	{"Ping/Answers", testPing},
+	{"Pay/TrimmedInvoice", testPayTrimmed},
+	{"Pay/RefusedFailsFast", testPayRefusedFast},
+	{"Pay/FeeLimitHonouredOrRefused", testFeeLimit},
+	{"Errors/OneSentinelEach", testOneSentinel},
+	{"Close/LaterCallsFailNothingLeftRunning", testClose},
 	{"Unavailable/StopAndRestart", testUnavailable},
 	{"Unavailable/RestartWithPaymentHeld", testRestartHeld},
 }
@@ -178,10 +184,31 @@ func near(a, b time.Time) bool {
 	return d > -2*time.Second && d < 2*time.Second
 }
 
+// wantErr checks that err matches sentinel and no other sentinel of
+// package backend.
 func wantErr(t *testing.T, err, sentinel error, what string) {
 	t.Helper()
 	if !errors.Is(err, sentinel) {
 		t.Fatalf("%s: got error %v, want one wrapping %q", what, err, sentinel)
+	}
+	oneSentinel(t, err, what)
+}
+
+// oneSentinel checks that a non-nil err matches exactly one sentinel of
+// package backend.
+func oneSentinel(t *testing.T, err error, what string) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	var m []string
+	for _, s := range backend.Sentinels() {
+		if errors.Is(err, s) {
+			m = append(m, fmt.Sprintf("%q", s))
+		}
+	}
+	if len(m) != 1 {
+		t.Errorf("%s: error %q matches %d sentinels %v, want exactly one", what, err, len(m), m)
 	}
 }
 
@@ -712,6 +739,9 @@ func testUnavailable(t *testing.T, s *suite) {
 	wantErr(t, err, backend.ErrUnavailable, "LookupInvoice on a stopped node")
 	_, err = s.b.CreateInvoice(callCtx(t), backend.InvoiceRequest{Amount: amount, Memo: uniqueMemo(t), Expiry: caseExpiry})
 	wantErr(t, err, backend.ErrUnavailable, "CreateInvoice on a stopped node")
+	if s.b.Supports(backend.AbilityPing) {
+		wantErr(t, s.b.Ping(callCtx(t)), backend.ErrUnavailable, "Ping of a stopped node")
+	}
 
 	start = time.Now()
 	if err := r.StartNode(callCtx(t)); err != nil {
@@ -720,6 +750,11 @@ func testUnavailable(t *testing.T, s *suite) {
 	restarted = true
 	t.Logf("node answered again %s after StartNode was called", time.Since(start).Round(time.Millisecond))
 	// The same backend value, not reopened, must work again at once.
+	if s.b.Supports(backend.AbilityPing) {
+		if err := s.b.Ping(callCtx(t)); err != nil {
+			t.Errorf("Ping after the restart: %v", err)
+		}
+	}
 	got := s.lookup(t, before.PaymentHash)
 	if got.PaymentRequest != before.PaymentRequest {
 		t.Errorf("invoice made before the restart changed: %s", got.PaymentRequest)
