@@ -93,13 +93,20 @@ func NewTransport(c TransportConfig) *http.Transport {
 // pool httputil.ReverseProxy allocates 32 KiB per request.
 var copyBuffers httputil.BufferPool = &bufferPool{}
 
+const copyBufferSize = 32 << 10
+
+// bufferPool keeps array pointers, so neither Get nor Put allocates.
 type bufferPool struct{ p sync.Pool }
 
 func (b *bufferPool) Get() []byte {
-	if v, ok := b.p.Get().(*[]byte); ok {
-		return *v
+	if a, ok := b.p.Get().(*[copyBufferSize]byte); ok {
+		return a[:]
 	}
-	return make([]byte, 32<<10)
+	return new([copyBufferSize]byte)[:]
 }
 
-func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) == copyBufferSize {
+		b.p.Put((*[copyBufferSize]byte)(buf[:copyBufferSize]))
+	}
+}

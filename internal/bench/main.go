@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
@@ -48,8 +49,8 @@ type options struct {
 
 func main() {
 	var o options
-	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each round drives every target once, in a rotated order")
-	flag.DurationVar(&o.duration, "duration", 5*time.Second, "wrk run length per target per round (whole seconds)")
+	flag.IntVar(&o.rounds, "rounds", 5, "rounds; each round drives every target once, in a rotated order")
+	flag.DurationVar(&o.duration, "duration", 3*time.Second, "wrk run length per target per round (whole seconds)")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "uncounted wrk run per target before the rounds")
 	flag.IntVar(&o.threads, "t", 1, "wrk threads")
 	flag.IntVar(&o.conns, "c", 32, "wrk connections")
@@ -282,33 +283,42 @@ func join(xs []float64, format string) string {
 }
 
 func printThroughput(out io.Writer, targets []*target) {
-	fmt.Fprintf(out, "%-32s %10s  %-26s %9s %9s\n", "target", "req/s", "per round", "p50 µs", "p99 µs")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "target\treq/s\tper round\tp50 µs\tp99 µs\t")
 	for _, t := range targets {
-		fmt.Fprintf(out, "%-32s %10.0f  %-26s %9.0f %9.0f\n", t.name, t.total(), join(t.each(wrkResult.rps), "%.0f"),
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%.0f\t%.0f\t\n", t.name, t.total(), join(t.each(wrkResult.rps), "%.0f"),
 			median(t.each(func(r wrkResult) float64 { return r.P50 })), median(t.each(func(r wrkResult) float64 { return r.P99 })))
 	}
-	fmt.Fprintln(out, "(p50 and p99: median over the rounds of wrk's per-run percentiles)")
+	tw.Flush()
+	fmt.Fprintln(out, "req/s: all rounds' requests over their time; p50, p99: median over the rounds of wrk's percentiles")
+
 	plain, gate := targets[0], targets[1]
-	ratio := func(a, b *target) []float64 {
+	ratios := func(a *target) []float64 {
 		var xs []float64
 		for i := range a.runs {
-			xs = append(xs, a.runs[i].rps()/b.runs[i].rps())
+			xs = append(xs, a.runs[i].rps()/plain.runs[i].rps())
 		}
 		return xs
 	}
-	fmt.Fprintf(out, "\n%-44s %-22s %8s   %s\n", "same-run comparison", "per round", "overall", "target")
-	g := ratio(gate, plain)
-	fmt.Fprintf(out, "%-44s %-22s %8.2f   >= 0.95 %s\n", "l402proxy / plain, requests/s", join(g, "%.2f"), gate.total()/plain.total(), verdict(gate.total()/plain.total() >= 0.95))
+	fmt.Fprintln(out)
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "same-run comparison\tper round\tmedian\toverall\ttarget\t")
+	row := func(name string, per []float64, overall float64, target string, met bool) {
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%s %s\t\n", name, join(per, "%.2f"), median(per), overall, target, verdict(met))
+	}
+	g := ratios(gate)
+	row("l402proxy / plain, req/s", g, gate.total()/plain.total(), ">= 0.95", median(g) >= 0.95)
 	var added []float64
 	for i := range gate.runs {
 		added = append(added, (gate.runs[i].P99-plain.runs[i].P99)/1000)
 	}
-	fmt.Fprintf(out, "%-44s %-22s %8.2f   < 1 ms %s\n", "l402proxy p99 - plain p99, ms", join(added, "%.2f"), median(added), verdict(median(added) < 1))
-	if len(targets) > 2 {
-		ng := targets[2]
-		r := ratio(ng, plain)
-		fmt.Fprintf(out, "%-44s %-22s %8.2f   >= 1.5 %s\n", "nginx forward auth / plain, requests/s", join(r, "%.2f"), ng.total()/plain.total(), verdict(ng.total()/plain.total() >= 1.5))
+	row("l402proxy p99 - plain p99, ms", added, median(added), "< 1", median(added) < 1)
+	for _, t := range targets[2:] {
+		r := ratios(t)
+		row(t.name+" / plain, req/s", r, t.total()/plain.total(), ">= 1.5", median(r) >= 1.5)
 	}
+	tw.Flush()
+	fmt.Fprintln(out, "verdicts read the median of the rounds")
 }
 
 func verdict(ok bool) string {
