@@ -227,7 +227,7 @@ type attackCase struct {
 // TestAttacks runs the attack table.
 func TestAttacks(t *testing.T) {
 	n := newNode(t)
-	e := newAttackEnv(t, n, n, proxy.Config{ChallengesPerMinute: -1})
+	e := newAttackEnv(t, n, n, proxy.Config{ChallengesPerMinute: -1, MaxPendingPerClient: -1})
 	paid := e.buy(t, "api.example", "/paid/x")
 	other := e.buy(t, "api.example", "/paid/y")
 	get := e.buy(t, "api.example", "/get/x")
@@ -442,7 +442,8 @@ func TestAttacks(t *testing.T) {
 		{name: "single_use_client_abort", request: "single-use request; the client hangs up while the upstream works", status: 200, reason: "settled", run: clientAbort},
 		{name: "single_use_upstream_5xx", request: "single-use request; the upstream answers 500", status: 500, reason: "canceled", run: upstreamFails},
 		{name: "single_use_handler_panic", request: "single-use request through the middleware; the next handler panics", status: 500, reason: "canceled", run: handlerPanics},
-		{name: "challenge_flood", request: "one address asks for 50 single-use challenges (limit 20/min); another address then asks once", status: 429, reason: "other client still served", run: challengeFlood},
+		{name: "challenge_flood", request: "one address asks for 50 single-use challenges (20/min, 16 unpaid per client); another address then asks once", status: 429, reason: "other client still served", run: challengeFlood},
+		{name: "challenge_flood_many_addresses", request: "40 addresses ask for 4 single-use challenges each (bound 8 pending holds); a paid client's held token and a new client", status: 402, reason: "evicted", run: challengeFloodMany},
 	}
 
 	if len(cases) < 40 {
@@ -664,27 +665,88 @@ func handlerPanics(t *testing.T, e *attackEnv) (int, string) {
 }
 
 func challengeFlood(t *testing.T, _ *attackEnv) (int, string) {
-	n := newNode(t)
-	e := newAttackEnv(t, n, n, proxy.Config{ChallengesPerMinute: 20})
+	b := newNode(t)
+	e := newAttackEnv(t, b, b, proxy.Config{ChallengesPerMinute: 20, MaxPendingPerClient: 16})
 	h := e.p.Middleware(e.up)
-	ask := func(ip string) int {
+	ask := func(ip string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("GET", "/once/x", nil)
 		r.RemoteAddr = ip + ":1234"
-		return serve(h, r).Code
+		return serve(h, r)
 	}
 	last := 0
 	counts := map[int]int{}
 	for range 50 {
-		last = ask("198.51.100.7")
+		last = ask("198.51.100.7").Code
 		counts[last]++
 	}
-	if counts[402] != 20 || counts[429] != 30 {
+	if counts[402] != 16 || counts[429] != 34 {
 		return 0, fmt.Sprintf("flood statuses %v", counts)
 	}
-	if st := ask("198.51.100.8"); st != 402 {
-		return 0, fmt.Sprintf("another client got %d", st)
+	// Another address in the same IPv6 /64 counts as the same client.
+	for range 16 {
+		ask("2001:db8::1")
+	}
+	if w := ask("2001:db8::2"); w.Code != 429 || !strings.Contains(w.Body.String(), "pending_quota") {
+		return 0, fmt.Sprintf("same /64: %d %s", w.Code, w.Body)
+	}
+	if w := ask("198.51.100.8"); w.Code != 402 {
+		return 0, fmt.Sprintf("another client got %d", w.Code)
 	}
 	return last, "other client still served"
+}
+
+// challengeFloodMany fills the pending-hold bound from many addresses: the
+// oldest unpaid invoices of the biggest clients are canceled to make room,
+// a held (paid) one never is, and a new client still gets a challenge.
+func challengeFloodMany(t *testing.T, _ *attackEnv) (int, string) {
+	b := newNode(t)
+	e := newAttackEnv(t, b, b, proxy.Config{ChallengesPerMinute: -1, MaxPendingHolds: 8, MaxPendingPerClient: 4})
+	h := e.p.Middleware(e.up)
+	ask := func(ip string, hdr ...string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "/once/x", nil)
+		r.RemoteAddr = ip + ":1234"
+		for _, x := range hdr {
+			k, v, _ := strings.Cut(x, ": ")
+			r.Header.Set(k, v)
+		}
+		return serve(h, r)
+	}
+	// A client pays first; its payment is held until it uses the token.
+	w := ask("203.0.113.1")
+	chs, err := l402.ParseChallenges(w.Header())
+	if err != nil {
+		t.Fatal(err)
+	}
+	paid := payInBackground(e.n, chs[0].Invoice)
+	waitHeld(t, e.b, chs[0].Macaroon)
+	var first backend.PaymentHash
+	for i := range 40 {
+		for j := range 4 {
+			w := ask(fmt.Sprintf("198.51.100.%d", i+10))
+			if w.Code != 402 {
+				return 0, fmt.Sprintf("flooder %d request %d: %d %s", i, j, w.Code, w.Body)
+			}
+			if i == 0 && j == 0 {
+				c, _ := l402.ParseChallenges(w.Header())
+				id, _ := l402.DecodeIdentifier(c[0].Macaroon.Id())
+				first = id.PaymentHash
+			}
+		}
+	}
+	if s := invoiceState(t, e.b, first); s != backend.StateCanceled {
+		return 0, fmt.Sprintf("the first flooder's oldest invoice is %v, want canceled", s)
+	}
+	if w := ask("192.0.2.77"); w.Code != 402 {
+		return 0, fmt.Sprintf("new client after the flood: %d %s", w.Code, w.Body)
+	}
+	// The held payment survived the flood: its token is served.
+	if w := ask("203.0.113.1", "Authorization: "+l402.PendingAuthorization(chs[0].Macaroon)); w.Code != 200 {
+		return 0, fmt.Sprintf("held token after the flood: %d %s", w.Code, w.Body)
+	}
+	if err := <-paid; err != nil {
+		return 0, "held payment: " + err.Error()
+	}
+	return 402, "evicted"
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -11,6 +11,7 @@ type metrics struct {
 	badRequests *prometheus.CounterVec   // reason
 	nodeCalls   *prometheus.HistogramVec // op, result
 	pending     prometheus.GaugeFunc
+	evicted     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, pending func() float64) (*metrics, error) {
@@ -36,13 +37,17 @@ func newMetrics(reg prometheus.Registerer, pending func() float64) (*metrics, er
 			Help:    "Lightning backend calls made by the proxy, by operation and result.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}, []string{"op", "result"}),
+		evicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "l402", Name: "unpaid_holds_evicted_total",
+			Help: "Unpaid single-use hold invoices canceled to make room at the MaxPendingHolds bound.",
+		}),
 		pending: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "l402", Name: "hold_invoices_pending",
 			Help: "Hold invoices issued for single-use routes and not yet settled, canceled or expired.",
 		}, pending),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.challenges, m.refused, m.badRequests, m.nodeCalls, m.pending} {
+		for _, c := range []prometheus.Collector{m.requests, m.challenges, m.refused, m.badRequests, m.nodeCalls, m.pending, m.evicted} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

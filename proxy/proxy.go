@@ -51,8 +51,14 @@ type Config struct {
 	// node) per client address; default 120, negative for no limit.
 	ChallengesPerMinute int
 	// MaxPendingHolds bounds hold invoices issued and not yet used;
-	// default 10000.
+	// default 10000. When it is reached by unpaid invoices, the oldest
+	// still-open invoice of the client with the most is canceled to make
+	// room, so a flood from many addresses does not lock others out.
 	MaxPendingHolds int
+	// MaxPendingPerClient bounds the unpaid single-use hold invoices of one
+	// client (an IPv4 address or an IPv6 /64); further challenges get 429.
+	// Default 16, negative for no bound.
+	MaxPendingPerClient int
 	// TrustForwardedFor takes the client address from X-Forwarded-For, for
 	// a proxy that sits behind another one. Off by default: clients could
 	// otherwise choose their address for client_ip caveats and rate limits.
@@ -76,6 +82,7 @@ type Proxy struct {
 	verifier *l402.Verifier
 	holder   backend.HoldInvoicer // nil when the backend has no hold invoices
 	holds    *holdBook
+	unpaid   *unpaidBook
 	limit    *limiter
 	log      *slog.Logger
 	m        *metrics
@@ -111,6 +118,9 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.MaxPendingHolds <= 0 {
 		cfg.MaxPendingHolds = 10000
 	}
+	if cfg.MaxPendingPerClient == 0 {
+		cfg.MaxPendingPerClient = 16
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -123,6 +133,7 @@ func New(cfg Config) (*Proxy, error) {
 		minter:   l402.NewMinter(cfg.RootKeys, cfg.Location),
 		verifier: l402.NewVerifier(cfg.RootKeys),
 		holds:    newHoldBook(cfg.MaxPendingHolds),
+		unpaid:   newUnpaidBook(cfg.MaxPendingPerClient, cfg.MaxPendingHolds),
 		limit:    newLimiter(cfg.ChallengesPerMinute),
 		log:      cfg.Logger,
 		proxies:  map[*Route]*httputil.ReverseProxy{},
@@ -500,12 +511,15 @@ func (p *Proxy) useHeld(w http.ResponseWriter, r *http.Request, route *Route, id
 		writeError(w, http.StatusPaymentRequired, "payment not received yet; retry once it is in flight", "payment_pending")
 		return nil
 	case backend.StateSettled:
+		p.unpaid.remove(hash)
 		p.refuse(w, r, route, "used", errors.New("single-use token already used"))
 		return nil
 	case backend.StateCanceled:
+		p.unpaid.remove(hash)
 		p.refuse(w, r, route, "canceled", errors.New("the invoice was canceled"))
 		return nil
 	}
+	p.unpaid.remove(hash) // held: paid, no longer counts against its client
 	pre, ok := p.holds.claim(hash)
 	if !ok {
 		// Another request is using the token right now, or this proxy no
@@ -588,6 +602,9 @@ func (p *Proxy) challenge(w http.ResponseWriter, r *http.Request, route *Route, 
 			writeError(w, http.StatusInternalServerError, "cannot make a preimage", "")
 			return
 		}
+		if !p.makeRoom(ctx, w, route, client) {
+			return
+		}
 		if !p.holds.add(pre, time.Now().Add(route.InvoiceExpiry)) {
 			p.unavailable(w, route, "too many unpaid single-use invoices", errors.New("hold book full"))
 			return
@@ -598,6 +615,8 @@ func (p *Proxy) challenge(w http.ResponseWriter, r *http.Request, route *Route, 
 		})
 		if err != nil {
 			p.holds.release(pre.Hash(), true)
+		} else {
+			p.unpaid.add(client, pre.Hash(), inv.ExpiresAt)
 		}
 	} else {
 		err = p.nodeCall("create_invoice", func() (err error) {
@@ -638,6 +657,56 @@ func (p *Proxy) challenge(w http.ResponseWriter, r *http.Request, route *Route, 
 		msg = why + "; " + msg
 	}
 	writeChallenge(w, msg, inv, price)
+}
+
+// makeRoom applies the bounds of the unpaid book (see unpaidBook) before a
+// new hold invoice is made for client: 429 when the client's own quota is
+// used up; at the global bound, evicts the oldest entry of the client with
+// the most, once the node confirms its invoice is still open. False when
+// it has answered the request.
+func (p *Proxy) makeRoom(ctx context.Context, w http.ResponseWriter, route *Route, client netip.Addr) bool {
+	for range 4 {
+		quotaFull, victim := p.unpaid.admit(client, time.Now(), p.holds.len())
+		if quotaFull {
+			p.m.requests.WithLabelValues(route.Name, "rate_limited").Inc()
+			w.Header().Set("Retry-After", "60")
+			writeError(w, http.StatusTooManyRequests, "too many unpaid single-use invoices for this address; pay or let one expire first", "pending_quota")
+			return false
+		}
+		if victim == nil {
+			return true
+		}
+		p.evictUnpaid(ctx, victim.hash)
+	}
+	p.unavailable(w, route, "too many unpaid single-use invoices", errors.New("no unpaid invoice could be evicted"))
+	return false
+}
+
+// evictUnpaid drops an unpaid hold to make room. It asks the node first
+// and cancels only an invoice that is still open, so a payment that arrived
+// is never lost; one that is held or settled just leaves the unpaid book.
+func (p *Proxy) evictUnpaid(ctx context.Context, hash backend.PaymentHash) {
+	inv, err := p.lookup(ctx, hash)
+	switch {
+	case errors.Is(err, backend.ErrNotFound):
+	case err != nil:
+		p.log.Warn("cannot evict an unpaid single-use invoice: node unavailable", "err", err)
+		return
+	case inv.State == backend.StateOpen:
+		cctx, cancel := context.WithTimeout(ctx, p.cfg.NodeTimeout)
+		err := p.nodeCall("cancel", func() error { return p.holder.CancelInvoice(cctx, hash) })
+		cancel()
+		if err != nil {
+			p.log.Warn("cannot evict an unpaid single-use invoice", "hash", hash.String(), "err", err)
+			return
+		}
+		p.m.evicted.Inc()
+	case inv.State == backend.StateHeld:
+		p.unpaid.remove(hash) // paid: the hold book keeps it for its token
+		return
+	}
+	p.unpaid.remove(hash)
+	p.holds.release(hash, true)
 }
 
 // refuse answers a presented token that does not grant the request: 401
