@@ -375,6 +375,13 @@ func TestAttacks(t *testing.T) {
 		simple("repeated_host", "two Host headers", 400, "", func(e *attackEnv) (int, string) { return e.get("/paid/x", "Host: api.example", "Host: shop.example") }),
 		simple("non_ascii_host", "Host: shöp.example", 400, "", func(e *attackEnv) (int, string) { return e.get("/x", "Host: sh\xc3\xb6p.example") }),
 		simple("host_case_and_dot", "Host: SHOP.Example. (same route as shop.example)", 402, "payment required", func(e *attackEnv) (int, string) { return e.get("/x", "Host: SHOP.Example.") }),
+		{name: "host_port_kept_for_upstream", request: "free route, Host: API.example:8080 (routed as api.example)", status: 200, reason: "upstream /free/x", run: func(t *testing.T, e *attackEnv) (int, string) {
+			st, body := e.get("/free/x", "Host: API.example:8080")
+			if got := e.up.lastReq().Header.Get("X-Forwarded-Host"); got != "API.example:8080" {
+				t.Errorf("upstream X-Forwarded-Host %q", got)
+			}
+			return st, body
+		}},
 		simple("host_empty_label", "Host: shop..example", 400, "", func(e *attackEnv) (int, string) { return e.get("/x", "Host: shop..example") }),
 		// Path confusion, reverse proxy.
 		simple("repro_encoded_dots", "GET /free/%2e%2e/paid/secret.txt", 400, proxy.ReasonPath, func(e *attackEnv) (int, string) { return e.get("/free/%2e%2e/paid/secret.txt") }),

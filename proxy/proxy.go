@@ -269,10 +269,10 @@ const statusClientGone = 499
 // admit applies the canonical-request rule to r and finds its route (nil
 // when none matches) and credential; false when it has answered 400.
 func (p *Proxy) admit(w http.ResponseWriter, r *http.Request) (*Route, string, bool) {
-	cred, rerr := p.canonical(r, r.URL.EscapedPath())
+	host, cred, rerr := p.canonical(r)
 	if rerr == nil {
 		var route *Route
-		if route, rerr = p.routes.match(r.Host, r.URL.Path); rerr == nil {
+		if route, rerr = p.routes.match(host, r.URL.Path); rerr == nil {
 			return route, cred, true
 		}
 	}
@@ -280,33 +280,35 @@ func (p *Proxy) admit(w http.ResponseWriter, r *http.Request) (*Route, string, b
 	return nil, "", false
 }
 
-// canonical applies the canonical-request rule to r, whose path as the
-// upstream will receive it is escapedPath: the path and host must have one
-// reading (CanonicalPath, CanonicalHost), no header may override the path,
-// and the request may carry at most one L402/LSAT credential. It leaves
-// r.Host in canonical form, removes every L402/LSAT Authorization value
-// from r.Header, so none reaches an upstream, and returns that credential.
-func (p *Proxy) canonical(r *http.Request, escapedPath string) (string, *RequestError) {
-	path, err := CanonicalPath(escapedPath)
+// canonical applies the canonical-request rule to r as the upstream will
+// receive it (its path as r.URL.EscapedPath gives it, which is what
+// ReverseProxy forwards): the path and host must have one reading
+// (CanonicalPath, CanonicalHost), no header may override the path, and the
+// request may carry at most one L402/LSAT credential. It returns the host
+// in canonical form (r.Host stays as sent, for the upstream's
+// X-Forwarded-Host) and that credential, after removing every L402/LSAT
+// Authorization value from r.Header, so none reaches an upstream.
+func (p *Proxy) canonical(r *http.Request) (string, string, *RequestError) {
+	path, err := CanonicalPath(r.URL.EscapedPath())
 	if err != nil {
-		return "", err.(*RequestError)
+		return "", "", err.(*RequestError)
 	}
 	if path != r.URL.Path {
 		// The path the upstream gets decodes to something else than the
 		// one routing would see: refuse rather than guess which counts.
-		return "", pathErr("escaped and decoded paths disagree")
+		return "", "", pathErr("escaped and decoded paths disagree")
 	}
 	host, err := CanonicalHost(r.Host)
 	if err != nil {
-		return "", err.(*RequestError)
+		return "", "", err.(*RequestError)
 	}
-	r.Host = host
 	for k := range r.Header {
 		if pathOverrideHeader(k) {
-			return "", &RequestError{Reason: ReasonHeader, Msg: "header " + k + " refused: frameworks read it as the request path"}
+			return "", "", &RequestError{Reason: ReasonHeader, Msg: "header " + k + " refused: frameworks read it as the request path"}
 		}
 	}
-	return takeCredential(r.Header)
+	cred, rerr := takeCredential(r.Header)
+	return host, cred, rerr
 }
 
 func (p *Proxy) badRequest(w http.ResponseWriter, e *RequestError) {
