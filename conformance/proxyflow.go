@@ -97,10 +97,23 @@ func newFlow(t *testing.T, h Harness) *flow {
 	if err != nil {
 		t.Fatalf("proxy.New: %v", err)
 	}
-	srv := httptest.NewServer(p)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// No case, and no client, sends the in-flight form where the
+		// challenge did not offer it.
+		if _, ok := l402.ParsePendingAuthorization(r.Header.Get("Authorization")); ok && !f.inFlightRoute(r.URL.Path) {
+			t.Errorf("%s %s: in-flight form sent to a route whose challenge does not advertise it", r.Method, r.URL.Path)
+		}
+		p.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	f.base = srv.URL
 	return f
+}
+
+// inFlightRoute reports whether the proxy offers the in-flight form on
+// path: single-use routes on a hold-invoice backend.
+func (f *flow) inFlightRoute(path string) bool {
+	return f.hold && (strings.HasPrefix(path, "/once/") || strings.HasPrefix(path, "/flaky/"))
 }
 
 func (f *flow) lastUpstream() seen {
@@ -178,8 +191,7 @@ func (f *flow) challenge(t *testing.T, path string, hdr map[string]string) l402.
 		t.Errorf("invoice asks %s, route price is %s", d.Amount, flowPrice)
 	}
 	// The in-flight form is advertised exactly where it is accepted.
-	singleUse := strings.HasPrefix(path, "/once/") || strings.HasPrefix(path, "/flaky/")
-	if want := singleUse && f.hold; l.InFlight != want || s.InFlight != want {
+	if want := f.inFlightRoute(path); l.InFlight != want || s.InFlight != want {
 		t.Errorf("challenge for %s advertises the in-flight form: %v, want %v (only single-use routes on hold invoices accept it)",
 			path, l.InFlight, want)
 	}

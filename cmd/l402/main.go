@@ -188,6 +188,8 @@ func get(ctx context.Context, rawURL string, o *options, stdout, stderr io.Write
 		MaxFee:    backend.Sat(o.maxFee),
 		Logger:    logger,
 		OnPayment: func(_ context.Context, r l402.Receipt) { paid = append(paid, r) },
+		// A slow payment may take the whole fetch's time, not less.
+		PayTimeout: o.timeout,
 	}
 	client := &http.Client{Transport: tr}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
