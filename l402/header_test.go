@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -262,4 +263,35 @@ func FuzzParseAuthorization(f *testing.F) {
 			t.Fatal("re-encoded token differs")
 		}
 	})
+}
+
+// The in-flight advertisement round-trips, and the challenge readers of
+// other clients still take the macaroon and invoice from it: Aperture's
+// client matches an expression (l402/client_interceptor.go), ngx_l402's
+// reader splits at `macaroon="` and `invoice="`
+// (ngx_l402_core/src/l402_header.rs).
+func TestInFlightParam(t *testing.T) {
+	f := newFixture(t)
+	tok := f.mint(t)
+	ch := Challenge{Macaroon: tok.Macaroon, Invoice: "lnbcrt10u1pexample", InFlight: true}
+	v := ch.Header(SchemeL402)
+	if !strings.HasSuffix(v, `, inflight="1"`) {
+		t.Fatalf("header %s does not end with the advertisement", v)
+	}
+	for value, want := range map[string]bool{v: true, strings.Replace(v, `inflight="1"`, `inflight="0"`, 1): false, Challenge{Macaroon: tok.Macaroon, Invoice: "lnbcrt1x"}.Header(SchemeL402): false} {
+		chs, err := ParseChallenges(http.Header{"Www-Authenticate": {value}})
+		if err != nil || chs[0].InFlight != want {
+			t.Errorf("%s: %v, InFlight %v, want %v", value, err, chs, want)
+		}
+	}
+	b64 := base64.StdEncoding.EncodeToString(macBytes(t, tok))
+	aperture := regexp.MustCompile("(LSAT|L402) macaroon=\"(.*?)\", invoice=\"(.*?)\"")
+	if m := aperture.FindStringSubmatch(v); len(m) != 4 || m[2] != b64 || m[3] != ch.Invoice {
+		t.Errorf("Aperture's expression reads %q", m)
+	}
+	mac, _, _ := strings.Cut(strings.SplitN(v, `macaroon="`, 2)[1], `"`)
+	inv, _, _ := strings.Cut(strings.SplitN(v, `invoice="`, 2)[1], `"`)
+	if mac != b64 || inv != ch.Invoice {
+		t.Errorf("ngx_l402's reader gets %q, %q", mac, inv)
+	}
 }

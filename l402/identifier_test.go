@@ -101,3 +101,35 @@ func TestParseTokenID(t *testing.T) {
 		}
 	}
 }
+
+func TestPaymentHashOf(t *testing.T) {
+	var h backend.PaymentHash
+	for i := range h {
+		h[i] = byte(i + 1)
+	}
+	aperture := Identifier{PaymentHash: h, TokenID: TokenID{9}}.Encode()
+	v1 := append([]byte(nil), aperture...)
+	v1[1] = 1 // a version this package does not know
+	cases := []struct {
+		name string
+		id   []byte
+		ok   bool
+	}{
+		{"Aperture version 0", aperture, true},
+		{"ngx_l402 bare hash", h[:], true},
+		{"0xff and hash", append([]byte{0xff}, h[:]...), true},
+		{"other prefix byte", append([]byte{0xfe}, h[:]...), false},
+		{"unknown version", v1, false},
+		{"short", h[:20], false},
+		{"empty", nil, false},
+	}
+	for _, c := range cases {
+		got, err := PaymentHashOf(c.id)
+		if c.ok && (err != nil || got != h) {
+			t.Errorf("%s: %s, %v; want %s", c.name, got, err, h)
+		}
+		if !c.ok && !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: err = %v, want ErrMalformed", c.name, err)
+		}
+	}
+}
