@@ -383,6 +383,13 @@ func TestAttacks(t *testing.T) {
 			return st, body
 		}},
 		simple("host_empty_label", "Host: shop..example", 400, "", func(e *attackEnv) (int, string) { return e.get("/x", "Host: shop..example") }),
+		{name: "raw_path_forwarded_exactly", request: "GET /free/a%20b%2Bc/@x:y", status: 200, reason: "upstream /free/a b+c/@x:y", run: func(t *testing.T, e *attackEnv) (int, string) {
+			st, body := e.get("/free/a%20b%2Bc/@x:y")
+			if got := e.up.lastReq().RequestURI; got != "/free/a%20b%2Bc/@x:y" {
+				t.Errorf("upstream request target %q", got)
+			}
+			return st, body
+		}},
 		// Path confusion, reverse proxy.
 		simple("repro_encoded_dots", "GET /free/%2e%2e/paid/secret.txt", 400, proxy.ReasonPath, func(e *attackEnv) (int, string) { return e.get("/free/%2e%2e/paid/secret.txt") }),
 		simple("encoded_dots_upper_mixed", "GET /free/%2E./paid/x", 400, proxy.ReasonPath, func(e *attackEnv) (int, string) { return e.get("/free/%2E./paid/x") }),

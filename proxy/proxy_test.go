@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -60,6 +61,10 @@ func TestConfigErrors(t *testing.T) {
 		"relative prefix": {Backend: n, Routes: []proxy.Route{{PathPrefix: "x/", Price: 1000}}},
 		"duplicate name":  {Backend: n, Routes: []proxy.Route{{Name: "a", PathPrefix: "/x/", Price: 1}, {Name: "a", PathPrefix: "/y/", Price: 1}}},
 		"bad name":        {Backend: n, Routes: []proxy.Route{{Name: "a,b", PathPrefix: "/x/", Price: 1}}},
+		"caveat typo":     {Backend: n, Routes: []proxy.Route{{PathPrefix: "/x/", Price: 1, Caveats: []l402.Caveat{{Condition: "mehtod", Value: "GET"}}}}},
+		"caveat value":    {Backend: n, Routes: []proxy.Route{{PathPrefix: "/x/", Price: 1, Caveats: []l402.Caveat{l402.ClientIPCaveat(netip.Addr{})}}}},
+		"prefix climbs":   {Backend: n, Routes: []proxy.Route{{PathPrefix: "/x/../y/", Price: 1}}},
+		"host with port":  {Backend: n, Routes: []proxy.Route{{Host: "a.example:80", PathPrefix: "/", Price: 1}}},
 	} {
 		if _, err := proxy.New(cfg); err == nil {
 			t.Errorf("%s: New accepted it", name)
