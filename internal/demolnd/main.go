@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -170,7 +171,73 @@ func run(ctx context.Context, out io.Writer) (err error) {
 
 	step(out, 5, "with the token the proxy answered %s (challenge, payment and retry took %s):", status, took.Round(time.Millisecond))
 	fmt.Fprintf(out, "   %s", indent(body.String()))
+
+	step(out, 6, "what l402proxy adds to alice's own invoice creation: %d challenges through it, %d invoices created on alice directly and %d requests to a free route, interleaved", overheadN, overheadN, overheadN)
+	return challengeOverhead(ctx, out, b, url)
+}
+
+// overheadN challenges stay under l402proxy's default limit of 120 a
+// minute per client address (the demo's requests all come from 127.0.0.1).
+const overheadN = 50
+
+// challengeOverhead times 402s through the running proxy against the same
+// node's invoice creation called directly, and against a free route of the
+// same proxy (the HTTP round trip alone, no node call), one of each in
+// turn, rotating which goes first, and prints the medians.
+func challengeOverhead(ctx context.Context, out io.Writer, b *backend.Backend, url string) error {
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	get := func(url string, want int) func() error {
+		return func() error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			if err != nil {
+				return err
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				return fmt.Errorf("GET %s: %s, want %d", url, resp.Status, want)
+			}
+			return nil
+		}
+	}
+	create := func() error {
+		_, err := b.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(priceSat), Memo: "l402kit: paid"})
+		return err
+	}
+	free := strings.Replace(url, "/paid/", "/free/", 1)
+	calls := []func() error{create, get(url, http.StatusPaymentRequired), get(free, http.StatusOK)}
+	times := make([][]time.Duration, len(calls))
+	for i := range overheadN {
+		for j := range calls {
+			k := (i + j) % len(calls)
+			t := time.Now()
+			if err := calls[k](); err != nil {
+				return err
+			}
+			times[k] = append(times[k], time.Since(t))
+		}
+	}
+	direct, proxied, hop := medianOf(times[0]), medianOf(times[1]), medianOf(times[2])
+	r := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
+	fmt.Fprintf(out, "   medians: %s per 402 through l402proxy, %s per invoice created on alice directly (%+.1f%%);\n", r(proxied), r(direct), 100*(float64(proxied)/float64(direct)-1))
+	fmt.Fprintf(out, "   the HTTP round trip to l402proxy alone (its free route, no node call) %s, which leaves %s for the gate's own work (%+.1f%%; target under +5%%)\n",
+		r(hop), r(proxied-direct-hop), 100*float64(proxied-direct-hop)/float64(direct))
 	return nil
+}
+
+func medianOf(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // challenge asks url without a token and returns the L402 challenge's
