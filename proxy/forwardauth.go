@@ -8,6 +8,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/l402kit/l402kit/l402"
 )
 
 // Headers of the forward-auth form.
@@ -23,6 +26,10 @@ const (
 	// HeaderStatus carries the gate's real status when the nginx mode has
 	// turned it into 401, so the nginx config can answer it to the client.
 	HeaderStatus = "X-L402-Status"
+	// HeaderAccelExpires tells nginx's proxy_cache how long it may keep an
+	// answer: "0" (never) or "@<unix seconds>" (until then), see
+	// Config.ForwardAuthCacheMax.
+	HeaderAccelExpires = "X-Accel-Expires"
 )
 
 // ForwardAuthNginxParam is the query parameter of the forward-auth URL that
@@ -72,6 +79,12 @@ const ForwardAuthNginxParam = "nginx"
 // the front server overwrites these headers (nginx: proxy_set_header
 // X-Forwarded-For $remote_addr), or clients choose their address.
 //
+// Every answer carries X-Accel-Expires: "0" unless Config.ForwardAuthCacheMax
+// allows a front server to cache this grant, then "@<unix seconds>", the last
+// second it may be served from a cache (nginx proxy_cache honours it; the
+// README's nginx configuration keys the cache on everything the decision
+// reads).
+//
 // Single-use routes: the endpoint never sees the upstream's answer, so a
 // single-use token is consumed when it is granted: a held invoice is
 // settled, or the payment hash recorded as spent, before the upstream is
@@ -86,6 +99,7 @@ func (p *Proxy) forwardAuth(w http.ResponseWriter, r *http.Request) {
 		nginx, _ = strconv.ParseBool(v)
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set(HeaderAccelExpires, "0")
 	gw := w
 	if nginx {
 		gw = &nginxWriter{ResponseWriter: w}
@@ -109,6 +123,12 @@ func (p *Proxy) forwardAuth(w http.ResponseWriter, r *http.Request) {
 	}
 	// Nothing downstream reports back to us: the grant is final now.
 	g.resolve(http.StatusOK)
+	if last, ok := p.cacheableUntil(cred, route, g, time.Now()); ok {
+		// nginx 1.22 lets a Cache-Control: no-store read before
+		// X-Accel-Expires veto caching, and Go sends headers sorted.
+		w.Header().Del("Cache-Control")
+		w.Header().Set(HeaderAccelExpires, "@"+strconv.FormatInt(last, 10))
+	}
 	if g.paid {
 		w.Header().Set(HeaderPaid, "true")
 		w.Header().Set(HeaderTokenID, g.tokenID)
@@ -116,6 +136,42 @@ func (p *Proxy) forwardAuth(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(HeaderPaid, "false")
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// cacheableUntil says whether a front server may cache the grant g of the
+// credential cred, and until which unix second it may still serve it:
+// nginx serves an entry through the whole second its validity names, so
+// the last second that ends within ForwardAuthCacheMax from now, and the
+// second before the one in which the token's earliest valid_until caveat
+// (of any service) expires it.
+func (p *Proxy) cacheableUntil(cred string, route *Route, g *grant, now time.Time) (int64, bool) {
+	limit := p.cfg.ForwardAuthCacheMax
+	if limit < time.Second {
+		return 0, false
+	}
+	until := now.Add(limit).Unix() - 1
+	switch {
+	case route.Mode == ModeFree:
+	case route.Mode == ModeRequired && !route.SingleUse && g.paid:
+		tok, err := p.parsed.parse(cred)
+		if err != nil {
+			return 0, false
+		}
+		for _, c := range tok.Macaroon.Caveats() {
+			cond, val, ok := strings.Cut(string(c.Id), "=")
+			if !ok || !strings.HasSuffix(cond, l402.CondValidUntilSuffix) {
+				continue
+			}
+			t, err := strconv.ParseInt(val, 10, 64)
+			if err != nil {
+				return 0, false
+			}
+			until = min(until, t-1)
+		}
+	default:
+		return 0, false
+	}
+	return until, until > now.Unix()
 }
 
 // forwardedHeaders are the headers a front server describes the original

@@ -63,6 +63,15 @@ type Config struct {
 	// a proxy that sits behind another one. Off by default: clients could
 	// otherwise choose their address for client_ip caveats and rate limits.
 	TrustForwardedFor bool
+	// ForwardAuthCacheMax lets a front server cache the forward-auth
+	// endpoint's grants (nginx proxy_cache reads X-Accel-Expires) for at
+	// most this long, and never past the token's earliest valid_until.
+	// Only grants on free routes and for multi-use tokens on required
+	// routes are cacheable; refusals, single-use and optional routes never
+	// are. A revoked token keeps passing a caching front server until its
+	// entry expires: this is the bound on revocation. 0, the default: the
+	// endpoint marks every answer uncacheable.
+	ForwardAuthCacheMax time.Duration
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the proxy's Prometheus metrics when set.

@@ -64,6 +64,7 @@ type options struct {
 	server                               serverOptions
 	transport                            proxy.TransportConfig
 	pprof                                string
+	forwardAuthCache                     time.Duration
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -87,6 +88,11 @@ func parseFlags(args []string) (*options, error) {
 	serverFlags(fs, &o.server)
 	transportFlags(fs, &o.transport)
 	fs.StringVar(&o.pprof, "pprof", env("L402_PPROF", ""), "serve Go's profiling endpoints (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off by default")
+	defCache, err := time.ParseDuration(env("L402_FORWARD_AUTH_CACHE", "0s"))
+	if err != nil {
+		return nil, fmt.Errorf("L402_FORWARD_AUTH_CACHE: %w", err)
+	}
+	fs.DurationVar(&o.forwardAuthCache, "forward-auth-cache", defCache, "let a front server cache forward-auth grants this long at most, never past the token's expiry (nginx X-Accel-Expires; a revoked token passes until then); 0: never")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -98,6 +104,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.forwardAuth != "" && (o.forwardAuth[0] != '/' || o.forwardAuth == "/") {
 		return nil, fmt.Errorf("--forward-auth %q: want a path such as /l402/auth, or off", o.forwardAuth)
+	}
+	if o.forwardAuthCache < 0 {
+		return nil, fmt.Errorf("--forward-auth-cache %s: must not be negative", o.forwardAuthCache)
 	}
 	if o.priceSat <= 0 {
 		return nil, fmt.Errorf("--price must be positive, got %d", o.priceSat)
@@ -170,7 +179,7 @@ func run(ctx context.Context, args []string, out *os.File) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	p, err := proxy.New(proxy.Config{Backend: b, Routes: routes, Logger: log, Registerer: reg, TrustForwardedFor: o.trustForwardedFor,
-		Transport: proxy.NewTransport(o.transport)})
+		Transport: proxy.NewTransport(o.transport), ForwardAuthCacheMax: o.forwardAuthCache})
 	if err != nil {
 		return err
 	}
