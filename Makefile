@@ -22,7 +22,7 @@ FUZZ_TARGETS  := ./l402:FuzzParseAuthorization ./l402:FuzzPendingAuthorization \
 export TESTCONTAINERS_RYUK_DISABLED  ?= true
 export TESTCONTAINERS_HOST_OVERRIDE ?= 127.0.0.1
 
-.PHONY: test fuzz fuzz-check lint vet staticcheck fmt-check unit images demo demo-lnd bench bench-deps bench-go loadcmp
+.PHONY: test fuzz fuzz-check lint vet staticcheck fmt-check unit images fronts demo demo-lnd bench bench-deps bench-go loadcmp
 
 ## test: everything CI checks: formatting, vet, staticcheck, images, all tests with -race, then the fuzzers
 test: lint images
@@ -62,6 +62,10 @@ staticcheck:
 ## images: build the regtest container images (btcd, lnd) locally; cached by version
 images:
 	$(GO) run ./internal/images/cmd/images
+
+## fronts: build the Traefik binary the front-server tests run (nginx and Caddy come from Debian: scripts/ci-deps.sh); cached by version
+fronts:
+	$(GO) run ./internal/images/cmd/images -traefik
 
 ## demo: run the reference proxy on the embedded memory backend
 demo:

@@ -1,30 +1,40 @@
 #!/bin/sh
-# Installs what the test suite and make bench need beyond Go and Docker:
-# nginx (proxy/forwardauth_nginx_test.go, make bench) and wrk (make bench's
-# load generator). Idempotent and quiet; does nothing when both are there.
+# Installs what the test suite needs beyond Go and Docker, from Debian:
+# nginx and Caddy, the front servers internal/fronttest runs forward auth
+# behind (make bench also runs nginx), and wrk, make bench's load generator. (Traefik is not
+# packaged by Debian: `make fronts` builds it from the Go module proxy.)
+# Idempotent and quiet; does nothing when all of them are there.
 # Debian/Ubuntu (apt-get), run as root.
 set -eu
 
-have_nginx() { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; }
-have_wrk() { command -v wrk >/dev/null 2>&1; }
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 
-if have_nginx && have_wrk; then
+missing=""
+have nginx || missing="$missing nginx"
+have caddy || missing="$missing caddy"
+have wrk || missing="$missing wrk"
+if [ -z "$missing" ]; then
 	exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-	echo "ci-deps: nginx or wrk is missing and apt-get is not available; install them by hand" >&2
+	echo "ci-deps: missing:$missing, and apt-get is not available; install them by hand" >&2
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
-if ! have_wrk; then
-	apt-get install -y -qq --no-install-recommends wrk >/dev/null
-fi
-if ! have_nginx; then
-	# nginx-light (bookworm) has auth_request; newer releases only ship nginx.
-	apt-get install -y -qq --no-install-recommends nginx-light >/dev/null 2>&1 ||
-		apt-get install -y -qq --no-install-recommends nginx >/dev/null
-fi
-# The tests start their own nginx on free loopback ports; a system nginx
-# the package may have started on port 80 does not get in their way.
-have_nginx && have_wrk
+for m in $missing; do
+	case $m in
+	nginx)
+		# nginx-light (bookworm) has auth_request and proxy_cache; newer
+		# releases only ship nginx.
+		apt-get install -y -qq --no-install-recommends nginx-light >/dev/null 2>&1 ||
+			apt-get install -y -qq --no-install-recommends nginx >/dev/null
+		;;
+	*)
+		apt-get install -y -qq --no-install-recommends "$m" >/dev/null
+		;;
+	esac
+done
+# The tests start their own servers on free loopback ports; a system nginx
+# or Caddy the packages may have started on port 80 does not get in their way.
+have nginx && have caddy && have wrk

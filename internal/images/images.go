@@ -312,27 +312,37 @@ func run(ctx context.Context, o *Options, dir string, env []string, name string,
 // compileLND builds lnd and lncli in a small module that requires lnd and
 // repeats its replace directives.
 func compileLND(ctx context.Context, o *Options, out string) error {
+	var extra strings.Builder
+	for _, r := range lndReplaces {
+		fmt.Fprintf(&extra, "replace %s\n", r)
+	}
+	return buildInModule(ctx, o, "lnd", LNDVersion, "go 1.23", "github.com/lightningnetwork/lnd", extra.String(),
+		"-tags", lndTags, "-o", out+string(os.PathSeparator),
+		"github.com/lightningnetwork/lnd/cmd/lnd", "github.com/lightningnetwork/lnd/cmd/lncli")
+}
+
+// buildInModule runs go build with args in a builder module of the cache
+// that requires module at version and adds extra (replace and exclude
+// directives repeated from the module's own go.mod, which Go ignores in a
+// dependency).
+func buildInModule(ctx context.Context, o *Options, name, version, goLine, module, extra string, args ...string) error {
 	goBin, err := goTool()
 	if err != nil {
 		return err
 	}
-	mod := filepath.Join(o.CacheDir, "src", "lnd-builder-"+LNDVersion)
+	mod := filepath.Join(o.CacheDir, "src", name+"-builder-"+version)
 	if err := os.MkdirAll(mod, 0o755); err != nil {
 		return fmt.Errorf("images: %w", err)
 	}
-	var gomod strings.Builder
-	fmt.Fprintf(&gomod, "// Written by l402kit's internal/images to build lnd %s.\nmodule l402kit.local/lnd-builder\n\ngo 1.23\n\nrequire github.com/lightningnetwork/lnd %s\n\n", LNDVersion, LNDVersion)
-	for _, r := range lndReplaces {
-		fmt.Fprintf(&gomod, "replace %s\n", r)
-	}
-	if err := writeIfChanged(filepath.Join(mod, "go.mod"), []byte(gomod.String())); err != nil {
+	gomod := fmt.Sprintf("// Written by l402kit's internal/images to build %s %s.\nmodule l402kit.local/%s-builder\n\n%s\n\nrequire %s %s\n\n%s",
+		name, version, name, goLine, module, version, extra)
+	if err := writeIfChanged(filepath.Join(mod, "go.mod"), []byte(gomod)); err != nil {
 		return err
 	}
 	// -mod=mod lets go fill go.sum from the module proxy (or the local
 	// module cache) for exactly what these packages import.
 	return run(ctx, o, mod, goEnv("-mod=mod -buildvcs=false"), goBin,
-		"build", "-trimpath", "-ldflags=-s -w", "-tags", lndTags, "-o", out+string(os.PathSeparator),
-		"github.com/lightningnetwork/lnd/cmd/lnd", "github.com/lightningnetwork/lnd/cmd/lncli")
+		append([]string{"build", "-trimpath", "-ldflags=-s -w"}, args...)...)
 }
 
 // compileBTCD uses go install pkg@version: btcd's go.mod has no replaces.

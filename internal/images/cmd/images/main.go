@@ -4,6 +4,7 @@
 //	go run ./internal/images/cmd/images           # build what is missing
 //	go run ./internal/images/cmd/images -rebuild  # build again (cached binaries reused)
 //	go run ./internal/images/cmd/images -print    # print the image references and exit
+//	go run ./internal/images/cmd/images -traefik  # build only the Traefik binary the front-server tests run
 package main
 
 import (
@@ -23,6 +24,7 @@ func main() {
 	rebuild := flag.Bool("rebuild", false, "build even when the tags exist")
 	print := flag.Bool("print", false, "print the image references and exit")
 	verbose := flag.Bool("v", false, "show compiler and builder output")
+	traefik := flag.Bool("traefik", false, "build only the Traefik binary (cached by version), not the images")
 	flag.Parse()
 	if *print {
 		for _, s := range []images.Spec{images.BTCD(), images.LND()} {
@@ -38,6 +40,18 @@ func main() {
 	}
 	log.SetFlags(0)
 	start := time.Now()
+	if *traefik {
+		r, bin, err := images.EnsureTraefik(ctx, images.Options{Logf: log.Printf, Output: out})
+		if err != nil {
+			log.Fatal(err)
+		}
+		if r.Compiled {
+			fmt.Printf("%s: compiled in %s: %s\n", r.Ref, r.Took.Round(time.Second), bin)
+		} else {
+			fmt.Printf("%s: %s\n", r.Ref, r.Note)
+		}
+		return
+	}
 	res, err := images.Ensure(ctx, images.Options{Logf: log.Printf, Output: out, Rebuild: *rebuild})
 	for _, r := range res {
 		switch {
