@@ -109,6 +109,18 @@ type noHold struct{ backend.Backend }
 type authServer struct {
 	srv   *httptest.Server
 	calls atomic.Int64
+	mu    sync.Mutex
+	uri   string // X-Forwarded-Uri of the last request
+}
+
+// lastURI returns the X-Forwarded-Uri the endpoint was last asked about
+// and forgets it.
+func (a *authServer) lastURI() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	u := a.uri
+	a.uri = ""
+	return u
 }
 
 func newAuthServer(t *testing.T, p *proxy.Proxy) *authServer {
@@ -117,6 +129,9 @@ func newAuthServer(t *testing.T, p *proxy.Proxy) *authServer {
 	mux := http.NewServeMux()
 	mux.Handle("/l402/auth", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.calls.Add(1)
+		a.mu.Lock()
+		a.uri = strings.Join(r.Header.Values(proxy.HeaderForwardedURI), ", ")
+		a.mu.Unlock()
 		fa.ServeHTTP(w, r)
 	}))
 	a.srv = httptest.NewServer(mux)
