@@ -10,6 +10,7 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/l402"
+	"github.com/l402kit/l402kit/memory"
 	"github.com/l402kit/l402kit/proxy"
 )
 
@@ -18,7 +19,14 @@ import (
 // ForwardAuthCacheMax and by the token's validity; never refusals,
 // single-use or optional routes.
 func TestForwardAuthCacheHeader(t *testing.T) {
-	n := newNode(t)
+	// Without hold invoices (noHold), so paying a single-use route's
+	// invoice does not wait for the proxy to settle it.
+	n, err := memory.NewNode(memory.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := backend.New(noHold{n}, backend.Options{})
+	t.Cleanup(func() { b.Close() })
 	routes := []proxy.Route{
 		{Name: "paid", PathPrefix: "/paid/", Price: backend.Sat(2)},
 		{Name: "short", PathPrefix: "/short/", Price: backend.Sat(2), TokenLifetime: 10 * time.Second},
@@ -26,9 +34,7 @@ func TestForwardAuthCacheHeader(t *testing.T) {
 		{Name: "pod", PathPrefix: "/pod/", Price: backend.Sat(1), Mode: proxy.ModeOptional},
 		{Name: "free", PathPrefix: "/free/", Mode: proxy.ModeFree},
 	}
-	// Without hold invoices, so paying a single-use route's invoice does
-	// not wait for the proxy to settle it.
-	p, err := proxy.New(proxy.Config{Backend: struct{ backend.Backend }{n}, Routes: routes, ForwardAuthCacheMax: time.Minute})
+	p, err := proxy.New(proxy.Config{Backend: b, Routes: routes, ForwardAuthCacheMax: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +144,7 @@ func TestForwardAuthCacheHeader(t *testing.T) {
 	}
 
 	// Without ForwardAuthCacheMax nothing is cacheable.
-	p0, err := proxy.New(proxy.Config{Backend: n, Routes: routes})
+	p0, err := proxy.New(proxy.Config{Backend: b, Routes: routes})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -122,7 +122,7 @@ func TestPathConfusionFronts(t *testing.T) {
 		t.Run(fc.name, func(t *testing.T) {
 			n := newNode(t)
 			up := newUpstream(t)
-			p, err := proxy.New(proxy.Config{Backend: n, Routes: routes()})
+			p, err := proxy.New(proxy.Config{Backend: over(t, n, true), Routes: routes()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -185,7 +185,7 @@ func reverseProxy(t *testing.T, upstream string) string {
 		rs[i].Upstream = u
 	}
 	n := newNode(t)
-	p, err := proxy.New(proxy.Config{Backend: n, Routes: rs})
+	p, err := proxy.New(proxy.Config{Backend: over(t, n, true), Routes: rs})
 	if err != nil {
 		t.Fatal(err)
 	}

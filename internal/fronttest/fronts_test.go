@@ -100,9 +100,21 @@ func (u *upstream) takeLeaks() []string {
 
 func (u *upstream) addr() string { return strings.TrimPrefix(u.srv.URL, "http://") }
 
-// noHold hides the memory node's hold invoices, so single-use tokens are
-// consumed through the spent-hash store, as on nodes without them.
-type noHold struct{ backend.Backend }
+// noHold is the memory node as a driver without hold invoices, so
+// single-use tokens are consumed through the spent-hash store, as on nodes
+// without them, and paying for one does not wait for the proxy to settle.
+type noHold struct{ backend.Driver }
+
+// over returns a Backend over n, with hold invoices or without them.
+func over(t *testing.T, n *memory.Node, hold bool) *backend.Backend {
+	var d backend.Driver = n
+	if !hold {
+		d = noHold{n}
+	}
+	b := backend.New(d, backend.Options{})
+	t.Cleanup(func() { b.Close() })
+	return b
+}
 
 // authServer serves p's forward-auth endpoint at /l402/auth and counts the
 // requests it answers.
@@ -211,7 +223,7 @@ func buy(t *testing.T, n *memory.Node, addr, target string) *l402.Token {
 
 func newNode(t *testing.T) *memory.Node {
 	t.Helper()
-	n, err := memory.New(memory.Config{})
+	n, err := memory.NewNode(memory.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +252,7 @@ func TestForwardAuthFronts(t *testing.T) {
 		t.Run(fc.name, func(t *testing.T) {
 			n := newNode(t)
 			up := newUpstream(t)
-			p, err := proxy.New(proxy.Config{Backend: noHold{n}, Routes: routes(), ForwardAuthCacheMax: time.Minute})
+			p, err := proxy.New(proxy.Config{Backend: over(t, n, false), Routes: routes(), ForwardAuthCacheMax: time.Minute})
 			if err != nil {
 				t.Fatal(err)
 			}

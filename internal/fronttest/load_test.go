@@ -50,7 +50,7 @@ func TestNginxForwardAuthLoad(t *testing.T) {
 	upAddr := strings.TrimPrefix(up.URL, "http://")
 
 	n := newNode(t)
-	p, err := proxy.New(proxy.Config{Backend: n, Routes: []proxy.Route{{Name: "paid", PathPrefix: "/", Price: backend.Sat(1)}}, ForwardAuthCacheMax: time.Minute})
+	p, err := proxy.New(proxy.Config{Backend: over(t, n, true), Routes: []proxy.Route{{Name: "paid", PathPrefix: "/", Price: backend.Sat(1)}}, ForwardAuthCacheMax: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

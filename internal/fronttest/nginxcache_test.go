@@ -20,7 +20,7 @@ func TestNginxAuthCache(t *testing.T) {
 	n := newNode(t)
 	up := newUpstream(t)
 	rs := append([]proxy.Route{{Name: "short", PathPrefix: "/paid/short/", Price: backend.Sat(3), TokenLifetime: 4 * time.Second}}, routes()...)
-	p, err := proxy.New(proxy.Config{Backend: noHold{n}, Routes: rs, ForwardAuthCacheMax: time.Minute})
+	p, err := proxy.New(proxy.Config{Backend: over(t, n, false), Routes: rs, ForwardAuthCacheMax: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
