@@ -24,8 +24,8 @@ export TESTCONTAINERS_HOST_OVERRIDE ?= 127.0.0.1
 
 .PHONY: test fuzz fuzz-check lint vet staticcheck fmt-check unit images fronts demo demo-lnd bench bench-deps bench-go loadcmp
 
-## test: everything CI checks: formatting, vet, staticcheck, images, all tests with -race, then the fuzzers
-test: lint images
+## test: everything CI checks: formatting, vet, staticcheck, images, Traefik, all tests with -race, then the fuzzers
+test: lint images fronts
 	$(GO) run $(GOTESTSUM) --format pkgname -- -race -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) fuzz
 

@@ -127,7 +127,7 @@ func TestPathConfusionFronts(t *testing.T) {
 				t.Fatal(err)
 			}
 			auth := newAuthServer(t, p)
-			f := fc.start(t, fronttest.Addrs{Upstream: up.addr(), Auth: auth.addr()})
+			f := startFront(t, fc, up, auth)
 			runConfusion(t, fc.name, f.Addr, up, auth, confusion)
 		})
 	}

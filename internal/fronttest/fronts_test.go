@@ -236,6 +236,17 @@ type frontCase struct {
 	start func(testing.TB, fronttest.Addrs) *fronttest.Front
 }
 
+// startFront starts fc in front of up, asking auth, and forgets what its
+// readiness probe left behind.
+func startFront(t *testing.T, fc frontCase, up *upstream, auth *authServer) *fronttest.Front {
+	t.Helper()
+	f := fc.start(t, fronttest.Addrs{Upstream: up.addr(), Auth: auth.addr()})
+	up.take()
+	up.takeLeaks()
+	auth.lastURI()
+	return f
+}
+
 var fronts = []frontCase{
 	{"nginx", func(t testing.TB, a fronttest.Addrs) *fronttest.Front {
 		return fronttest.Nginx(t, a, fronttest.NginxOptions{})
@@ -257,7 +268,7 @@ func TestForwardAuthFronts(t *testing.T) {
 				t.Fatal(err)
 			}
 			auth := newAuthServer(t, p)
-			f := fc.start(t, fronttest.Addrs{Upstream: up.addr(), Auth: auth.addr()})
+			f := startFront(t, fc, up, auth)
 			flow(t, f, n, up)
 		})
 	}
