@@ -1,6 +1,7 @@
 // Package fronttest runs real front servers (nginx, Caddy, Traefik) on
-// loopback ports with the forward-auth configuration files under deploy/,
-// the ones the README shows, so tests exercise exactly what users copy.
+// loopback ports with the forward-auth configuration files of package
+// deploy, the ones the README shows, so tests exercise exactly what users
+// copy.
 // Each server is stopped when the test ends; its logs are shown when the
 // test failed.
 //
@@ -18,12 +19,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/l402kit/l402kit/deploy"
 	"github.com/l402kit/l402kit/internal/images"
 )
 
@@ -45,21 +46,6 @@ type Addrs struct {
 	Auth string
 }
 
-// The placeholders of the deploy files: what a user edits.
-const (
-	PlaceholderUpstream = "127.0.0.1:9000"
-	PlaceholderAuth     = "127.0.0.1:8402"
-)
-
-// DeployFiles lists the forward-auth configuration files, relative to the
-// repository root, that the README shows verbatim.
-var DeployFiles = []string{
-	"deploy/nginx/l402.conf",
-	"deploy/caddy/Caddyfile",
-	"deploy/traefik/traefik.yml",
-	"deploy/traefik/dynamic.yml",
-}
-
 // RepoFile reads a file by its path relative to the repository root.
 func RepoFile(t testing.TB, rel string) string {
 	t.Helper()
@@ -75,16 +61,16 @@ func RepoFile(t testing.TB, rel string) string {
 	return string(b)
 }
 
-// Substitute replaces each old string of pairs (old, new, old, new...) in
-// s, failing the test when one is absent, so a deploy file cannot drift
-// away from what the test substitutes.
-func Substitute(t testing.TB, name, s string, pairs ...string) string {
+// deployFile returns the deploy file name with the placeholders of pairs
+// (old, new, ...) replaced; one that is absent fails the test.
+func deployFile(t testing.TB, name string, pairs ...string) string {
 	t.Helper()
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if !strings.Contains(s, pairs[i]) {
-			t.Fatalf("fronttest: %s no longer contains %q", name, pairs[i])
-		}
-		s = strings.ReplaceAll(s, pairs[i], pairs[i+1])
+	s, err := deploy.Read(name)
+	if err == nil {
+		s, err = deploy.Substitute(name, s, pairs...)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 	return s
 }
@@ -271,16 +257,17 @@ func Nginx(t testing.TB, a Addrs, o NginxOptions) *Front {
 	nginxBinary(t)
 	dir := serverDir(t)
 	listen := freeAddr(t)
-	site := RepoFile(t, "deploy/nginx/l402.conf")
-	site = Substitute(t, "deploy/nginx/l402.conf", site,
-		"listen 80;", "listen "+listen+";",
-		PlaceholderUpstream, a.Upstream,
-		PlaceholderAuth, a.Auth,
-		"/var/cache/nginx/l402", filepath.Join(dir, "auth-cache"),
-	)
+	cache := deploy.NginxCacheOn
 	if o.NoCache {
-		site = Substitute(t, "deploy/nginx/l402.conf", site, "proxy_cache l402_auth;", "proxy_cache off;")
+		cache = "proxy_cache off;"
 	}
+	site := deployFile(t, "nginx/l402.conf",
+		deploy.NginxListen, "listen "+listen+";",
+		deploy.Upstream, a.Upstream,
+		deploy.Auth, a.Auth,
+		deploy.NginxCacheDir, filepath.Join(dir, "auth-cache"),
+		deploy.NginxCacheOn, cache,
+	)
 	writeFile(t, filepath.Join(dir, "l402.conf"), site)
 	if o.Workers <= 0 {
 		o.Workers = 1
@@ -311,11 +298,10 @@ func Caddy(t testing.TB, a Addrs) *Front {
 	bin := binary(t, "caddy", "L402KIT_REQUIRE_CADDY", "apt-get install caddy, or scripts/ci-deps.sh", "/usr/bin/caddy")
 	dir := serverDir(t)
 	listen := freeAddr(t)
-	site := RepoFile(t, "deploy/caddy/Caddyfile")
-	site = Substitute(t, "deploy/caddy/Caddyfile", site,
-		":8080 {", "http://"+listen+" {",
-		PlaceholderUpstream, a.Upstream,
-		PlaceholderAuth, a.Auth,
+	site := deployFile(t, "caddy/Caddyfile",
+		deploy.CaddySite, "http://"+listen+" {",
+		deploy.Upstream, a.Upstream,
+		deploy.Auth, a.Auth,
 	)
 	writeFile(t, filepath.Join(dir, "site.caddy"), site)
 	main := fmt.Sprintf(`{
@@ -355,16 +341,14 @@ func Traefik(t testing.TB, a Addrs) *Front {
 	bin := TraefikBinary(t)
 	dir := serverDir(t)
 	listen := freeAddr(t)
-	dyn := RepoFile(t, "deploy/traefik/dynamic.yml")
-	dyn = Substitute(t, "deploy/traefik/dynamic.yml", dyn,
-		PlaceholderUpstream, a.Upstream,
-		PlaceholderAuth, a.Auth,
+	dyn := deployFile(t, "traefik/dynamic.yml",
+		deploy.Upstream, a.Upstream,
+		deploy.Auth, a.Auth,
 	)
 	writeFile(t, filepath.Join(dir, "dynamic.yml"), dyn)
-	static := RepoFile(t, "deploy/traefik/traefik.yml")
-	static = Substitute(t, "deploy/traefik/traefik.yml", static,
-		`":8080"`, `"`+listen+`"`,
-		"/etc/traefik/dynamic.yml", filepath.Join(dir, "dynamic.yml"),
+	static := deployFile(t, "traefik/traefik.yml",
+		deploy.TraefikListen, `"`+listen+`"`,
+		deploy.TraefikDynamic, filepath.Join(dir, "dynamic.yml"),
 	)
 	// The tests' own additions: no calls home, logs to a file.
 	static += fmt.Sprintf(`global:

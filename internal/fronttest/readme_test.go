@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/l402kit/l402kit/deploy"
 	"github.com/l402kit/l402kit/internal/fronttest"
 )
 
@@ -12,8 +13,11 @@ import (
 // whole, as one fenced block.
 func TestREADMEShowsDeployFiles(t *testing.T) {
 	readme := fronttest.RepoFile(t, "README.md")
-	for _, f := range fronttest.DeployFiles {
-		content := fronttest.RepoFile(t, f)
+	for _, f := range deploy.Files {
+		content, err := deploy.Read(f)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if !strings.HasSuffix(content, "\n") {
 			t.Errorf("%s does not end with a newline", f)
 		}
