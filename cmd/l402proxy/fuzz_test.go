@@ -43,6 +43,9 @@ func FuzzConfig(f *testing.F) {
 			}
 			routes = append(routes, r)
 		}
-		proxy.New(proxy.Config{Backend: b, Routes: routes, Logger: slogDiscard()})
+		p, err := proxy.New(proxy.Config{Backend: b, Routes: routes, Logger: slogDiscard()})
+		if c, ok := any(p).(interface{ Close() error }); ok && err == nil {
+			c.Close() // a Proxy that runs background work stops it
+		}
 	})
 }
