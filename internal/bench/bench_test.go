@@ -40,6 +40,10 @@ func TestMetricAndMedian(t *testing.T) {
 	if err != nil || v != 1234500 {
 		t.Fatalf("%d %v", v, err)
 	}
+	v, err = metric(strings.NewReader("l402_requests_total{route=\"a\",outcome=\"paid\"} 3\nl402_requests_total_other 9\nl402_requests_total{route=\"b\",outcome=\"free\"} 4\n"), "l402_requests_total")
+	if err != nil || v != 7 {
+		t.Fatalf("labelled sum %d %v", v, err)
+	}
 	if _, err := metric(strings.NewReader("other 1\n"), "go_memstats_heap_alloc_bytes"); err == nil {
 		t.Fatal("missing metric found")
 	}

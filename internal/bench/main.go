@@ -165,29 +165,67 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		{name: "plain httputil.ReverseProxy", url: "http://" + plainAddr + "/"},
 		{name: "l402proxy, valid token", url: "http://" + gateAddr + "/", headers: []string{"Authorization: " + auth}},
 	}
+	var cacheArgs []string
+	var cacheAddr string
 	if o.nginx {
+		// nginx with the repository's configuration, asking the
+		// l402proxy above (default flags: it marks no grant cacheable) ...
 		nginxAddr, err := childproc.FreeAddr()
 		if err != nil {
 			return err
 		}
-		p, err := startNginx(ps, dir, nginxAddr, upAddr, gateAddr)
+		p, err := startNginx(ps, dir, "nginx", nginxAddr, upAddr, gateAddr)
 		if err != nil {
 			return err
 		}
 		if err := p.WaitListen(ctx, nginxAddr); err != nil {
 			return err
 		}
-		targets = append(targets, &target{name: "nginx auth_request + l402proxy", url: "http://" + nginxAddr + "/", headers: []string{"Authorization: " + auth}})
+		// ... and asking a second l402proxy that lets nginx cache grants.
+		if cacheAddr, err = childproc.FreeAddr(); err != nil {
+			return err
+		}
+		cacheArgs = []string{"--listen", cacheAddr, "--upstream", "http://" + upAddr, "--forward-auth-cache", "1m"}
+		if err := start("l402proxy --forward-auth-cache", bins.l402proxy, cacheAddr, cacheArgs...); err != nil {
+			return err
+		}
+		cacheAuth, err := buyToken(ctx, "http://"+cacheAddr)
+		if err != nil {
+			return err
+		}
+		nginxCacheAddr, err := childproc.FreeAddr()
+		if err != nil {
+			return err
+		}
+		if p, err = startNginx(ps, dir, "nginx-cache", nginxCacheAddr, upAddr, cacheAddr); err != nil {
+			return err
+		}
+		if err := p.WaitListen(ctx, nginxCacheAddr); err != nil {
+			return err
+		}
+		targets = append(targets,
+			&target{name: "nginx forward auth", url: "http://" + nginxAddr + "/", headers: []string{"Authorization: " + auth}},
+			&target{name: "nginx forward auth, auth cache", url: "http://" + nginxCacheAddr + "/", headers: []string{"Authorization: " + cacheAuth}})
 	}
 
 	fmt.Fprintf(out, "wrk -t%d -c%d -d%s --latency, %d rounds interleaved after a %s warm-up each; 100-byte upstream body; loopback\n",
 		o.threads, o.conns, o.duration, o.rounds, o.warmup)
-	fmt.Fprintf(out, "l402proxy %s\n\n", strings.Join(gateArgs, " "))
+	fmt.Fprintf(out, "l402proxy %s\n", strings.Join(gateArgs, " "))
+	if o.nginx {
+		fmt.Fprintf(out, "nginx forward auth: %s as it is, asking that l402proxy; auth cache: the same asking l402proxy %s\n", nginxSite, strings.Join(cacheArgs, " "))
+	}
+	fmt.Fprintln(out)
 	if o.warmup >= time.Second {
 		for _, t := range targets {
 			if _, err := w.run(ctx, t.url, o.warmup, 200, t.headers...); err != nil {
 				return fmt.Errorf("%s warm-up: %w", t.name, err)
 			}
+		}
+	}
+	var seen0 int64
+	if o.nginx {
+		if seen0, err = requestsSeen(ctx, cacheAddr); err != nil {
+			return err
 		}
 	}
 	for r := range o.rounds {
@@ -212,6 +250,17 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		}
 	}
 	printThroughput(out, targets)
+	if o.nginx {
+		seen, err := requestsSeen(ctx, cacheAddr)
+		if err != nil {
+			return err
+		}
+		var sent int64
+		for _, r := range targets[len(targets)-1].runs {
+			sent += r.Requests
+		}
+		fmt.Fprintf(out, "auth cache: l402proxy decided %d of the %d requests nginx served with it (the rest were cached grants)\n", seen-seen0, sent)
+	}
 
 	if o.mem {
 		if err := challengeAndMemory(ctx, out, ps, w, bins, upAddr, o); err != nil {

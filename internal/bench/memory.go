@@ -181,20 +181,48 @@ func get(ctx context.Context, c *http.Client, url string, h http.Header, want in
 	return err
 }
 
-// metric reads one unlabelled value from a Prometheus text exposition.
+// metric reads a value from a Prometheus text exposition: the sum of all
+// its label sets.
 func metric(r io.Reader, name string) (int64, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(nil, 1<<20)
+	var sum float64
+	found := false
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int64(f), err
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
 		}
+		if rest[0] == '{' {
+			_, rest, _ = strings.Cut(rest, "} ")
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+		if err != nil {
+			return 0, fmt.Errorf("metric %s: %w", name, err)
+		}
+		sum += f
+		found = true
 	}
 	if err := sc.Err(); err != nil {
 		return 0, err
 	}
-	return 0, fmt.Errorf("metric %s not exposed", name)
+	if !found {
+		return 0, fmt.Errorf("metric %s not exposed", name)
+	}
+	return int64(sum), nil
+}
+
+// requestsSeen is how many requests an l402proxy has decided on, from its
+// own metrics.
+func requestsSeen(ctx context.Context, addr string) (int64, error) {
+	var n int64
+	err := get(ctx, http.DefaultClient, "http://"+addr+"/metrics", nil, http.StatusOK, func(r io.Reader) error {
+		var err error
+		n, err = metric(r, "l402_requests_total")
+		return err
+	})
+	return n, err
 }
 
 // parallel calls f for 0..n-1 from workers goroutines; the first error

@@ -1,80 +1,37 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"text/template"
+	"strings"
 
 	"github.com/l402kit/l402kit/internal/childproc"
 )
 
-// nginxConf wraps the forward-auth configuration README documents in a
-// standalone nginx that runs in the foreground with every file it writes in
-// the run's temp dir.
-const nginxConf = `daemon off;
-master_process off;
-worker_processes 1;
-pid {{.Dir}}/nginx.pid;
-error_log {{.Dir}}/error.log warn;
+// nginxSite is the repository's forward-auth configuration for nginx, the
+// file README tells users to include. The bench runs it as it is, with its
+// example addresses and cache directory replaced.
+const nginxSite = "deploy/nginx/l402.conf"
+
+// nginxMain wraps the site in a foreground nginx whose every file is under
+// the run's temp dir. worker_processes auto: one worker per CPU, as a
+// server would run it.
+const nginxMain = `daemon off;
+master_process on;
+worker_processes auto;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
 events { worker_connections 1024; }
 http {
     access_log off;
-    client_body_temp_path {{.Dir}}/body;
-    proxy_temp_path {{.Dir}}/proxy;
-    fastcgi_temp_path {{.Dir}}/fastcgi;
-    uwsgi_temp_path {{.Dir}}/uwsgi;
-    scgi_temp_path {{.Dir}}/scgi;
-
-    map $http_authorization $l402_upstream_authorization {
-        "~*^(L402|LSAT)\s" "";
-        default $http_authorization;
-    }
-
-    server {
-        listen {{.Listen}};
-
-        location / {
-            auth_request /_l402;
-            auth_request_set $l402_paid $upstream_http_x_l402_paid;
-            auth_request_set $l402_token_id $upstream_http_x_l402_token_id;
-            auth_request_set $l402_status $upstream_http_x_l402_status;
-            auth_request_set $l402_retry_after $upstream_http_retry_after;
-            error_page 401 = @l402;
-
-            proxy_set_header X-L402-Paid $l402_paid;
-            proxy_set_header X-L402-Token-Id $l402_token_id;
-            proxy_set_header Authorization $l402_upstream_authorization;
-            proxy_pass http://{{.Upstream}};
-        }
-
-        location = /_l402 {
-            internal;
-            proxy_pass http://{{.Auth}}/l402/auth?nginx=1;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_set_header X-Forwarded-Method $request_method;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Host $host;
-            proxy_set_header X-Forwarded-Uri $request_uri;
-            proxy_set_header X-Forwarded-For $remote_addr;
-        }
-
-        location @l402 {
-            default_type application/json;
-            add_header Cache-Control no-store always;
-            add_header Retry-After $l402_retry_after always;
-            if ($l402_status = 429) {
-                return 429 '{"error":"too many payment challenges from this address; retry later"}\n';
-            }
-            if ($l402_status = 503) {
-                return 503 '{"error":"payment service unavailable; retry later"}\n';
-            }
-            return 402 '{"error":"payment required: pay the invoice of the L402 challenge in WWW-Authenticate"}\n';
-        }
-    }
+    client_body_temp_path %[1]s/body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    include %[1]s/l402.conf;
 }
 `
 
@@ -90,25 +47,46 @@ func nginxBin() (string, error) {
 	return "", fmt.Errorf("nginx not found in PATH or /usr/sbin (scripts/ci-deps.sh installs it)")
 }
 
-// startNginx runs nginx with the forward-auth configuration in front of
-// upstream, asking auth (host:port of l402proxy) about each request.
-func startNginx(ps *childproc.Group, dir, listen, upstream, auth string) (*childproc.Proc, error) {
+// startNginx runs nginx with deploy/nginx/l402.conf on listen, in front of
+// upstream, asking auth (host:port of an l402proxy) about each request.
+func startNginx(ps *childproc.Group, dir, name, listen, upstream, auth string) (*childproc.Proc, error) {
 	bin, err := nginxBin()
 	if err != nil {
 		return nil, err
 	}
-	dir = filepath.Join(dir, "nginx")
+	site, err := os.ReadFile(nginxSite)
+	if err != nil {
+		return nil, fmt.Errorf("%w (run the bench from the repository's root, as make bench does)", err)
+	}
+	dir = filepath.Join(dir, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	var conf bytes.Buffer
-	tmpl := template.Must(template.New("nginx").Parse(nginxConf))
-	if err := tmpl.Execute(&conf, map[string]string{"Dir": dir, "Listen": listen, "Upstream": upstream, "Auth": auth}); err != nil {
+	conf := string(site)
+	for _, r := range [][2]string{
+		{"listen 80;", "listen " + listen + ";"},
+		{"127.0.0.1:9000", upstream}, // the file's example upstream
+		{"127.0.0.1:8402", auth},     // and l402proxy
+		{"/var/cache/nginx/l402", filepath.Join(dir, "auth-cache")},
+	} {
+		if !strings.Contains(conf, r[0]) {
+			return nil, fmt.Errorf("%s no longer contains %q: update internal/bench to match it", nginxSite, r[0])
+		}
+		conf = strings.ReplaceAll(conf, r[0], r[1])
+	}
+	if err := os.WriteFile(filepath.Join(dir, "l402.conf"), []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
 	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, conf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(nginxMain, dir)), 0o644); err != nil {
 		return nil, err
 	}
-	return ps.Start("nginx", bin, "-p", dir, "-c", path, "-e", filepath.Join(dir, "startup.log"))
+	// As root, nginx's workers run as nobody: they must reach the cache
+	// (MkdirTemp made the run's directory 0700).
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o777); err != nil {
+			return nil, err
+		}
+	}
+	return ps.Start(name, bin, "-p", dir, "-c", path, "-e", filepath.Join(dir, "startup.log"))
 }
