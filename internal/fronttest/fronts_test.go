@@ -390,3 +390,75 @@ func flow(t *testing.T, f *fronttest.Front, n *memory.Node, up *upstream) {
 		t.Fatalf("selling handlers ran unpaid for %q", l)
 	}
 }
+
+// TestForwardAuthFrontsHold runs a single-use route over hold invoices
+// through each front: the client presents the macaroon alone while its
+// payment is held, the endpoint grants it once and settles, the payment
+// completes, and the token is refused from then on.
+func TestForwardAuthFrontsHold(t *testing.T) {
+	for _, fc := range fronts {
+		t.Run(fc.name, func(t *testing.T) {
+			n := newNode(t)
+			up := newUpstream(t)
+			p, err := proxy.New(proxy.Config{Backend: over(t, n, true), Routes: routes(), ForwardAuthCacheMax: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			auth := newAuthServer(t, p)
+			f := startFront(t, fc, up, auth)
+
+			resp, body := get(t, f.Addr, "/once/held", nil)
+			chs, err := l402.ParseChallenges(resp.Header)
+			if resp.StatusCode != http.StatusPaymentRequired || err != nil || len(chs) == 0 {
+				t.Fatalf("no token: %s %q %v", resp.Status, body, err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			type result struct {
+				p   *backend.Payment
+				err error
+			}
+			paid := make(chan result, 1)
+			go func() {
+				p, err := n.PayInvoice(ctx, chs[0].Invoice, backend.PayOptions{Timeout: 30 * time.Second})
+				paid <- result{p, err}
+			}()
+			pending := map[string]string{"Authorization": l402.PendingAuthorization(chs[0].Macaroon)}
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				resp, body = get(t, f.Addr, "/once/held", pending)
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+				if resp.StatusCode != http.StatusPaymentRequired || time.Now().After(deadline) {
+					t.Fatalf("in flight: %s %q", resp.Status, body)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if body != paidMark+" /once/held" {
+				t.Fatalf("in flight: body %q", body)
+			}
+			r := <-paid
+			if r.err != nil {
+				t.Fatalf("the payment of a served single-use token did not complete: %v", r.err)
+			}
+			tok, err := l402.NewToken(chs[0].Macaroon, r.p.Preimage)
+			if err != nil {
+				t.Fatal(err)
+			}
+			up.take()
+			for _, a := range []string{l402.PendingAuthorization(chs[0].Macaroon), tok.Authorization()} {
+				resp, body = get(t, f.Addr, "/once/held", map[string]string{"Authorization": a})
+				if resp.StatusCode != http.StatusPaymentRequired {
+					t.Fatalf("second use: %s %q, want 402", resp.Status, body)
+				}
+				if s := up.take(); s != nil {
+					t.Fatalf("single-use token served twice: upstream saw %+v", s)
+				}
+			}
+			if l := up.takeLeaks(); len(l) > 0 {
+				t.Fatalf("selling handlers ran unpaid for %q", l)
+			}
+		})
+	}
+}
