@@ -3,6 +3,7 @@ package lnd_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -60,6 +61,32 @@ func TestRegtest(t *testing.T) {
 		}
 		if info.NodeID != want.NodeID || info.Network != "regtest" || info.Alias != "alice" {
 			t.Fatalf("Info through AliceURL = %+v, through the harness = %+v", info, want)
+		}
+		if err := b.Ping(ctx); err != nil {
+			t.Fatalf("Ping: %v", err)
+		}
+		// The REST client As hands out reaches what the adapter does not
+		// cover: Alice's channel from Bob.
+		var hc *http.Client
+		var base url.URL
+		if !b.As(&hc) || !b.As(&base) {
+			t.Fatal("As(**http.Client) or As(*url.URL) failed")
+		}
+		resp, err := hc.Get(base.JoinPath("/v1/channels").String() + "?active_only=true")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var chans struct {
+			Channels []struct {
+				Active bool `json:"active"`
+			} `json:"channels"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&chans); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /v1/channels through As: %s, %v", resp.Status, err)
+		}
+		if len(chans.Channels) != 1 || !chans.Channels[0].Active {
+			t.Fatalf("Alice's channels through As: %+v, want one active", chans.Channels)
 		}
 	})
 	t.Run("WrongSecretsAreInvalid", func(t *testing.T) {
