@@ -51,7 +51,41 @@ type driver struct {
 	rest    *lndrest.Client
 	timeout time.Duration // for the lookup inside WaitInvoice, which has no deadline
 	log     *slog.Logger
-	streams sync.WaitGroup
+	streams running
+}
+
+// running counts the stream goroutines, so Close can wait for them. Not a
+// sync.WaitGroup: a stream may start while Close waits (a call that passed
+// the Backend's closed check just before Close), which WaitGroup forbids.
+type running struct {
+	mu   sync.Mutex
+	n    int
+	none *sync.Cond // signalled when n drops to zero
+}
+
+func (r *running) add() {
+	r.mu.Lock()
+	r.n++
+	r.mu.Unlock()
+}
+
+func (r *running) done() {
+	r.mu.Lock()
+	if r.n--; r.n == 0 && r.none != nil {
+		r.none.Broadcast()
+	}
+	r.mu.Unlock()
+}
+
+func (r *running) wait() {
+	r.mu.Lock()
+	if r.none == nil {
+		r.none = sync.NewCond(&r.mu)
+	}
+	for r.n > 0 {
+		r.none.Wait()
+	}
+	r.mu.Unlock()
 }
 
 var (
@@ -119,7 +153,7 @@ func newDriver(cfg Config) (*driver, error) {
 // gone (the Backend has ended their contexts; a payment already sent goes
 // on at the node).
 func (d *driver) Close() error {
-	d.streams.Wait()
+	d.streams.wait()
 	d.rest.CloseIdleConnections()
 	return nil
 }
@@ -241,9 +275,9 @@ func (d *driver) LookupInvoice(ctx context.Context, hash backend.PaymentHash) (*
 // reading.
 func stream[T any](ctx context.Context, d *driver, method, path string, in any) <-chan streamed[T] {
 	out := make(chan streamed[T], 1)
-	d.streams.Add(1)
+	d.streams.add()
 	go func() {
-		defer d.streams.Done()
+		defer d.streams.done()
 		defer close(out)
 		send := func(m streamed[T]) bool {
 			select {
