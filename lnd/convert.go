@@ -77,11 +77,3 @@ func fromPaymentRequest(bolt11 string) (*backend.Invoice, error) {
 		ExpiresAt:      d.ExpiresAt(),
 	}, nil
 }
-
-func clonePreimage(p *backend.Preimage) *backend.Preimage {
-	if p == nil {
-		return nil
-	}
-	c := *p
-	return &c
-}

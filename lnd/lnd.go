@@ -220,8 +220,7 @@ func (d *driver) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) 
 	if err != nil {
 		return nil, fmt.Errorf("lnd: create invoice: node returned %w", err)
 	}
-	inv.Preimage = clonePreimage(req.Preimage)
-	return inv, nil
+	return inv, nil // the Backend attaches a caller's preimage
 }
 
 // CreateHoldInvoice adds a hold invoice for hash (POST /v2/invoices/hodl):
