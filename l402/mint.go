@@ -44,16 +44,37 @@ func (m *Minter) Mint(ctx context.Context, hash backend.PaymentHash, caveats ...
 	if err != nil {
 		return nil, Identifier{}, fmt.Errorf("l402: mint: %w", err)
 	}
-	mac, err := macaroon.New(key, id.Encode(), m.location, macaroon.V2)
+	mac, err := NewMacaroon(key, id, m.location, caveats...)
+	if err != nil {
+		// Leave no key behind for a token nobody received.
+		_ = m.store.Revoke(context.WithoutCancel(ctx), id.TokenID)
+		return nil, Identifier{}, err
+	}
+	return mac, id, nil
+}
+
+// NewMacaroon makes the macaroon of id signed with rootKey, restricted by
+// caveats in the order given, for callers that keep root keys themselves
+// (a store that records more about each token than RootKeyStore can say).
+// Storing rootKey under id.TokenID, where a Verifier finds it, is the
+// caller's job. location is informational; empty means DefaultLocation.
+func NewMacaroon(rootKey []byte, id Identifier, location string, caveats ...Caveat) (*macaroon.Macaroon, error) {
+	for _, c := range caveats {
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	if location == "" {
+		location = DefaultLocation
+	}
+	mac, err := macaroon.New(rootKey, id.Encode(), location, macaroon.V2)
 	if err == nil {
 		err = addCaveats(mac, caveats)
 	}
 	if err != nil {
-		// Leave no key behind for a token nobody received.
-		_ = m.store.Revoke(context.WithoutCancel(ctx), id.TokenID)
-		return nil, Identifier{}, fmt.Errorf("l402: mint: %w", err)
+		return nil, fmt.Errorf("l402: mint: %w", err)
 	}
-	return mac, id, nil
+	return mac, nil
 }
 
 // Attenuate returns a copy of mac with caveats added. Anyone holding a token

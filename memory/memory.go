@@ -40,6 +40,12 @@ type Config struct {
 	Network string
 	// Now replaces time.Now, for tests that control the clock.
 	Now func() time.Time
+	// KeepExpired is how long an invoice that can no longer be paid
+	// (expired unpaid, or canceled) is kept before the node forgets it;
+	// afterwards looking it up gives ErrNotFound, as on a node that deleted
+	// it. Default 10 minutes; negative keeps every invoice for ever.
+	// Paid and held invoices are always kept.
+	KeepExpired time.Duration
 }
 
 // Node is an in-process Lightning node.
@@ -49,13 +55,15 @@ type Node struct {
 	alias   string
 	network string
 	now     func() time.Time
+	keep    time.Duration
 
-	mu       sync.Mutex
-	invoices map[backend.PaymentHash]*entry
-	down     chan struct{} // closed while the node is unavailable
-	up       bool
-	closed   bool
-	closedCh chan struct{}
+	mu        sync.Mutex
+	invoices  map[backend.PaymentHash]*entry
+	lastSweep time.Time
+	down      chan struct{} // closed while the node is unavailable
+	up        bool
+	closed    bool
+	closedCh  chan struct{}
 }
 
 type entry struct {
@@ -93,17 +101,42 @@ func NewNode(cfg Config) (*Node, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Node{
+	if cfg.KeepExpired == 0 {
+		cfg.KeepExpired = 10 * time.Minute
+	}
+	n := &Node{
 		key:      key,
 		nodeID:   hex.EncodeToString(key.PubKey().SerializeCompressed()),
 		alias:    cfg.Alias,
 		network:  cfg.Network,
 		now:      cfg.Now,
+		keep:     cfg.KeepExpired,
 		invoices: map[backend.PaymentHash]*entry{},
 		down:     make(chan struct{}),
 		up:       true,
 		closedCh: make(chan struct{}),
-	}, nil
+	}
+	if n.keep >= 0 {
+		go n.sweepLoop()
+	}
+	return n, nil
+}
+
+// sweepLoop forgets dead invoices also while nobody creates new ones (a
+// flood that stopped), until the node is closed.
+func (n *Node) sweepLoop() {
+	t := time.NewTicker(min(max(n.keep/10, time.Second), time.Minute))
+	defer t.Stop()
+	for {
+		select {
+		case <-n.closedCh:
+			return
+		case <-t.C:
+			n.mu.Lock()
+			n.sweep(n.now())
+			n.mu.Unlock()
+		}
+	}
 }
 
 // NodeID returns the node's public key as hex; its invoices name it as payee.
@@ -187,6 +220,7 @@ func (n *Node) add(ctx context.Context, hash backend.PaymentHash, pre *backend.P
 	if _, dup := n.invoices[hash]; dup {
 		return nil, fmt.Errorf("memory: %w: invoice with payment hash %s", backend.ErrAlreadyExists, hash)
 	}
+	n.sweep(created)
 	e := &entry{
 		inv: backend.Invoice{
 			PaymentHash:    hash,
@@ -203,6 +237,32 @@ func (n *Node) add(ctx context.Context, hash backend.PaymentHash, pre *backend.P
 	}
 	n.invoices[hash] = e
 	return e.view(), nil
+}
+
+// sweep forgets invoices that cannot be paid any more and have been so for
+// longer than keep, so that a flood of challenges nobody pays does not grow
+// the node for ever. It runs from add and sweepLoop, at most once per tenth
+// of keep (and at least every minute). n.mu held.
+func (n *Node) sweep(now time.Time) {
+	if n.keep < 0 || now.Sub(n.lastSweep) < min(n.keep/10, time.Minute) {
+		return
+	}
+	n.lastSweep = now
+	for h, e := range n.invoices {
+		// Counted from expiry for canceled invoices too: the cancel
+		// time is not kept, and a canceled invoice is kept longer, not
+		// shorter, that way.
+		if (e.inv.State == backend.StateOpen || e.inv.State == backend.StateCanceled) && now.Sub(e.inv.ExpiresAt) > n.keep {
+			delete(n.invoices, h)
+		}
+	}
+}
+
+// Len returns how many invoices the node holds, for tests and metrics.
+func (n *Node) Len() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.invoices)
 }
 
 func (n *Node) encode(hash backend.PaymentHash, created time.Time, expiry time.Duration, req backend.InvoiceRequest) (string, error) {

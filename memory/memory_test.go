@@ -190,3 +190,47 @@ func TestPayForgivesInvoiceSpelling(t *testing.T) {
 		}
 	}
 }
+
+// A flood of invoices nobody pays is forgotten once they are past expiry
+// by KeepExpired; paid ones stay.
+func TestExpiredInvoicesForgotten(t *testing.T) {
+	now := time.Unix(1_900_000_000, 0)
+	n, err := memory.NewNode(memory.Config{Now: func() time.Time { return now }, KeepExpired: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx := context.Background()
+	var paid, canceled backend.PaymentHash
+	for i := range 100 {
+		inv, err := n.CreateInvoice(ctx, backend.InvoiceRequest{Amount: 1000, Expiry: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch i {
+		case 0:
+			if _, err := n.PayInvoice(ctx, inv.PaymentRequest, backend.PayOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			paid = inv.PaymentHash
+		case 1:
+			if err := n.CancelInvoice(ctx, inv.PaymentHash); err != nil {
+				t.Fatal(err)
+			}
+			canceled = inv.PaymentHash
+		}
+	}
+	now = now.Add(2*time.Minute + time.Second) // expired a minute and a second ago
+	if _, err := n.CreateInvoice(ctx, backend.InvoiceRequest{Amount: 1000, Expiry: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Len(); got != 2 {
+		t.Fatalf("%d invoices left, want the paid one and the new one", got)
+	}
+	if _, err := n.LookupInvoice(ctx, paid); err != nil {
+		t.Fatalf("paid invoice: %v", err)
+	}
+	if _, err := n.LookupInvoice(ctx, canceled); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("canceled invoice past expiry and keep: %v, want ErrNotFound", err)
+	}
+}

@@ -13,7 +13,8 @@ import (
 // Scheme is the URL scheme of the memory backend: memory:// opens a new node;
 // memory://NAME opens the node of that name in this process, made on first
 // use, so a proxy and a test payer in one program can share a node.
-// ?alias= and ?network= set the Config of a new node.
+// ?alias=, ?network= and ?keep_expired= (a duration) set the Config of a
+// new node.
 const Scheme = "memory"
 
 func init() {
@@ -66,6 +67,11 @@ func openURL(_ context.Context, u *url.URL) (backend.Driver, error) {
 	}
 	if cfg.Network, err = q.String("network"); err != nil {
 		return nil, err
+	}
+	if q.Has("keep_expired") {
+		if cfg.KeepExpired, err = q.Duration("keep_expired"); err != nil {
+			return nil, err
+		}
 	}
 	if err := q.Done(); err != nil {
 		return nil, err

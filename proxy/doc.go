@@ -25,7 +25,12 @@
 // in flight; the proxy sees the invoice Held, serves the request, then
 // settles the invoice (completing the client's payment) or, when the
 // upstream fails with a 5xx, cancels it so the payment goes back. On other
-// backends the proxy records spent payment hashes in a SpentStore.
+// backends the proxy records spent payment hashes in its Store.
+//
+// Root keys, spent hashes and held preimages live in a Store: in memory by
+// default, in one file with package boltstore, or in PostgreSQL shared by
+// several proxies with package pgstore. Package statetest is the contract
+// every Store passes.
 //
 // Canonical requests: the request the gate authorizes is exactly the
 // request the upstream receives. Routing, caveats and forwarding all use one

@@ -12,6 +12,10 @@ type metrics struct {
 	nodeCalls   *prometheus.HistogramVec // op, result
 	pending     prometheus.GaugeFunc
 	evicted     prometheus.Counter
+	// collected counts records dropped by the collector; holdsResolved
+	// the hold invoices it settled or canceled (outcome).
+	collected     prometheus.Counter
+	holdsResolved *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, pending func() float64) (*metrics, error) {
@@ -43,11 +47,19 @@ func newMetrics(reg prometheus.Registerer, pending func() float64) (*metrics, er
 		}),
 		pending: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "l402", Name: "hold_invoices_pending",
-			Help: "Hold invoices issued for single-use routes and not yet settled, canceled or expired.",
+			Help: "Hold invoices issued for single-use routes and not yet resolved, in the whole store (-1 when it cannot be read).",
 		}, pending),
+		collected: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "l402", Name: "state_collected_total",
+			Help: "Records dropped from the state store after they expired (unpaid challenges, spent hashes and tokens past expiry).",
+		}),
+		holdsResolved: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "l402", Name: "holds_resolved_total",
+			Help: "Hold invoices the collector resolved: canceled (unused until expiry) or settled (claimed by a request that died with its proxy).",
+		}, []string{"outcome"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.challenges, m.refused, m.badRequests, m.nodeCalls, m.pending, m.evicted} {
+		for _, c := range []prometheus.Collector{m.requests, m.challenges, m.refused, m.badRequests, m.nodeCalls, m.pending, m.evicted, m.collected, m.holdsResolved} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,12 +12,14 @@ import (
 	"net/http/httptrace"
 	"net/http/httputil"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"gopkg.in/macaroon.v2"
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/l402"
@@ -38,11 +41,27 @@ type Config struct {
 	Backend *backend.Backend
 	// Routes to price; a request no route matches is answered 404.
 	Routes []Route
-	// RootKeys stores a root key per token; default in memory.
-	RootKeys l402.RootKeyStore
-	// Spent records used single-use tokens on backends without hold
-	// invoices; default in memory.
-	Spent SpentStore
+	// Store keeps root keys, spent single-use hashes and held preimages;
+	// default a MemoryStore, which a restart empties. Proxies sharing a
+	// store accept each other's tokens.
+	Store Store
+	// KeyCacheTTL is how long a root key read from Store is used before it
+	// is read again: the bound on how long a token revoked through another
+	// proxy sharing the store keeps working here. Default 30 s.
+	KeyCacheTTL time.Duration
+	// Instance names this proxy among those sharing Store: distinct per
+	// running proxy and the same across its restarts, so that a restarted
+	// proxy resolves the single-use requests it had in flight when it
+	// stopped. Default: the host name.
+	Instance string
+	// CollectEvery is how often expired state is collected and stale hold
+	// invoices resolved; default 30 s, negative to never (then call
+	// Collect yourself).
+	CollectEvery time.Duration
+	// ClaimTimeout is how long a single-use request may hold its token
+	// before any proxy treats the request as dead and resolves the hold
+	// invoice; default 10 minutes.
+	ClaimTimeout time.Duration
 	// Location goes into minted macaroons; default "l402kit".
 	Location string
 	// NodeTimeout bounds each backend call; default 5 s.
@@ -50,10 +69,11 @@ type Config struct {
 	// ChallengesPerMinute bounds challenges (each a new invoice on the
 	// node) per client address; default 120, negative for no limit.
 	ChallengesPerMinute int
-	// MaxPendingHolds bounds hold invoices issued and not yet used;
-	// default 10000. When it is reached by unpaid invoices, the oldest
-	// still-open invoice of the client with the most is canceled to make
-	// room, so a flood from many addresses does not lock others out.
+	// MaxPendingHolds bounds hold invoices issued and not yet resolved,
+	// in the whole Store; default 10000. When it is reached by unpaid
+	// invoices, the oldest still-open invoice of the client with the most
+	// is canceled to make room, so a flood from many addresses does not
+	// lock others out.
 	MaxPendingHolds int
 	// MaxPendingPerClient bounds the unpaid single-use hold invoices of one
 	// client (an IPv4 address or an IPv6 /64); further challenges get 429.
@@ -87,11 +107,14 @@ type Config struct {
 type Proxy struct {
 	cfg      Config
 	routes   router
-	minter   *l402.Minter
 	verifier *l402.Verifier
 	holder   backend.HoldInvoicer // nil when the backend has no hold invoices
-	holds    *holdBook
 	unpaid   *unpaidBook
+	store    Store
+	keys     *keyring
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
 	limit    *limiter
 	log      *slog.Logger
 	m        *metrics
@@ -109,11 +132,20 @@ func New(cfg Config) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.RootKeys == nil {
-		cfg.RootKeys = l402.NewMemoryRootKeyStore()
+	if cfg.Store == nil {
+		cfg.Store = NewMemoryStore()
 	}
-	if cfg.Spent == nil {
-		cfg.Spent = NewMemorySpentStore()
+	if cfg.KeyCacheTTL <= 0 {
+		cfg.KeyCacheTTL = 30 * time.Second
+	}
+	if cfg.Instance == "" {
+		cfg.Instance, _ = os.Hostname()
+	}
+	if cfg.CollectEvery == 0 {
+		cfg.CollectEvery = 30 * time.Second
+	}
+	if cfg.ClaimTimeout <= 0 {
+		cfg.ClaimTimeout = 10 * time.Minute
 	}
 	if cfg.Location == "" {
 		cfg.Location = "l402kit"
@@ -136,13 +168,16 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Transport == nil {
 		cfg.Transport = NewTransport(TransportConfig{})
 	}
+	keys := newKeyring(cfg.Store, cfg.KeyCacheTTL, 1<<16)
 	p := &Proxy{
 		cfg:      cfg,
 		routes:   rt,
-		minter:   l402.NewMinter(cfg.RootKeys, cfg.Location),
-		verifier: l402.NewVerifier(cfg.RootKeys),
-		holds:    newHoldBook(cfg.MaxPendingHolds),
 		unpaid:   newUnpaidBook(cfg.MaxPendingPerClient, cfg.MaxPendingHolds),
+		verifier: l402.NewVerifier(keys),
+		store:    cfg.Store,
+		keys:     keys,
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
 		limit:    newLimiter(cfg.ChallengesPerMinute),
 		log:      cfg.Logger,
 		proxies:  map[*Route]*httputil.ReverseProxy{},
@@ -151,7 +186,7 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Backend.Supports(backend.AbilityHold) {
 		p.holder = cfg.Backend
 	}
-	if p.m, err = newMetrics(cfg.Registerer, func() float64 { return float64(p.holds.len()) }); err != nil {
+	if p.m, err = newMetrics(cfg.Registerer, p.countHolds); err != nil {
 		return nil, fmt.Errorf("proxy: metrics: %w", err)
 	}
 	for _, r := range rt.routes {
@@ -178,7 +213,26 @@ func New(cfg Config) (*Proxy, error) {
 			},
 		}
 	}
+	if cfg.CollectEvery > 0 {
+		go p.collectLoop(cfg.CollectEvery)
+	} else {
+		close(p.done)
+	}
 	return p, nil
+}
+
+// Close stops the proxy's collector. It does not close Config.Store or the
+// backend, which the caller owns.
+func (p *Proxy) Close() error {
+	p.stopOnce.Do(func() { close(p.stop) })
+	<-p.done
+	return nil
+}
+
+// Revoke makes every token of a token id fail from now on: at once on this
+// proxy, within Config.KeyCacheTTL on others sharing its Store.
+func (p *Proxy) Revoke(ctx context.Context, id l402.TokenID) error {
+	return p.keys.Revoke(ctx, id)
 }
 
 // ServeHTTP is the reverse proxy: gate, then forward to the route's
@@ -439,6 +493,7 @@ func (p *Proxy) gate(w http.ResponseWriter, r *http.Request, route *Route, cred 
 		return nil
 	}
 	id := tok.ID // decoded from the macaroon by the parser; Verify checked the same bytes
+	tokenExpires := p.markPaid(r.Context(), id.TokenID)
 	g := &grant{paid: true, tokenID: id.TokenID.String()}
 	if !route.SingleUse {
 		p.m.requests.WithLabelValues(route.Name, "paid").Inc()
@@ -447,7 +502,7 @@ func (p *Proxy) gate(w http.ResponseWriter, r *http.Request, route *Route, cred 
 	if p.holder != nil {
 		return p.track(p.useHeld(w, r, route, id, g))
 	}
-	return p.track(p.useSpent(w, r, route, id, g))
+	return p.track(p.useSpent(w, r, route, id, tokenExpires, g))
 }
 
 // track counts a single-use grant as in flight until it is resolved, for
@@ -485,6 +540,18 @@ func (p *Proxy) Drain(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("proxy: single-use requests still in flight: %w", ctx.Err())
 	}
+}
+
+// markPaid records, once per token, that its invoice was paid, so its root
+// key is kept past the invoice's expiry. A store that cannot take the note
+// does not stop the request: the collector asks the node before it drops a
+// record not marked paid. It returns the token's expiry (zero for none).
+func (p *Proxy) markPaid(ctx context.Context, id l402.TokenID) time.Time {
+	until, err := p.keys.paid(ctx, id)
+	if err != nil {
+		p.log.Warn("could not record a token as paid", "token", id.String(), "err", err)
+	}
+	return until
 }
 
 // tokenFailed answers a token the verifier did not accept: refused when the
@@ -531,13 +598,21 @@ func (p *Proxy) useHeld(w http.ResponseWriter, r *http.Request, route *Route, id
 		return nil
 	}
 	p.unpaid.remove(hash) // held: paid, no longer counts against its client
-	pre, ok := p.holds.claim(hash)
-	if !ok {
-		// Another request is using the token right now, or this proxy no
-		// longer knows the preimage (restarted): either way not servable.
-		p.refuse(w, r, route, "used", errors.New("single-use token in use or unknown to this proxy"))
+	ctx, cancel := context.WithTimeout(r.Context(), p.cfg.NodeTimeout)
+	defer cancel()
+	held, err := p.store.ClaimHold(ctx, hash, p.cfg.Instance, time.Now())
+	switch {
+	case errors.Is(err, ErrNoRecord) || errors.Is(err, ErrHoldClaimed):
+		// Another request is using the token right now, or the preimage
+		// is gone (resolved already): either way not servable.
+		p.refuse(w, r, route, "used", errors.New("single-use token in use or already resolved"))
+		return nil
+	case err != nil:
+		p.unavailable(w, route, "hold store unavailable", err)
 		return nil
 	}
+	p.markPaid(r.Context(), id.TokenID)
+	pre := held.Preimage
 	p.m.requests.WithLabelValues(route.Name, "paid").Inc()
 	g.finish = func(status int) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), p.cfg.NodeTimeout)
@@ -552,20 +627,26 @@ func (p *Proxy) useHeld(w http.ResponseWriter, r *http.Request, route *Route, id
 			// Keep the preimage: a later retry of the request can still
 			// settle, and an unsettled hold expires back to the payer.
 			p.log.Error("single-use hold invoice not resolved", "route", route.Name, "hash", hash.String(), "upstream_status", status, "err", err)
-			p.holds.release(hash, false)
+			if err := p.store.ReleaseHold(ctx, hash); err != nil {
+				p.log.Error("could not release a held payment's claim; the collector resolves it after ClaimTimeout", "hash", hash.String(), "err", err)
+			}
 			return
 		}
-		p.holds.release(hash, true)
+		if err := p.store.DeleteHold(ctx, hash); err != nil {
+			p.log.Warn("could not forget a resolved hold invoice; the collector retries", "hash", hash.String(), "err", err)
+		}
 	}
 	return g
 }
 
 // useSpent serves a single-use token on a backend without hold invoices by
 // recording its payment hash; a 5xx from the upstream forgets it again.
-func (p *Proxy) useSpent(w http.ResponseWriter, r *http.Request, route *Route, id l402.Identifier, g *grant) *grant {
+func (p *Proxy) useSpent(w http.ResponseWriter, r *http.Request, route *Route, id l402.Identifier, tokenExpires time.Time, g *grant) *grant {
 	ctx, cancel := context.WithTimeout(r.Context(), p.cfg.NodeTimeout)
 	defer cancel()
-	first, err := p.cfg.Spent.Spend(ctx, id.PaymentHash, time.Time{})
+	// Once the token expires it cannot verify, so its hash need not be
+	// kept longer.
+	first, err := p.store.Spend(ctx, id.PaymentHash, tokenExpires)
 	if err != nil {
 		p.unavailable(w, route, "spent-token store unavailable", err)
 		return nil
@@ -581,7 +662,7 @@ func (p *Proxy) useSpent(w http.ResponseWriter, r *http.Request, route *Route, i
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), p.cfg.NodeTimeout)
 		defer cancel()
-		if err := p.cfg.Spent.Unspend(ctx, id.PaymentHash); err != nil {
+		if err := p.store.Unspend(ctx, id.PaymentHash); err != nil {
 			p.log.Error("could not release single-use token after upstream failure", "route", route.Name, "err", err)
 		}
 	}
@@ -616,8 +697,13 @@ func (p *Proxy) challenge(w http.ResponseWriter, r *http.Request, route *Route, 
 		if !p.makeRoom(ctx, w, route, client) {
 			return
 		}
-		if !p.holds.add(pre, time.Now().Add(route.InvoiceExpiry)) {
-			p.unavailable(w, route, "too many unpaid single-use invoices", errors.New("hold book full"))
+		h := Hold{Preimage: pre, Route: route.Name, Client: client.String(), Expires: time.Now().Add(route.InvoiceExpiry)}
+		if err := p.store.PutHold(ctx, h, p.cfg.MaxPendingHolds); err != nil {
+			if errors.Is(err, ErrHoldsFull) {
+				p.unavailable(w, route, "too many unpaid single-use invoices", err)
+			} else {
+				p.unavailable(w, route, "hold store unavailable", err)
+			}
 			return
 		}
 		err = p.nodeCall("create_hold_invoice", func() (err error) {
@@ -625,7 +711,9 @@ func (p *Proxy) challenge(w http.ResponseWriter, r *http.Request, route *Route, 
 			return err
 		})
 		if err != nil {
-			p.holds.release(pre.Hash(), true)
+			if err := p.store.DeleteHold(context.WithoutCancel(ctx), pre.Hash()); err != nil {
+				p.log.Warn("could not forget the hold of an invoice never made; the collector drops it at expiry", "err", err)
+			}
 		} else {
 			p.unpaid.add(client, pre.Hash(), inv.ExpiresAt)
 		}
@@ -648,12 +736,25 @@ func (p *Proxy) challenge(w http.ResponseWriter, r *http.Request, route *Route, 
 		l402.ServicesCaveat(l402.Service{Name: route.Name}),
 		l402.PathPrefixCaveat(route.PathPrefix),
 	}
+	var tokenExpires time.Time
 	if route.TokenLifetime > 0 {
-		caveats = append(caveats, l402.ValidUntilCaveat(route.Name, time.Now().Add(route.TokenLifetime)))
+		tokenExpires = time.Now().Add(route.TokenLifetime)
+		caveats = append(caveats, l402.ValidUntilCaveat(route.Name, tokenExpires))
 	}
 	caveats = append(caveats, route.Caveats...)
-	mac, _, err := p.minter.Mint(ctx, inv.PaymentHash, caveats...)
+	// The store gets its own deadline, not what the node call left over.
+	sctx, scancel := context.WithTimeout(r.Context(), p.cfg.NodeTimeout)
+	defer scancel()
+	mac, err := p.mint(sctx, Challenge{
+		PaymentHash: inv.PaymentHash, Route: route.Name, Client: client.String(),
+		InvoiceExpires: inv.ExpiresAt, TokenExpires: tokenExpires,
+	}, caveats)
 	if err != nil {
+		if errors.Is(err, l402.ErrMalformed) {
+			p.log.Error("route caveats refused", "route", route.Name, "err", err)
+			writeError(w, http.StatusInternalServerError, "cannot make a token for this route", "")
+			return
+		}
 		p.unavailable(w, route, "token store unavailable", err)
 		return
 	}
@@ -677,7 +778,12 @@ func (p *Proxy) challenge(w http.ResponseWriter, r *http.Request, route *Route, 
 // it has answered the request.
 func (p *Proxy) makeRoom(ctx context.Context, w http.ResponseWriter, route *Route, client netip.Addr) bool {
 	for range 4 {
-		quotaFull, victim := p.unpaid.admit(client, time.Now(), p.holds.len())
+		held, err := p.store.CountHolds(ctx)
+		if err != nil {
+			p.unavailable(w, route, "hold store unavailable", err)
+			return false
+		}
+		quotaFull, victim := p.unpaid.admit(client, time.Now(), held)
 		if quotaFull {
 			p.m.requests.WithLabelValues(route.Name, "rate_limited").Inc()
 			w.Header().Set("Retry-After", "60")
@@ -713,11 +819,37 @@ func (p *Proxy) evictUnpaid(ctx context.Context, hash backend.PaymentHash) {
 		}
 		p.m.evicted.Inc()
 	case inv.State == backend.StateHeld:
-		p.unpaid.remove(hash) // paid: the hold book keeps it for its token
+		p.unpaid.remove(hash) // paid: the store keeps it for its token
 		return
 	}
 	p.unpaid.remove(hash)
-	p.holds.release(hash, true)
+	if err := p.store.DeleteHold(ctx, hash); err != nil {
+		p.log.Warn("cannot forget an evicted single-use invoice; the collector drops it at expiry", "hash", hash.String(), "err", err)
+	}
+}
+
+// mint makes the token of a challenge and records its root key with it.
+func (p *Proxy) mint(ctx context.Context, c Challenge, caveats []l402.Caveat) (*macaroon.Macaroon, error) {
+	id, err := l402.NewIdentifier(c.PaymentHash)
+	if err != nil {
+		return nil, err
+	}
+	key := make([]byte, l402.RootKeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	mac, err := l402.NewMacaroon(key, id, p.cfg.Location, caveats...)
+	if err != nil {
+		return nil, err
+	}
+	c.TokenID, c.RootKey = id.TokenID, key
+	if c.InvoiceExpires.IsZero() {
+		c.InvoiceExpires = time.Now().Add(backend.DefaultExpiry)
+	}
+	if err := p.store.PutChallenge(ctx, c); err != nil {
+		return nil, fmt.Errorf("record challenge: %w", err)
+	}
+	return mac, nil
 }
 
 // refuse answers a presented token that does not grant the request: 401

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/l402kit/l402kit/l402"
 	"github.com/l402kit/l402kit/memory"
 	"github.com/l402kit/l402kit/proxy"
+	"github.com/l402kit/l402kit/proxy/statetest"
 )
 
 func newNode(t testing.TB) *backend.Backend {
@@ -222,20 +222,6 @@ func TestPaidThroughReverseProxy(t *testing.T) {
 	}
 }
 
-func TestSpentStore(t *testing.T) {
-	s := proxy.NewMemorySpentStore()
-	ctx := context.Background()
-	h := backend.PaymentHash{7}
-	if ok, _ := s.Spend(ctx, h, time.Time{}); !ok {
-		t.Fatal("first spend refused")
-	}
-	if ok, _ := s.Spend(ctx, h, time.Time{}); ok {
-		t.Fatal("second spend accepted")
-	}
-	if err := s.Unspend(ctx, h); err != nil {
-		t.Fatal(err)
-	}
-	if ok, _ := s.Spend(ctx, h, time.Time{}); !ok {
-		t.Fatal("spend after unspend refused")
-	}
+func TestMemoryStore(t *testing.T) {
+	statetest.Run(t, statetest.Harness{Open: func(t *testing.T) proxy.Store { return proxy.NewMemoryStore() }})
 }

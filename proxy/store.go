@@ -2,52 +2,242 @@ package proxy
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/l402"
 )
 
-// SpentStore records the payment hashes of single-use tokens that have been
-// used, on backends without hold invoices. Several proxies sharing one
-// store serve each token once between them.
-type SpentStore interface {
-	// Spend marks hash used until the given time (zero: for ever) and
-	// reports whether it was unused before. It must be atomic: of two
-	// concurrent calls for one hash, exactly one gets true.
+// Errors of a Store. Implementations return them, or errors wrapping them,
+// so the proxy can tell a missing or contested record from a store that
+// cannot answer (which it reports as 503).
+var (
+	// ErrNoRecord: no record under that key (never made, collected or
+	// revoked).
+	ErrNoRecord = errors.New("proxy: no such record")
+	// ErrRecordExists: a record under that key exists already.
+	ErrRecordExists = errors.New("proxy: record exists already")
+	// ErrHoldClaimed: another request is using the held payment right now.
+	ErrHoldClaimed = errors.New("proxy: held payment in use")
+	// ErrHoldsFull: the bound on unresolved hold invoices is reached.
+	ErrHoldsFull = errors.New("proxy: too many unresolved hold invoices")
+)
+
+// Store keeps what the proxy must not lose: the root key of every token it
+// minted (and the challenge that sold it), the payment hashes of single-use
+// tokens already used, and the preimages of the hold invoices it issued. A
+// proxy restarted over the same store keeps accepting the tokens it sold,
+// and several proxies sharing one store accept each other's tokens and serve
+// each single-use token once between them.
+//
+// The proxy reads root keys through an in-process cache, so a store is asked
+// once per token and cache period, not on every request; Spend and ClaimHold
+// are always asked, since only the store can make them atomic across
+// proxies. Times are kept to the microsecond at least. Implementations must
+// be safe for concurrent use. Package proxy/statetest checks an
+// implementation against this contract.
+type Store interface {
+	// PutChallenge records a freshly minted token: its root key and what
+	// it was sold for. ErrRecordExists when the token id is taken.
+	PutChallenge(ctx context.Context, c Challenge) error
+	// Challenge returns the record of a token id, or ErrNoRecord.
+	Challenge(ctx context.Context, id l402.TokenID) (Challenge, error)
+	// MarkPaid notes that the token's invoice was paid: from then on the
+	// record lives until TokenExpires (for ever when zero) instead of
+	// going with its invoice. ErrNoRecord when there is no record.
+	MarkPaid(ctx context.Context, id l402.TokenID) error
+	// Revoke deletes the records of token ids, so their tokens fail from
+	// then on, in one write. Revoking an unknown id is not an error.
+	Revoke(ctx context.Context, ids ...l402.TokenID) error
+	// ExpiredUnpaid returns up to limit records not marked paid whose
+	// invoices expired before now, for the proxy to check with its node:
+	// an invoice paid at the last moment keeps its token, any other record
+	// is revoked.
+	ExpiredUnpaid(ctx context.Context, now time.Time, limit int) ([]Challenge, error)
+
+	// Spend marks a single-use token's payment hash used until the given
+	// time (zero: for ever) and reports whether it was unused before. Of
+	// any number of concurrent calls for one hash, on any number of
+	// proxies sharing the store, exactly one gets true.
 	Spend(ctx context.Context, hash backend.PaymentHash, until time.Time) (bool, error)
-	// Unspend forgets hash, so a token whose request failed upstream can
-	// be used again.
+	// Unspend forgets a spent hash, so a token whose request failed
+	// upstream can be used again.
 	Unspend(ctx context.Context, hash backend.PaymentHash) error
+
+	// PutHold records the preimage of a hold invoice about to be created,
+	// unless max records are held already (ErrHoldsFull). ErrRecordExists
+	// when the hash is taken.
+	PutHold(ctx context.Context, h Hold, max int) error
+	// ClaimHold marks a hold in use by one request of proxy instance
+	// owner, at time now, and returns it: ErrNoRecord when there is none,
+	// ErrHoldClaimed when it is claimed already. Atomic across proxies.
+	ClaimHold(ctx context.Context, hash backend.PaymentHash, owner string, now time.Time) (Hold, error)
+	// ReleaseHold ends a claim without resolving the invoice, so the
+	// hold can be claimed again.
+	ReleaseHold(ctx context.Context, hash backend.PaymentHash) error
+	// DeleteHold forgets a hold whose invoice was settled or canceled.
+	// Deleting an unknown hash is not an error.
+	DeleteHold(ctx context.Context, hash backend.PaymentHash) error
+	// StaleHolds returns up to q.Limit holds that need resolving: those
+	// not claimed whose invoices expired before q.ExpiredBefore, and those
+	// claimed by q.Owner (when set) or claimed before q.ClaimedBefore.
+	StaleHolds(ctx context.Context, q StaleHoldQuery) ([]Hold, error)
+	// CountHolds returns how many holds are recorded.
+	CountHolds(ctx context.Context) (int, error)
+
+	// Collect deletes what can no longer matter at now: paid challenges
+	// past their TokenExpires and spent hashes past their time. It returns
+	// how many records went.
+	Collect(ctx context.Context, now time.Time) (int, error)
+	// Close releases the store's resources.
+	Close() error
 }
 
-// MemorySpentStore is a SpentStore for one process.
-type MemorySpentStore struct {
-	mu      sync.Mutex
-	spent   map[backend.PaymentHash]time.Time
-	lastGC  time.Time
-	gcEvery time.Duration
+// Challenge is the record of one minted token.
+type Challenge struct {
+	TokenID     l402.TokenID
+	RootKey     []byte
+	PaymentHash backend.PaymentHash
+	// Route is the name of the route that sold the token.
+	Route string
+	// Client is the address the challenge was issued to.
+	Client string
+	// InvoiceExpires is when the invoice stops being payable: an unpaid
+	// record is collected after it.
+	InvoiceExpires time.Time
+	// TokenExpires is when the token stops granting anything (its
+	// valid_until caveat); zero when it never does.
+	TokenExpires time.Time
+	// Paid is set once the invoice is known to be paid.
+	Paid bool
 }
 
-// NewMemorySpentStore returns an empty store.
-func NewMemorySpentStore() *MemorySpentStore {
-	return &MemorySpentStore{spent: map[backend.PaymentHash]time.Time{}, gcEvery: time.Minute}
+// Hold is a hold invoice the proxy issued for a single-use token: its
+// preimage, needed to settle it, and who is using it.
+type Hold struct {
+	Preimage backend.Preimage
+	Route    string
+	Client   string
+	// Expires is the invoice's expiry: an unclaimed hold is canceled after
+	// it, which returns a held payment to its payer.
+	Expires time.Time
+	// ClaimedBy names the proxy instance serving a request with the
+	// token right now, empty while it is unused; ClaimedAt is when.
+	ClaimedBy string
+	ClaimedAt time.Time
 }
 
-// Spend implements SpentStore.
-func (s *MemorySpentStore) Spend(_ context.Context, hash backend.PaymentHash, until time.Time) (bool, error) {
-	now := time.Now()
+// Hash is the hold invoice's payment hash.
+func (h Hold) Hash() backend.PaymentHash { return h.Preimage.Hash() }
+
+// StaleHoldQuery selects the holds StaleHolds returns.
+type StaleHoldQuery struct {
+	ExpiredBefore time.Time
+	Owner         string
+	ClaimedBefore time.Time
+	Limit         int
+}
+
+// Matches reports whether h is selected by q; implementations that filter
+// in Go use it, so all of them agree.
+func (q StaleHoldQuery) Matches(h Hold) bool {
+	if h.ClaimedBy == "" {
+		return h.Expires.Before(q.ExpiredBefore)
+	}
+	return q.Owner != "" && h.ClaimedBy == q.Owner || h.ClaimedAt.Before(q.ClaimedBefore)
+}
+
+// MemoryStore is a Store in process memory, the default of Config: what it
+// holds is lost when the process ends, with every token it sold. For tests
+// and single-process programs that accept that.
+type MemoryStore struct {
+	mu         sync.Mutex
+	challenges map[l402.TokenID]*Challenge
+	spent      map[backend.PaymentHash]time.Time
+	holds      map[backend.PaymentHash]*Hold
+}
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{
+		challenges: map[l402.TokenID]*Challenge{},
+		spent:      map[backend.PaymentHash]time.Time{},
+		holds:      map[backend.PaymentHash]*Hold{},
+	}
+}
+
+// PutChallenge implements Store.
+func (s *MemoryStore) PutChallenge(_ context.Context, c Challenge) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if now.Sub(s.lastGC) > s.gcEvery {
-		// Entries whose token can no longer verify need not be kept.
-		for h, u := range s.spent {
-			if !u.IsZero() && now.After(u) {
-				delete(s.spent, h)
-			}
-		}
-		s.lastGC = now
+	if _, dup := s.challenges[c.TokenID]; dup {
+		return ErrRecordExists
 	}
+	c.RootKey = slices.Clone(c.RootKey)
+	s.challenges[c.TokenID] = &c
+	return nil
+}
+
+// Challenge implements Store.
+func (s *MemoryStore) Challenge(_ context.Context, id l402.TokenID) (Challenge, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.challenges[id]
+	if c == nil {
+		return Challenge{}, ErrNoRecord
+	}
+	out := *c
+	out.RootKey = slices.Clone(c.RootKey)
+	return out, nil
+}
+
+// MarkPaid implements Store.
+func (s *MemoryStore) MarkPaid(_ context.Context, id l402.TokenID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.challenges[id]
+	if c == nil {
+		return ErrNoRecord
+	}
+	c.Paid = true
+	return nil
+}
+
+// Revoke implements Store.
+func (s *MemoryStore) Revoke(_ context.Context, ids ...l402.TokenID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		delete(s.challenges, id)
+	}
+	return nil
+}
+
+// ExpiredUnpaid implements Store.
+func (s *MemoryStore) ExpiredUnpaid(_ context.Context, now time.Time, limit int) ([]Challenge, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Challenge
+	for _, c := range s.challenges {
+		if len(out) >= limit {
+			break
+		}
+		if !c.Paid && c.InvoiceExpires.Before(now) {
+			cc := *c
+			cc.RootKey = slices.Clone(c.RootKey)
+			out = append(out, cc)
+		}
+	}
+	return out, nil
+}
+
+// Spend implements Store.
+func (s *MemoryStore) Spend(_ context.Context, hash backend.PaymentHash, until time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if _, used := s.spent[hash]; used {
 		return false, nil
 	}
@@ -55,82 +245,108 @@ func (s *MemorySpentStore) Spend(_ context.Context, hash backend.PaymentHash, un
 	return true, nil
 }
 
-// Unspend implements SpentStore.
-func (s *MemorySpentStore) Unspend(_ context.Context, hash backend.PaymentHash) error {
+// Unspend implements Store.
+func (s *MemoryStore) Unspend(_ context.Context, hash backend.PaymentHash) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.spent, hash)
 	return nil
 }
 
-// holdBook remembers the preimages of hold invoices the proxy issued, which
-// it needs to settle them, and which ones a request is using right now.
-// Bounded, so a flood of challenges cannot grow it without limit; entries go
-// when their invoice expires.
-type holdBook struct {
-	mu      sync.Mutex
-	max     int
-	entries map[backend.PaymentHash]*holdEntry
+// PutHold implements Store.
+func (s *MemoryStore) PutHold(_ context.Context, h Hold, max int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.holds[h.Hash()]; dup {
+		return ErrRecordExists
+	}
+	if len(s.holds) >= max {
+		return ErrHoldsFull
+	}
+	s.holds[h.Hash()] = &h
+	return nil
 }
 
-type holdEntry struct {
-	preimage backend.Preimage
-	expires  time.Time
-	inUse    bool
+// ClaimHold implements Store.
+func (s *MemoryStore) ClaimHold(_ context.Context, hash backend.PaymentHash, owner string, now time.Time) (Hold, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.holds[hash]
+	switch {
+	case h == nil:
+		return Hold{}, ErrNoRecord
+	case h.ClaimedBy != "":
+		return Hold{}, ErrHoldClaimed
+	}
+	h.ClaimedBy, h.ClaimedAt = owner, now
+	return *h, nil
 }
 
-func newHoldBook(max int) *holdBook {
-	return &holdBook{max: max, entries: map[backend.PaymentHash]*holdEntry{}}
+// ReleaseHold implements Store.
+func (s *MemoryStore) ReleaseHold(_ context.Context, hash backend.PaymentHash) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := s.holds[hash]; h != nil {
+		h.ClaimedBy, h.ClaimedAt = "", time.Time{}
+	}
+	return nil
 }
 
-// add records a preimage; false when the book is full even after dropping
-// expired entries.
-func (b *holdBook) add(p backend.Preimage, expires time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.entries) >= b.max {
-		now := time.Now()
-		for h, e := range b.entries {
-			if !e.inUse && now.After(e.expires) {
-				delete(b.entries, h)
-			}
+// DeleteHold implements Store.
+func (s *MemoryStore) DeleteHold(_ context.Context, hash backend.PaymentHash) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.holds, hash)
+	return nil
+}
+
+// StaleHolds implements Store.
+func (s *MemoryStore) StaleHolds(_ context.Context, q StaleHoldQuery) ([]Hold, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Hold
+	for _, h := range s.holds {
+		if len(out) >= q.Limit {
+			break
 		}
-		if len(b.entries) >= b.max {
-			return false
+		if q.Matches(*h) {
+			out = append(out, *h)
 		}
 	}
-	b.entries[p.Hash()] = &holdEntry{preimage: p, expires: expires}
-	return true
+	return out, nil
 }
 
-// claim marks the hash in use by one request and returns its preimage.
-func (b *holdBook) claim(h backend.PaymentHash) (backend.Preimage, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	e := b.entries[h]
-	if e == nil || e.inUse {
-		return backend.Preimage{}, false
+// CountHolds implements Store.
+func (s *MemoryStore) CountHolds(context.Context) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.holds), nil
+}
+
+// Collect implements Store.
+func (s *MemoryStore) Collect(_ context.Context, now time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for id, c := range s.challenges {
+		if c.Paid && !c.TokenExpires.IsZero() && c.TokenExpires.Before(now) {
+			delete(s.challenges, id)
+			n++
+		}
 	}
-	e.inUse = true
-	return e.preimage, true
-}
-
-// release ends a claim; done drops the entry for good.
-func (b *holdBook) release(h backend.PaymentHash, done bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if done {
-		delete(b.entries, h)
-	} else if e := b.entries[h]; e != nil {
-		e.inUse = false
+	for h, until := range s.spent {
+		if !until.IsZero() && until.Before(now) {
+			delete(s.spent, h)
+			n++
+		}
 	}
+	return n, nil
 }
 
-func (b *holdBook) len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.entries)
-}
+// Close implements Store.
+func (s *MemoryStore) Close() error { return nil }
+
+var _ Store = (*MemoryStore)(nil)
 
 // limiter bounds challenges per client in fixed one-minute windows. The
 // whole map is dropped each window, so memory stays bounded by the clients

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Installs what the test suite needs beyond Go and Docker, from Debian:
 # nginx and Caddy, the front servers internal/fronttest runs forward auth
-# behind (make bench also runs nginx), and wrk, make bench's load generator. (Traefik is not
+# behind (make bench also runs nginx), wrk, make bench's load generator,
+# and the PostgreSQL server, which scripts/pg-test.sh starts on loopback for
+# the shared-state tests. (Traefik is not
 # packaged by Debian: `make fronts` builds it from the Go module proxy.)
 # Idempotent and quiet; does nothing when all of them are there.
 # Debian/Ubuntu (apt-get), run as root.
@@ -13,6 +15,10 @@ missing=""
 have nginx || missing="$missing nginx"
 have caddy || missing="$missing caddy"
 have wrk || missing="$missing wrk"
+have_postgres() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
+# postgresql-15 on bookworm; the tests run their own server on a loopback
+# port, a system cluster the package may start does not get in their way.
+have_postgres || missing="$missing postgresql"
 if [ -z "$missing" ]; then
 	exit 0
 fi
@@ -37,4 +43,4 @@ for m in $missing; do
 done
 # The tests start their own servers on free loopback ports; a system nginx
 # or Caddy the packages may have started on port 80 does not get in their way.
-have nginx && have caddy && have wrk
+have nginx && have caddy && have wrk && have_postgres

@@ -18,6 +18,7 @@ import (
 type fileConfig struct {
 	Listen            string           `yaml:"listen"`
 	Backend           string           `yaml:"backend"`
+	State             string           `yaml:"state"` // as --state
 	Routes            []routeConfig    `yaml:"routes"`
 	Server            *serverConfig    `yaml:"server"`
 	UpstreamTransport *transportConfig `yaml:"upstream_transport"`

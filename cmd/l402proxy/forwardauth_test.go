@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -41,7 +42,9 @@ func TestForwardAuthMounted(t *testing.T) {
 	defer devnull.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"--listen", addr, "--backend", "memory://"}, devnull) }()
+	go func() {
+		done <- run(ctx, []string{"--listen", addr, "--backend", "memory://", "--state", filepath.Join(t.TempDir(), "state.db")}, devnull)
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -5,8 +5,9 @@
 // in front of a built-in demo upstream, and prints curl lines that walk
 // through the 402 flow. Every flag can come from the environment instead
 // (L402_LISTEN, L402_BACKEND, L402_UPSTREAM, L402_PRICE, L402_CONFIG,
-// L402_FORWARD_AUTH, L402_TRUST_FORWARDED_FOR); keep
-// backend URLs that carry secrets there, or point them at env:/file:
+// L402_FORWARD_AUTH, L402_TRUST_FORWARDED_FOR, L402_STATE, L402_INSTANCE;
+// L402_STATE_SCHEMA picks the PostgreSQL schema); keep
+// backend URLs and database passwords there, or point them at env:/file:
 // secrets, rather than on a command line.
 package main
 
@@ -65,6 +66,7 @@ type options struct {
 	transport                            proxy.TransportConfig
 	pprof                                string
 	forwardAuthCache                     time.Duration
+	state, instance                      string
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -93,6 +95,8 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("L402_FORWARD_AUTH_CACHE: %w", err)
 	}
 	fs.DurationVar(&o.forwardAuthCache, "forward-auth-cache", defCache, "let a front server cache forward-auth grants this long at most, never past the token's expiry (nginx X-Accel-Expires; a revoked token passes until then); 0: never")
+	fs.StringVar(&o.state, "state", env("L402_STATE", ""), "where sold tokens, spent single-use tokens and held payments are kept: a file path (embedded store; default $XDG_STATE_HOME/l402kit/state.db), postgres://... to share one database between several proxies, or memory (lost on exit)")
+	fs.StringVar(&o.instance, "instance", env("L402_INSTANCE", ""), "this proxy's name among those sharing a state database, the same across restarts (default host name and listen address)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -134,6 +138,9 @@ func run(ctx context.Context, args []string, out *os.File) error {
 		}
 		if fc.Backend != "" {
 			o.backendURL = fc.Backend
+		}
+		if fc.State != "" {
+			o.state = fc.State
 		}
 		fc.Server.apply(&o.server)
 		if err := fc.UpstreamTransport.apply(&o.transport); err != nil {
@@ -178,11 +185,22 @@ func run(ctx context.Context, args []string, out *os.File) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	p, err := proxy.New(proxy.Config{Backend: b, Routes: routes, Logger: log, Registerer: reg, TrustForwardedFor: o.trustForwardedFor,
-		Transport: proxy.NewTransport(o.transport), ForwardAuthCacheMax: o.forwardAuthCache})
+	store, where, err := openState(ctx, o.state)
 	if err != nil {
 		return err
 	}
+	defer store.Close()
+	instance := o.instance
+	if instance == "" {
+		host, _ := os.Hostname()
+		instance = host + "/" + o.listen
+	}
+	p, err := proxy.New(proxy.Config{Backend: b, Routes: routes, Logger: log, Registerer: reg, TrustForwardedFor: o.trustForwardedFor,
+		Transport: proxy.NewTransport(o.transport), ForwardAuthCacheMax: o.forwardAuthCache, Store: store, Instance: instance})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -232,7 +250,7 @@ func run(ctx context.Context, args []string, out *os.File) error {
 		return err
 	}
 	srv := o.server.server(mux, log)
-	log.Info("l402proxy listening", "addr", ln.Addr().String(), "backend", scheme, "abilities", backend.Abilities(b), "routes", len(routes))
+	log.Info("l402proxy listening", "addr", ln.Addr().String(), "backend", scheme, "state", where, "instance", instance, "abilities", backend.Abilities(b), "routes", len(routes))
 	if demo || isMemory {
 		printWalkthrough(out, ln.Addr().String(), isMemory, demo)
 	}

@@ -123,7 +123,7 @@ func TestGracefulShutdownResolvesHold(t *testing.T) {
 	os.WriteFile(conf, []byte(fmt.Sprintf("listen: %s\nbackend: memory://\nserver:\n  shutdown_timeout: 30s\nroutes:\n  - name: once\n    path: /\n    upstream: %s\n    price_sat: 1\n    single_use: true\n", addr, up.URL)), 0o600)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "L402PROXY_AS_MAIN=--config "+conf+" --forward-auth off")
+	cmd.Env = append(os.Environ(), "L402PROXY_AS_MAIN=--config "+conf+" --forward-auth off --state "+filepath.Join(dir, "state.db"))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

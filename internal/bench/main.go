@@ -45,6 +45,8 @@ type options struct {
 	l402proxy        string
 	nginx, mem       bool
 	profile          string
+	state            string
+	dir              string // the run's scratch directory, set by run
 }
 
 func main() {
@@ -58,6 +60,7 @@ func main() {
 	flag.DurationVar(&o.maxTime, "max-time", 170*time.Second, "the whole run stops with an error after this")
 	flag.StringVar(&o.l402proxy, "l402proxy", "", "measure this l402proxy binary instead of building ./cmd/l402proxy")
 	flag.BoolVar(&o.nginx, "nginx", true, "measure forward auth behind nginx")
+	flag.StringVar(&o.state, "state", "", "l402proxy --state for the measured proxies: a postgres:// DSN or memory; default a fresh embedded store file per proxy in the run's directory")
 	flag.BoolVar(&o.mem, "memory", true, "measure the challenge path and memory per token (needs l402proxy --pprof)")
 	flag.StringVar(&o.profile, "profile", "", "start l402proxy with --pprof too and write a CPU profile of it, taken during its first round, to this file")
 	flag.Parse()
@@ -108,6 +111,7 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	o.dir = dir
 	ps := &childproc.Group{}
 	defer ps.StopAll()
 	// The signal or the time limit may come while a child is starting:
@@ -146,7 +150,7 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		return err
 	}
 	// Default flags: only where to listen and what to sell.
-	gateArgs := []string{"--listen", gateAddr, "--upstream", "http://" + upAddr}
+	gateArgs := []string{"--listen", gateAddr, "--upstream", "http://" + upAddr, "--state", stateFor(dir, o.state, "gate")}
 	var pprofAddr string
 	if o.profile != "" {
 		if pprofAddr, err = childproc.FreeAddr(); err != nil {
@@ -269,6 +273,15 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	}
 	fmt.Fprintf(out, "\ndone in %s; load average now %s\n", time.Since(t0).Round(time.Second), loadavg())
 	return nil
+}
+
+// stateFor is the --state of one measured proxy: the -state flag, or a file
+// of its own in the run's directory (each embedded store is one process's).
+func stateFor(dir, flagValue, name string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	return filepath.Join(dir, name+"-state.db")
 }
 
 // buyToken pays for one token through the real flow; the proxy runs on the

@@ -107,7 +107,8 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	}
 	// The backend URL names file paths, not secrets; a real deployment
 	// would pass it through L402_BACKEND or --backend env:NAME.
-	proxyArgs := []string{"--listen", addr, "--backend", net.AliceURL(), "--price", fmt.Sprint(priceSat)}
+	// Its state file goes with the demo's other files.
+	proxyArgs := []string{"--listen", addr, "--backend", net.AliceURL(), "--price", fmt.Sprint(priceSat), "--state", filepath.Join(dir, "l402proxy-state.db")}
 	p, err := procs.Start("l402proxy", filepath.Join(bin, "l402proxy"), proxyArgs...)
 	if err != nil {
 		return err

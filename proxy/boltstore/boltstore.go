@@ -1,0 +1,496 @@
+// Package boltstore is the embedded proxy.Store: one file, written with
+// bbolt (a B+tree with copy-on-write pages, every commit fsync'd), which
+// l402proxy uses unless told otherwise. One process owns the file at a time;
+// proxies that must share state use package pgstore.
+//
+// bbolt rather than SQLite: the proxy needs a handful of keyed records and
+// atomic read-modify-write, not queries; bbolt is a small pure-Go library
+// with one writer, which is all a single process needs, and its Batch
+// groups concurrent writes into one fsync. A pure-Go SQLite is a C library
+// translated to Go, many times larger and slower to build, for features
+// this store would not use.
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/l402"
+	"github.com/l402kit/l402kit/proxy"
+)
+
+var (
+	bChallenges = []byte("challenges") // token id -> record
+	bUnpaid     = []byte("unpaid")     // invoice expiry | token id -> nothing
+	bPaidExpiry = []byte("paid_until") // token expiry | token id -> nothing
+	bSpent      = []byte("spent")      // payment hash -> until (unix ns, 0 for ever)
+	bHolds      = []byte("holds")      // payment hash -> record
+)
+
+// Store is a proxy.Store in one bbolt file.
+type Store struct {
+	db *bolt.DB
+}
+
+// DefaultPath is where l402proxy keeps its state unless told otherwise:
+// $XDG_STATE_HOME/l402kit/state.db, or ~/.local/state/l402kit/state.db.
+func DefaultPath() (string, error) {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("boltstore: no XDG_STATE_HOME and no home directory: %w", err)
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "l402kit", "state.db"), nil
+}
+
+// Open opens or creates the store at path (and its directory, mode 0700: the
+// file holds root keys and preimages). Another process holding the file
+// makes Open fail after a second rather than wait.
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("boltstore: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("boltstore: %s is in use by another process (one proxy per file; share state through PostgreSQL)", path)
+		}
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	// Concurrent writes (challenges, spends, claims) share one commit and
+	// fsync; a lone write waits at most this long for company.
+	db.MaxBatchDelay = 2 * time.Millisecond
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bChallenges, bUnpaid, bPaidExpiry, bSpent, bHolds} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("boltstore: init %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Backup writes a consistent copy of the whole store to w while the store
+// stays in use (a read transaction sees one committed state).
+func (s *Store) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// Close implements proxy.Store.
+func (s *Store) Close() error { return s.db.Close() }
+
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnix(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// timeKey orders index entries by time, then token id.
+func timeKey(t time.Time, id []byte) []byte {
+	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), uint64(t.UnixNano()))
+	return append(k, id...)
+}
+
+type challengeRec struct {
+	RootKey        []byte `json:"k"`
+	PaymentHash    []byte `json:"h"`
+	Route          string `json:"r"`
+	Client         string `json:"c"`
+	InvoiceExpires int64  `json:"ie"`
+	TokenExpires   int64  `json:"te,omitempty"`
+	Paid           bool   `json:"p,omitempty"`
+}
+
+func encodeChallenge(c proxy.Challenge) ([]byte, error) {
+	return json.Marshal(challengeRec{RootKey: c.RootKey, PaymentHash: c.PaymentHash[:], Route: c.Route, Client: c.Client,
+		InvoiceExpires: unix(c.InvoiceExpires), TokenExpires: unix(c.TokenExpires), Paid: c.Paid})
+}
+
+func decodeChallenge(id, v []byte) (proxy.Challenge, error) {
+	var r challengeRec
+	if err := json.Unmarshal(v, &r); err != nil {
+		return proxy.Challenge{}, fmt.Errorf("boltstore: challenge record %x: %w", id, err)
+	}
+	c := proxy.Challenge{RootKey: r.RootKey, Route: r.Route, Client: r.Client,
+		InvoiceExpires: fromUnix(r.InvoiceExpires), TokenExpires: fromUnix(r.TokenExpires), Paid: r.Paid}
+	copy(c.TokenID[:], id)
+	copy(c.PaymentHash[:], r.PaymentHash)
+	return c, nil
+}
+
+// PutChallenge implements proxy.Store.
+func (s *Store) PutChallenge(ctx context.Context, c proxy.Challenge) error {
+	v, err := encodeChallenge(c)
+	if err != nil {
+		return err
+	}
+	return s.batch(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bChallenges)
+		if b.Get(c.TokenID[:]) != nil {
+			return proxy.ErrRecordExists
+		}
+		if err := b.Put(c.TokenID[:], v); err != nil {
+			return err
+		}
+		if c.Paid {
+			return indexPaid(tx, c)
+		}
+		return tx.Bucket(bUnpaid).Put(timeKey(c.InvoiceExpires, c.TokenID[:]), nil)
+	})
+}
+
+func indexPaid(tx *bolt.Tx, c proxy.Challenge) error {
+	if c.TokenExpires.IsZero() {
+		return nil
+	}
+	return tx.Bucket(bPaidExpiry).Put(timeKey(c.TokenExpires, c.TokenID[:]), nil)
+}
+
+// Challenge implements proxy.Store.
+func (s *Store) Challenge(ctx context.Context, id l402.TokenID) (proxy.Challenge, error) {
+	var c proxy.Challenge
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		v := tx.Bucket(bChallenges).Get(id[:])
+		if v == nil {
+			return proxy.ErrNoRecord
+		}
+		var err error
+		c, err = decodeChallenge(id[:], v)
+		return err
+	})
+	return c, err
+}
+
+// MarkPaid implements proxy.Store.
+func (s *Store) MarkPaid(ctx context.Context, id l402.TokenID) error {
+	return s.batch(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bChallenges)
+		v := b.Get(id[:])
+		if v == nil {
+			return proxy.ErrNoRecord
+		}
+		c, err := decodeChallenge(id[:], v)
+		if err != nil || c.Paid {
+			return err
+		}
+		c.Paid = true
+		if v, err = encodeChallenge(c); err != nil {
+			return err
+		}
+		if err := b.Put(id[:], v); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bUnpaid).Delete(timeKey(c.InvoiceExpires, id[:])); err != nil {
+			return err
+		}
+		return indexPaid(tx, c)
+	})
+}
+
+// Revoke implements proxy.Store.
+func (s *Store) Revoke(ctx context.Context, ids ...l402.TokenID) error {
+	return s.batch(ctx, func(tx *bolt.Tx) error {
+		for _, id := range ids {
+			if err := deleteChallenge(tx, id[:]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func deleteChallenge(tx *bolt.Tx, id []byte) error {
+	b := tx.Bucket(bChallenges)
+	v := b.Get(id)
+	if v == nil {
+		return nil
+	}
+	c, err := decodeChallenge(id, v)
+	if err != nil {
+		return err
+	}
+	if err := tx.Bucket(bUnpaid).Delete(timeKey(c.InvoiceExpires, id)); err != nil {
+		return err
+	}
+	if !c.TokenExpires.IsZero() {
+		if err := tx.Bucket(bPaidExpiry).Delete(timeKey(c.TokenExpires, id)); err != nil {
+			return err
+		}
+	}
+	return b.Delete(id)
+}
+
+// ExpiredUnpaid implements proxy.Store.
+func (s *Store) ExpiredUnpaid(ctx context.Context, now time.Time, limit int) ([]proxy.Challenge, error) {
+	var out []proxy.Challenge
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		cb := tx.Bucket(bChallenges)
+		cur := tx.Bucket(bUnpaid).Cursor()
+		end := binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano()))
+		for k, _ := cur.First(); k != nil && len(out) < limit && bytes.Compare(k[:8], end) < 0; k, _ = cur.Next() {
+			id := k[8:]
+			v := cb.Get(id)
+			if v == nil {
+				continue
+			}
+			c, err := decodeChallenge(id, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Spend implements proxy.Store.
+func (s *Store) Spend(ctx context.Context, hash backend.PaymentHash, until time.Time) (bool, error) {
+	var first bool
+	err := s.batch(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bSpent)
+		first = b.Get(hash[:]) == nil
+		if !first {
+			return nil
+		}
+		return b.Put(hash[:], binary.BigEndian.AppendUint64(nil, uint64(unix(until))))
+	})
+	return first, err
+}
+
+// Unspend implements proxy.Store.
+func (s *Store) Unspend(ctx context.Context, hash backend.PaymentHash) error {
+	return s.batch(ctx, func(tx *bolt.Tx) error { return tx.Bucket(bSpent).Delete(hash[:]) })
+}
+
+type holdRec struct {
+	Preimage  []byte `json:"p"`
+	Route     string `json:"r"`
+	Client    string `json:"c"`
+	Expires   int64  `json:"e"`
+	ClaimedBy string `json:"cb,omitempty"`
+	ClaimedAt int64  `json:"ca,omitempty"`
+}
+
+func encodeHold(h proxy.Hold) ([]byte, error) {
+	return json.Marshal(holdRec{Preimage: h.Preimage[:], Route: h.Route, Client: h.Client, Expires: unix(h.Expires),
+		ClaimedBy: h.ClaimedBy, ClaimedAt: unix(h.ClaimedAt)})
+}
+
+func decodeHold(v []byte) (proxy.Hold, error) {
+	var r holdRec
+	if err := json.Unmarshal(v, &r); err != nil {
+		return proxy.Hold{}, fmt.Errorf("boltstore: hold record: %w", err)
+	}
+	h := proxy.Hold{Route: r.Route, Client: r.Client, Expires: fromUnix(r.Expires), ClaimedBy: r.ClaimedBy, ClaimedAt: fromUnix(r.ClaimedAt)}
+	copy(h.Preimage[:], r.Preimage)
+	return h, nil
+}
+
+// PutHold implements proxy.Store.
+func (s *Store) PutHold(ctx context.Context, h proxy.Hold, max int) error {
+	hash := h.Hash()
+	v, err := encodeHold(h)
+	if err != nil {
+		return err
+	}
+	return s.batch(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bHolds)
+		if b.Get(hash[:]) != nil {
+			return proxy.ErrRecordExists
+		}
+		if b.Stats().KeyN >= max {
+			return proxy.ErrHoldsFull
+		}
+		return b.Put(hash[:], v)
+	})
+}
+
+// ClaimHold implements proxy.Store.
+func (s *Store) ClaimHold(ctx context.Context, hash backend.PaymentHash, owner string, now time.Time) (proxy.Hold, error) {
+	var h proxy.Hold
+	err := s.batch(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bHolds)
+		v := b.Get(hash[:])
+		if v == nil {
+			return proxy.ErrNoRecord
+		}
+		var err error
+		if h, err = decodeHold(v); err != nil {
+			return err
+		}
+		if h.ClaimedBy != "" {
+			return proxy.ErrHoldClaimed
+		}
+		h.ClaimedBy, h.ClaimedAt = owner, now
+		if v, err = encodeHold(h); err != nil {
+			return err
+		}
+		return b.Put(hash[:], v)
+	})
+	return h, err
+}
+
+// ReleaseHold implements proxy.Store.
+func (s *Store) ReleaseHold(ctx context.Context, hash backend.PaymentHash) error {
+	return s.batch(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bHolds)
+		v := b.Get(hash[:])
+		if v == nil {
+			return nil
+		}
+		h, err := decodeHold(v)
+		if err != nil {
+			return err
+		}
+		h.ClaimedBy, h.ClaimedAt = "", time.Time{}
+		if v, err = encodeHold(h); err != nil {
+			return err
+		}
+		return b.Put(hash[:], v)
+	})
+}
+
+// DeleteHold implements proxy.Store.
+func (s *Store) DeleteHold(ctx context.Context, hash backend.PaymentHash) error {
+	return s.batch(ctx, func(tx *bolt.Tx) error { return tx.Bucket(bHolds).Delete(hash[:]) })
+}
+
+// StaleHolds implements proxy.Store. Holds are bounded by the proxy's
+// MaxPendingHolds, so a scan is cheap.
+func (s *Store) StaleHolds(ctx context.Context, q proxy.StaleHoldQuery) ([]proxy.Hold, error) {
+	var out []proxy.Hold
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bHolds).ForEach(func(_, v []byte) error {
+			if len(out) >= q.Limit {
+				return nil
+			}
+			h, err := decodeHold(v)
+			if err != nil {
+				return err
+			}
+			if q.Matches(h) {
+				out = append(out, h)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// CountHolds implements proxy.Store.
+func (s *Store) CountHolds(ctx context.Context) (int, error) {
+	var n int
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		n = tx.Bucket(bHolds).Stats().KeyN
+		return nil
+	})
+	return n, err
+}
+
+// Collect implements proxy.Store.
+func (s *Store) Collect(ctx context.Context, now time.Time) (int, error) {
+	n := 0
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		n = 0
+		end := binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano()))
+		var ids [][]byte
+		cur := tx.Bucket(bPaidExpiry).Cursor()
+		for k, _ := cur.First(); k != nil && bytes.Compare(k[:8], end) < 0; k, _ = cur.Next() {
+			ids = append(ids, bytes.Clone(k[8:]))
+		}
+		for _, id := range ids {
+			if err := deleteChallenge(tx, id); err != nil {
+				return err
+			}
+			n++
+		}
+		var hashes [][]byte
+		sb := tx.Bucket(bSpent)
+		err := sb.ForEach(func(k, v []byte) error {
+			if u := int64(binary.BigEndian.Uint64(v)); u != 0 && u < now.UnixNano() {
+				hashes = append(hashes, bytes.Clone(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, h := range hashes {
+			if err := sb.Delete(h); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// batch runs a write through bbolt's Batch, which may run f more than once
+// (f must set its results afresh each time). The store's own sentinels pass
+// through unwrapped so callers can match them.
+func (s *Store) batch(ctx context.Context, f func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return wrap(s.db.Batch(f))
+}
+
+func (s *Store) update(ctx context.Context, f func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return wrap(s.db.Update(f))
+}
+
+func (s *Store) view(ctx context.Context, f func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return wrap(s.db.View(f))
+}
+
+func wrap(err error) error {
+	if err == nil || errors.Is(err, proxy.ErrNoRecord) || errors.Is(err, proxy.ErrRecordExists) ||
+		errors.Is(err, proxy.ErrHoldClaimed) || errors.Is(err, proxy.ErrHoldsFull) {
+		return err
+	}
+	return fmt.Errorf("boltstore: %w", err)
+}
+
+var _ proxy.Store = (*Store)(nil)

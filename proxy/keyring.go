@@ -1,0 +1,130 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/l402kit/l402kit/l402"
+)
+
+// keyring is the verifier's root key source: the Store behind an in-process
+// cache, so that a token seen before is verified without asking the store.
+// An entry is trusted for ttl; after that the store is asked again, which is
+// how a token revoked through another proxy sharing the store stops working
+// here. Tokens the store does not know are not cached: another proxy may
+// have just minted them.
+type keyring struct {
+	store    Store
+	ttl      time.Duration
+	perShard int
+	shards   [16]keyShard
+}
+
+type keyShard struct {
+	mu sync.RWMutex
+	m  map[l402.TokenID]*cachedKey
+}
+
+type cachedKey struct {
+	key          []byte
+	tokenExpires time.Time
+	fetched      time.Time
+	paid         bool // guarded by the shard's lock
+}
+
+func newKeyring(store Store, ttl time.Duration, entries int) *keyring {
+	k := &keyring{store: store, ttl: ttl, perShard: max(1, entries/16)}
+	for i := range k.shards {
+		k.shards[i].m = make(map[l402.TokenID]*cachedKey)
+	}
+	return k
+}
+
+func (k *keyring) shard(id l402.TokenID) *keyShard { return &k.shards[id[0]&15] }
+
+// entry returns the cached record of id, asking the store when there is none
+// or it is older than ttl.
+func (k *keyring) entry(ctx context.Context, id l402.TokenID) (*cachedKey, error) {
+	s := k.shard(id)
+	s.mu.RLock()
+	e := s.m[id]
+	s.mu.RUnlock()
+	if e != nil && time.Since(e.fetched) < k.ttl {
+		return e, nil
+	}
+	c, err := k.store.Challenge(ctx, id)
+	if errors.Is(err, ErrNoRecord) {
+		s.mu.Lock()
+		delete(s.m, id)
+		s.mu.Unlock()
+		return nil, l402.ErrUnknownToken
+	}
+	if err != nil {
+		return nil, err
+	}
+	e = &cachedKey{key: c.RootKey, tokenExpires: c.TokenExpires, fetched: time.Now(), paid: c.Paid}
+	s.mu.Lock()
+	if len(s.m) >= k.perShard {
+		// Crude but bounded: a dropped entry costs one store read.
+		clear(s.m)
+	}
+	s.m[id] = e
+	s.mu.Unlock()
+	return e, nil
+}
+
+// RootKey implements l402.RootKeyStore.
+func (k *keyring) RootKey(ctx context.Context, id l402.TokenID) ([]byte, error) {
+	e, err := k.entry(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return e.key, nil
+}
+
+// NewRootKey implements l402.RootKeyStore; the proxy mints with
+// l402.NewMacaroon and records the whole challenge instead.
+func (k *keyring) NewRootKey(context.Context, l402.TokenID) ([]byte, error) {
+	return nil, errors.New("proxy: root keys are made with their challenge record")
+}
+
+// Revoke implements l402.RootKeyStore.
+func (k *keyring) Revoke(ctx context.Context, id l402.TokenID) error {
+	if err := k.store.Revoke(ctx, id); err != nil {
+		return err
+	}
+	s := k.shard(id)
+	s.mu.Lock()
+	delete(s.m, id)
+	s.mu.Unlock()
+	return nil
+}
+
+// paid notes that a token verified with its preimage (or its payment is
+// held), so its record outlives its invoice. The store is written once per
+// token and cache entry; a failed write is retried on the next request and,
+// failing that, the collector asks the node before dropping the record.
+// It returns the token's expiry, zero for none.
+func (k *keyring) paid(ctx context.Context, id l402.TokenID) (time.Time, error) {
+	e, err := k.entry(ctx, id)
+	if err != nil {
+		return time.Time{}, err
+	}
+	s := k.shard(id)
+	s.mu.RLock()
+	done := e.paid
+	s.mu.RUnlock()
+	if done {
+		return e.tokenExpires, nil
+	}
+	if err := k.store.MarkPaid(ctx, id); err != nil {
+		return e.tokenExpires, fmt.Errorf("mark token paid: %w", err)
+	}
+	s.mu.Lock()
+	e.paid = true
+	s.mu.Unlock()
+	return e.tokenExpires, nil
+}

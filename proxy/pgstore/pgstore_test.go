@@ -1,0 +1,43 @@
+package pgstore_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/l402kit/l402kit/internal/pgtest"
+	"github.com/l402kit/l402kit/proxy"
+	"github.com/l402kit/l402kit/proxy/pgstore"
+	"github.com/l402kit/l402kit/proxy/statetest"
+)
+
+func TestContract(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	schemas := map[proxy.Store]string{}
+	open := func(t *testing.T, schema string) proxy.Store {
+		s, err := pgstore.Open(context.Background(), pgstore.Config{DSN: dsn, Schema: schema})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		schemas[s] = schema
+		return s
+	}
+	statetest.Run(t, statetest.Harness{
+		Open: func(t *testing.T) proxy.Store { return open(t, pgtest.Schema(t, dsn)) },
+		Reopen: func(t *testing.T, s proxy.Store) proxy.Store {
+			s.Close()
+			return open(t, schemas[s])
+		},
+		Second: func(t *testing.T, s proxy.Store) proxy.Store { return open(t, schemas[s]) },
+	})
+}
+
+func TestBadConfig(t *testing.T) {
+	if _, err := pgstore.Open(context.Background(), pgstore.Config{DSN: "postgres://x@127.0.0.1:1/db", Schema: "Robert'); DROP"}); err == nil {
+		t.Fatal("a schema name that is not an identifier was accepted")
+	}
+	if _, err := pgstore.Open(context.Background(), pgstore.Config{DSN: "postgres://u:secretpw@[::1"}); err == nil || strings.Contains(err.Error(), "secretpw") {
+		t.Fatalf("unparsable DSN: %v (must fail without quoting the password)", err)
+	}
+}
