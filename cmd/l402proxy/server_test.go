@@ -71,7 +71,7 @@ func TestServerFlagsAndYAML(t *testing.T) {
 	}
 	// A caveat typo fails at start-up, naming the key.
 	os.WriteFile(path, []byte("backend: memory://\nroutes:\n  - name: api\n    path: /\n    price_sat: 1\n    caveats: [\"mehtod=GET\"]\n"), 0o600)
-	err = run(context.Background(), []string{"--config", path, "--listen", "127.0.0.1:0"}, nil)
+	err = run(context.Background(), []string{"--config", path, "--listen", "127.0.0.1:0", "--state", "memory"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "mehtod") {
 		t.Fatalf("caveat typo: %v", err)
 	}
