@@ -18,7 +18,7 @@ import (
 // presents: the macaroon with the invoice's preimage.
 func Example_mintAndVerify() {
 	ctx := context.Background()
-	node, _ := memory.NewNode(memory.Config{})
+	node, _ := memory.New(context.Background(), memory.Config{})
 	defer node.Close()
 
 	store := l402.NewMemoryRootKeyStore()
@@ -27,7 +27,7 @@ func Example_mintAndVerify() {
 
 	// Server: an invoice and a macaroon committing to its payment hash,
 	// good for one hour on /paid/.
-	inv, _ := backend.New(node, backend.Options{}).CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(10), Memo: "example"})
+	inv, _ := node.CreateInvoice(ctx, backend.InvoiceRequest{Amount: backend.Sat(10), Memo: "example"})
 	mac, _, err := minter.Mint(ctx, inv.PaymentHash,
 		l402.ServicesCaveat(l402.Service{Name: "api"}),
 		l402.ValidUntilCaveat("api", time.Now().Add(time.Hour)),
@@ -57,7 +57,7 @@ func Example_mintAndVerify() {
 // A client fetches a paid resource: Transport pays the 402 challenge
 // through any backend.Payer, within MaxPrice, and retries with the token.
 func ExampleTransport() {
-	node, _ := memory.NewNode(memory.Config{})
+	node, _ := memory.New(context.Background(), memory.Config{})
 	defer node.Close()
 	srv := httptest.NewServer(paidHandler(node, backend.Sat(10)))
 	defer srv.Close()
@@ -83,7 +83,7 @@ func ExampleTransport() {
 
 // paidHandler is the server side of ExampleTransport: a 402 challenge for
 // requests without a valid token, the resource for the others.
-func paidHandler(node *memory.Node, price backend.MilliSat) http.Handler {
+func paidHandler(node *backend.Backend, price backend.MilliSat) http.Handler {
 	store := l402.NewMemoryRootKeyStore()
 	minter, verifier := l402.NewMinter(store, ""), l402.NewVerifier(store)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -93,7 +93,7 @@ func paidHandler(node *memory.Node, price backend.MilliSat) http.Handler {
 			fmt.Fprint(w, "the report")
 			return
 		}
-		inv, err := backend.New(node, backend.Options{}).CreateInvoice(ctx, backend.InvoiceRequest{Amount: price})
+		inv, err := node.CreateInvoice(ctx, backend.InvoiceRequest{Amount: price})
 		if err != nil {
 			http.Error(w, "node unavailable", http.StatusServiceUnavailable)
 			return
