@@ -61,11 +61,11 @@ staticcheck:
 
 ## images: build the regtest container images (btcd, lnd) locally; cached by version
 images:
-	$(GO) run ./internal/images/cmd/images
+	$(GO) run ./internal/tools/images/cmd/images
 
 ## fronts: build the Traefik binary the front-server tests run (nginx and Caddy come from Debian: scripts/ci-deps.sh); cached by version
 fronts:
-	$(GO) run ./internal/images/cmd/images -traefik
+	$(GO) run ./internal/tools/images/cmd/images -traefik
 
 ## demo: run the reference proxy on the embedded memory backend
 demo:
@@ -73,12 +73,12 @@ demo:
 
 ## demo-lnd: the whole 402 flow on real LND nodes (regtest in Docker), removed afterwards
 demo-lnd: images
-	$(GO) run ./internal/demolnd
+	$(GO) run ./internal/tools/demolnd
 
 ## bench: the built l402proxy with default flags vs a plain httputil.ReverseProxy and
 ## nginx forward auth, driven by wrk; challenge path and memory per token (about 2 minutes)
 bench: bench-deps
-	$(GO) run ./internal/bench
+	$(GO) run ./internal/tools/bench
 
 # wrk and nginx, from Debian (scripts/ci-deps.sh; root for apt-get)
 bench-deps:
@@ -90,4 +90,4 @@ bench-go:
 
 ## loadcmp: in-process load run of the gate vs plain httputil.ReverseProxy, with -cpuprofile (a profiling aid)
 loadcmp:
-	$(GO) run ./internal/loadcmp -n 20000 -c 16 -rounds 3
+	$(GO) run ./internal/tools/loadcmp -n 20000 -c 16 -rounds 3

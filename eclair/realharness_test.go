@@ -27,7 +27,7 @@ import (
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/conformance"
 	"github.com/l402kit/l402kit/eclair"
-	"github.com/l402kit/l402kit/internal/images"
+	"github.com/l402kit/l402kit/internal/tools/images"
 )
 
 // The real-daemon harness: two Eclair nodes from Eclair's official image on

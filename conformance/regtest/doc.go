@@ -5,7 +5,7 @@
 // StartLND starts btcd, Alice (the LND node under test) and Bob (an LND
 // node that pays Alice's invoices), funds Bob, opens a channel Bob→Alice
 // and waits until it is active. Images are built locally by
-// internal/images ("make images"); StartLND builds missing ones itself only
+// internal/tools/images ("make images"); StartLND builds missing ones itself only
 // with WithBuild or L402KIT_REGTEST_BUILD=1, and otherwise reports
 // ErrNoImages. L402KIT_LND_IMAGE and L402KIT_BTCD_IMAGE name other images,
 // such as official ones, to run instead.

@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/deploy"
-	"github.com/l402kit/l402kit/internal/images"
+	"github.com/l402kit/l402kit/internal/tools/images"
 )
 
 // Front is a running front server.

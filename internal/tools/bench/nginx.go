@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/l402kit/l402kit/internal/childproc"
+	"github.com/l402kit/l402kit/internal/tools/childproc"
 )
 
 // nginxSite is the repository's forward-auth configuration for nginx, the
@@ -70,7 +70,7 @@ func startNginx(ps *childproc.Group, dir, name, listen, upstream, auth string) (
 		{"/var/cache/nginx/l402", filepath.Join(dir, "auth-cache")},
 	} {
 		if !strings.Contains(conf, r[0]) {
-			return nil, fmt.Errorf("%s no longer contains %q: update internal/bench to match it", nginxSite, r[0])
+			return nil, fmt.Errorf("%s no longer contains %q: update internal/tools/bench to match it", nginxSite, r[0])
 		}
 		conf = strings.ReplaceAll(conf, r[0], r[1])
 	}

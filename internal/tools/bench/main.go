@@ -6,7 +6,7 @@
 // from the machine falls on all alike. It also measures the challenge path
 // and the memory each issued and each cached token costs the proxy.
 //
-//	go run ./internal/bench            (make bench)
+//	go run ./internal/tools/bench            (make bench)
 //
 // Everything listens on 127.0.0.1 and every process it starts is stopped
 // when it returns, fails or is interrupted; the whole run is bounded by
@@ -31,7 +31,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/childproc"
+	"github.com/l402kit/l402kit/internal/tools/childproc"
 	"github.com/l402kit/l402kit/l402"
 	"github.com/l402kit/l402kit/memory"
 )
@@ -86,7 +86,7 @@ type binaries struct{ l402proxy, upstream, plain string }
 // build compiles the three programs the run starts, as users build them.
 func build(ctx context.Context, dir string, o options) (binaries, error) {
 	bin := filepath.Join(dir, "bin")
-	pkgs := []string{"./internal/bench/upstream", "./internal/bench/plainproxy"}
+	pkgs := []string{"./internal/tools/bench/upstream", "./internal/tools/bench/plainproxy"}
 	if o.l402proxy == "" {
 		pkgs = append(pkgs, "./cmd/l402proxy")
 	}

@@ -28,7 +28,7 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/conformance/regtest"
-	"github.com/l402kit/l402kit/internal/childproc"
+	"github.com/l402kit/l402kit/internal/tools/childproc"
 	"github.com/l402kit/l402kit/l402"
 )
 

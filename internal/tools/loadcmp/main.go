@@ -6,7 +6,7 @@
 // Everything listens on 127.0.0.1; the backend is the in-process memory
 // node, which also pays for the one token the run buys.
 //
-//	go run ./internal/loadcmp -n 20000 -c 16 -rounds 3 [-json]
+//	go run ./internal/tools/loadcmp -n 20000 -c 16 -rounds 3 [-json]
 //
 // Each target gets exactly -n requests per round from -c workers; rounds
 // alternate which of baseline and L402 goes first, so noise from other

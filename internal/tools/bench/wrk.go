@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/l402kit/l402kit/internal/childproc"
+	"github.com/l402kit/l402kit/internal/tools/childproc"
 )
 
 // wrkScript sets the request's headers from the arguments after "--"
