@@ -28,8 +28,8 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/conformance"
-	"github.com/l402kit/l402kit/internal/tools/images"
 	"github.com/l402kit/l402kit/internal/lndrest"
+	"github.com/l402kit/l402kit/internal/tools/images"
 	"github.com/l402kit/l402kit/lnd"
 )
 
