@@ -58,7 +58,7 @@ func main() {
 	flag.IntVar(&o.threads, "t", 1, "wrk threads")
 	flag.IntVar(&o.conns, "c", 32, "wrk connections")
 	flag.IntVar(&o.tokens, "tokens", 10000, "tokens issued and presented for the memory figures")
-	flag.DurationVar(&o.maxTime, "max-time", 170*time.Second, "the whole run stops with an error after this")
+	flag.DurationVar(&o.maxTime, "max-time", 170*time.Second, "the run stops with an error this long after the build (a cold build of l402proxy takes minutes)")
 	flag.StringVar(&o.l402proxy, "l402proxy", "", "measure this l402proxy binary instead of building ./cmd/l402proxy")
 	flag.BoolVar(&o.nginx, "nginx", true, "measure forward auth behind nginx")
 	flag.StringVar(&o.state, "state", "", "l402proxy --state for the measured proxies: a postgres:// DSN or memory; default a fresh embedded store file per proxy in the run's directory")
@@ -72,11 +72,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ctx, cancel := context.WithTimeoutCause(ctx, o.maxTime, fmt.Errorf("time limit -max-time %s reached", o.maxTime))
-	defer cancel()
 	if err := run(ctx, o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
-		cancel()
+		stop()
 		os.Exit(1)
 	}
 }
@@ -129,6 +127,10 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		return err
 	}
 	fmt.Fprintf(out, "built l402proxy, upstream and plainproxy in %s\n", time.Since(t0).Round(100*time.Millisecond))
+	ctx, cancel := context.WithTimeoutCause(ctx, o.maxTime, fmt.Errorf("time limit -max-time %s reached", o.maxTime))
+	defer cancel()
+	go func() { <-ctx.Done(); ps.StopAll() }()
+	t0 = time.Now()
 	w, err := newWrkRunner(dir, o.threads, o.conns)
 	if err != nil {
 		return err
@@ -290,7 +292,7 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 			return err
 		}
 	}
-	fmt.Fprintf(out, "\ndone in %s; load average now %s\n", time.Since(t0).Round(time.Second), loadavg())
+	fmt.Fprintf(out, "\nmeasured in %s after the build; load average now %s\n", time.Since(t0).Round(time.Second), loadavg())
 	return nil
 }
 
