@@ -197,3 +197,71 @@ func TestEncodeInvoiceRoundTrip(t *testing.T) {
 		t.Errorf("unknown network: %v", err)
 	}
 }
+
+func TestNewOfABackendKeepsAbilitiesTruthful(t *testing.T) {
+	inner := backend.New(fake{}, backend.Options{})
+	if got := backend.Abilities(backend.New(inner, backend.Options{})); len(got) != 0 {
+		t.Fatalf("a Backend over a Backend over a driver without abilities claims %v", got)
+	}
+}
+
+// payFake is a payer whose PayInvoice fails with err.
+type payFake struct {
+	fake
+	err error
+}
+
+func (p payFake) PayInvoice(context.Context, string, backend.PayOptions) (*backend.Payment, error) {
+	return nil, p.err
+}
+
+func TestPayErrorsSayWhatBecameOfTheMoney(t *testing.T) {
+	key, err := btcec.NewPrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre, _ := backend.NewPreimage()
+	inv, err := backend.EncodeInvoice(backend.InvoiceTemplate{Network: "regtest", PaymentHash: pre.Hash(),
+		CreatedAt: time.Now(), Expiry: time.Hour, Amount: 1000}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name       string
+		err        error
+		want       error
+		keepsCause bool
+	}{
+		{"plain error: fate unknown", errors.New("connection reset"), backend.ErrPaymentUnknown, true},
+		{"unavailable before sending", fmt.Errorf("%w: dial refused", backend.ErrUnavailable), backend.ErrUnavailable, false},
+		{"unavailable at a deadline", fmt.Errorf("%w: %w", backend.ErrUnavailable, context.DeadlineExceeded), backend.ErrPaymentUnknown, false},
+		{"failed", fmt.Errorf("%w: no route", backend.ErrPaymentFailed), backend.ErrPaymentFailed, false},
+		{"two sentinels", fmt.Errorf("%w: %w", backend.ErrPaymentFailed, backend.ErrNotFound), backend.ErrPaymentUnknown, false},
+	} {
+		b := backend.New(payFake{err: c.err}, backend.Options{})
+		_, err := b.PayInvoice(context.Background(), inv, backend.PayOptions{})
+		n := 0
+		for _, s := range backend.Sentinels() {
+			if errors.Is(err, s) {
+				n++
+			}
+		}
+		if !errors.Is(err, c.want) || n != 1 {
+			t.Errorf("%s: %v (%d sentinels), want %q alone", c.name, err, n, c.want)
+		}
+		if c.keepsCause && !errors.Is(err, c.err) {
+			t.Errorf("%s: %v lost the driver's error", c.name, err)
+		}
+	}
+	// MaxFee on a payer that cannot limit fees is refused before anything.
+	b := backend.New(payFake{err: errors.New("must not be called")}, backend.Options{})
+	if _, err := b.PayInvoice(context.Background(), "  lightning:"+inv+"\n", backend.PayOptions{MaxFee: 1}); backend.Kind(err) != backend.ErrUnsupported {
+		t.Errorf("MaxFee without FeeLimiter: %v, want ErrUnsupported", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.LookupInvoice(context.Background(), pre.Hash()); backend.Kind(err) != backend.ErrClosed {
+		t.Errorf("lookup after Close: %v, want ErrClosed", err)
+	}
+}

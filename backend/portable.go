@@ -65,8 +65,13 @@ type Backend struct {
 	pinger Pinger
 }
 
-// New wraps d in a Backend. It does not contact the node.
+// New wraps d in a Backend. It does not contact the node. A *Backend has
+// every method of every ability, so given one New wraps its driver instead,
+// keeping the abilities truthful.
 func New(d Driver, o Options) *Backend {
+	if inner, ok := d.(*Backend); ok {
+		d = inner.drv
+	}
 	if o.CallTimeout <= 0 {
 		o.CallTimeout = DefaultCallTimeout
 	}
