@@ -587,9 +587,27 @@ func (b *driver) pollHold(ctx context.Context, hash backend.PaymentHash) (*backe
 // to pay's defaults (maxfeepercent 0.5%, exemptfee 5 sat).
 //
 // pay answers an invoice this node paid before with that earlier payment's
-// success and pays nothing; the contract refuses such a payment, so a
-// success whose created_at is older than this call is ErrPaymentFailed.
+// success and pays nothing; the contract refuses such a payment. So listpays
+// is asked first: a complete payment of the invoice is ErrPaymentFailed, a
+// pending one ErrPaymentUnknown. A success whose created_at is older than
+// this call (a payment that completed in between) is ErrPaymentFailed too.
 func (b *driver) PayInvoice(ctx context.Context, bolt11 string, opts backend.PayOptions) (*backend.Payment, error) {
+	d, err := backend.DecodeInvoice(bolt11)
+	if err != nil {
+		return nil, err
+	}
+	var earlier listPaysResult
+	if err := b.call(ctx, "listpays", map[string]string{"payment_hash": d.PaymentHash.String()}, &earlier); err != nil {
+		return nil, err // nothing was sent yet
+	}
+	for _, e := range earlier.Pays {
+		switch e.Status {
+		case "complete":
+			return nil, fmt.Errorf("cln: pay: %w: invoice is already paid (listpays)", backend.ErrPaymentFailed)
+		case "pending":
+			return nil, fmt.Errorf("cln: pay: %w: a payment of this invoice is in flight (listpays)", backend.ErrPaymentUnknown)
+		}
+	}
 	p := payParams{
 		Bolt11:     bolt11,
 		AmountMsat: int64(opts.Amount),

@@ -18,7 +18,9 @@
 //
 // Methods called: getinfo and help (at open and for Info), invoice (with
 // deschashonly for InvoiceRequest.HashedDescription), listinvoices,
-// waitinvoice and pay; with the hold plugin also signinvoice and the
+// waitinvoice, listpays and pay (listpays first: pay would answer an
+// invoice this node already paid with the earlier success, which the
+// contract refuses); with the hold plugin also signinvoice and the
 // plugin's methods below. A rune for CLNRest must allow them.
 //
 // A plain invoice that commits to a description hash needs the description

@@ -114,6 +114,15 @@ type payResult struct {
 	Status          string  `json:"status"` // "complete", "pending", "failed"
 }
 
+// listPaysResult is the response of listpays.
+type listPaysResult struct {
+	Pays []struct {
+		PaymentHash string  `json:"payment_hash"`
+		Status      string  `json:"status"` // "pending", "failed", "complete"
+		CreatedAt   float64 `json:"created_at"`
+	} `json:"pays"`
+}
+
 // getinfoResult is the response of getinfo.
 type getinfoResult struct {
 	ID                    string `json:"id"`

@@ -61,6 +61,7 @@ type ledger struct {
 	byHash       map[backend.PaymentHash]*record
 	holds        map[backend.PaymentHash]int64  // hold invoice id by hash
 	signed       map[string]backend.PaymentHash // signinvoice output not yet injected
+	sent         map[backend.PaymentHash]any    // pay's result for each invoice this node paid
 	createdIndex uint64
 	payIndex     uint64
 	updatedIndex uint64
@@ -72,6 +73,7 @@ func newLedger() *ledger {
 		byHash:  map[backend.PaymentHash]*record{},
 		holds:   map[backend.PaymentHash]int64{},
 		signed:  map[string]backend.PaymentHash{},
+		sent:    map[backend.PaymentHash]any{},
 	}
 }
 
@@ -83,6 +85,7 @@ var methodUsage = map[string]string{
 	"listinvoices":  "listinvoices [label] [invstring] [payment_hash] [offer_id] [index] [start] [limit]",
 	"waitinvoice":   "waitinvoice label",
 	"pay":           "pay bolt11 [amount_msat] [label] [riskfactor] [maxfeepercent] [retry_for] [maxdelay] [exemptfee] [localinvreqid] [exclude] [maxfee] [description] [partial_msat]",
+	"listpays":      "listpays [bolt11] [payment_hash] [status] [index] [start] [limit]",
 	"signinvoice":   "signinvoice invstring",
 	"createinvoice": "createinvoice invstring label preimage",
 }
@@ -125,6 +128,8 @@ func (f *Fake) dispatch(ctx context.Context, method string, params json.RawMessa
 		return f.waitinvoice(ctx, params)
 	case "pay":
 		return f.pay(ctx, params)
+	case "listpays":
+		return f.listpays(params)
 	case "signinvoice":
 		return f.signinvoice(ctx, params)
 	case "createinvoice":
@@ -672,6 +677,15 @@ func (f *Fake) pay(ctx context.Context, params json.RawMessage) (any, *rpcError)
 		return nil, &rpcError{Code: codeInvoiceExpired, Message: "Invoice expired",
 			Data: map[string]int64{"now": time.Now().Unix(), "expiry": d.ExpiresAt().Unix()}}
 	}
+	// pay of an invoice this node paid before answers that payment's
+	// success again and pays nothing (Core Lightning v26.06.6; xpay
+	// answers 219 instead).
+	f.state.mu.Lock()
+	earlier, paid := f.state.sent[d.PaymentHash]
+	f.state.mu.Unlock()
+	if paid {
+		return earlier, nil
+	}
 	start := time.Now()
 	pay, err := f.b.PayInvoice(ctx, bolt11, backend.PayOptions{
 		Amount:  backend.MilliSat(amount),
@@ -694,7 +708,7 @@ func (f *Fake) pay(ctx context.Context, params json.RawMessage) (any, *rpcError)
 		}
 		return nil, nodeError(err)
 	}
-	return map[string]any{
+	res := map[string]any{
 		"payment_preimage": pay.Preimage.String(),
 		"destination":      d.Payee,
 		"payment_hash":     pay.PaymentHash.String(),
@@ -703,7 +717,33 @@ func (f *Fake) pay(ctx context.Context, params json.RawMessage) (any, *rpcError)
 		"amount_msat":      int64(pay.Amount),
 		"amount_sent_msat": int64(pay.Amount + pay.Fee),
 		"status":           "complete",
-	}, nil
+	}
+	f.state.mu.Lock()
+	f.state.sent[d.PaymentHash] = res
+	f.state.mu.Unlock()
+	return res, nil
+}
+
+// listpays reports the payments this node made, by payment_hash (the only
+// filter the adapter uses), as {"pays": [...]} with each payment's status.
+func (f *Fake) listpays(params json.RawMessage) (any, *rpcError) {
+	p, rerr := bind(params, []string{"bolt11", "payment_hash", "status", "index", "start", "limit"}, 0)
+	if rerr != nil {
+		return nil, rerr
+	}
+	hashHex, rerr := str(p, "payment_hash")
+	if rerr != nil {
+		return nil, rerr
+	}
+	pays := []any{}
+	f.state.mu.Lock()
+	defer f.state.mu.Unlock()
+	for h, res := range f.state.sent {
+		if hashHex == "" || h.String() == hashHex {
+			pays = append(pays, res)
+		}
+	}
+	return map[string]any{"pays": pays}, nil
 }
 
 // The hold plugin's methods. cln_plugin reports every error of a plugin
