@@ -280,12 +280,14 @@ func checkClientIP(raw, value []byte, ip netip.Addr) error {
 	return nil
 }
 
-// eachService calls f for each name:tier of a services value, stopping when
-// f returns false.
+// eachService calls f for each name:tier of a services value until f
+// returns false. The rest of the list is still checked: a malformed caveat
+// must fail closed even when an entry before the flaw matches.
 func eachService(v []byte, f func(name []byte, tier int) bool) error {
 	if len(v) == 0 {
 		return fmt.Errorf("no services listed")
 	}
+	more := true
 	for len(v) > 0 {
 		var item []byte
 		item, v, _ = bytes.Cut(v, []byte{','})
@@ -297,8 +299,8 @@ func eachService(v []byte, f func(name []byte, tier int) bool) error {
 		if !ok || tier < 0 || tier > 1<<16 {
 			return fmt.Errorf("service entry %q has a bad tier", item)
 		}
-		if !f(name, int(tier)) {
-			return nil
+		if more {
+			more = f(name, int(tier))
 		}
 	}
 	return nil
