@@ -8,7 +8,7 @@
 // count and time.
 //
 //	go build -o /tmp/l402proxy ./cmd/l402proxy
-//	go run ./internal/rssflood -l402proxy /tmp/l402proxy
+//	go run ./internal/tools/rssflood -l402proxy /tmp/l402proxy
 package main
 
 import (
