@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -41,7 +42,17 @@ var (
 
 // Store is a proxy.Store in one bbolt file.
 type Store struct {
-	db *bolt.DB
+	db   *bolt.DB
+	ops  chan *op
+	quit chan struct{}
+	done chan struct{} // closed when the writer has returned
+	once sync.Once
+}
+
+// op is one write waiting for the group commit.
+type op struct {
+	f    func(*bolt.Tx) error
+	done chan error
 }
 
 // DefaultPath is where l402proxy keeps its state unless told otherwise:
@@ -72,9 +83,6 @@ func Open(path string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
-	// Concurrent writes (challenges, spends, claims) share one commit and
-	// fsync; a lone write waits at most this long for company.
-	db.MaxBatchDelay = 2 * time.Millisecond
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bChallenges, bUnpaid, bPaidExpiry, bSpent, bHolds} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -87,7 +95,66 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("boltstore: init %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db, ops: make(chan *op, 1024), quit: make(chan struct{}), done: make(chan struct{})}
+	go s.writer()
+	return s, nil
+}
+
+// writer commits the writes waiting in s.ops together: one transaction and
+// one fsync for all that arrived while the previous commit ran. A lone write
+// is committed at once (bbolt's own Batch would first wait MaxBatchDelay
+// for company), and under load writes share commits.
+func (s *Store) writer() {
+	defer close(s.done)
+	for {
+		var first *op
+		select {
+		case <-s.quit:
+			return
+		case first = <-s.ops:
+		}
+		group := []*op{first}
+	more:
+		for len(group) < 512 {
+			select {
+			case o := <-s.ops:
+				group = append(group, o)
+			default:
+				break more
+			}
+		}
+		results := make([]error, len(group))
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for i, o := range group {
+				results[i] = o.f(tx)
+				if results[i] != nil && !isSentinel(results[i]) {
+					// A real failure may have left part of its writes:
+					// roll the group back and commit each alone below.
+					return results[i]
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			for i, o := range group {
+				o.done <- results[i]
+			}
+			continue
+		}
+		for _, o := range group {
+			var r error
+			if err := s.db.Update(func(tx *bolt.Tx) error {
+				r = o.f(tx)
+				if r != nil && !isSentinel(r) {
+					return r
+				}
+				return nil
+			}); err != nil {
+				r = err
+			}
+			o.done <- r
+		}
+	}
 }
 
 // Backup writes a consistent copy of the whole store to w while the store
@@ -103,7 +170,11 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 }
 
 // Close implements proxy.Store.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.once.Do(func() { close(s.quit) })
+	<-s.done
+	return s.db.Close()
+}
 
 func unix(t time.Time) int64 {
 	if t.IsZero() {
@@ -461,14 +532,36 @@ func (s *Store) Collect(ctx context.Context, now time.Time) (int, error) {
 	return n, err
 }
 
-// batch runs a write through bbolt's Batch, which may run f more than once
-// (f must set its results afresh each time). The store's own sentinels pass
-// through unwrapped so callers can match them.
+// batch runs a write in the next group commit. f may run more than once
+// (when another write of its group fails), so it must set its results
+// afresh each time, and it returns one of the store's sentinels only before
+// it writes anything. The sentinels pass through unwrapped so callers can
+// match them. Once queued, the write is waited for whatever ctx says: it
+// may already be committing.
 func (s *Store) batch(ctx context.Context, f func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return wrap(s.db.Batch(f))
+	o := &op{f: f, done: make(chan error, 1)}
+	select {
+	case s.ops <- o:
+	case <-s.quit:
+		return errors.New("boltstore: store closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-o.done:
+		return wrap(err)
+	case <-s.done:
+		// The writer stopped (Close); o may have been left in the queue.
+		select {
+		case err := <-o.done:
+			return wrap(err)
+		default:
+			return errors.New("boltstore: store closed")
+		}
+	}
 }
 
 func (s *Store) update(ctx context.Context, f func(*bolt.Tx) error) error {
@@ -486,11 +579,15 @@ func (s *Store) view(ctx context.Context, f func(*bolt.Tx) error) error {
 }
 
 func wrap(err error) error {
-	if err == nil || errors.Is(err, proxy.ErrNoRecord) || errors.Is(err, proxy.ErrRecordExists) ||
-		errors.Is(err, proxy.ErrHoldClaimed) || errors.Is(err, proxy.ErrHoldsFull) {
+	if err == nil || isSentinel(err) {
 		return err
 	}
 	return fmt.Errorf("boltstore: %w", err)
+}
+
+func isSentinel(err error) bool {
+	return errors.Is(err, proxy.ErrNoRecord) || errors.Is(err, proxy.ErrRecordExists) ||
+		errors.Is(err, proxy.ErrHoldClaimed) || errors.Is(err, proxy.ErrHoldsFull)
 }
 
 var _ proxy.Store = (*Store)(nil)

@@ -230,3 +230,33 @@ func restartInFlight(t *testing.T, h Harness) {
 		t.Fatalf("%d holds left after resolution", n)
 	}
 }
+
+// revokeAcross revokes a token through one proxy and checks that a second
+// proxy over the same state refuses it once its cached key is older than
+// KeyCacheTTL, while the first refuses it at once.
+func revokeAcross(t *testing.T, a, b proxy.Store) {
+	_, node := newNode(t)
+	mk := func(s proxy.Store) *proxy.Proxy {
+		p, err := proxy.New(proxy.Config{
+			Backend: node, Store: s, CollectEvery: -1, ChallengesPerMinute: -1, Logger: quiet, KeyCacheTTL: 50 * time.Millisecond,
+			Routes: []proxy.Route{{Name: "r", PathPrefix: "/", Price: backend.Sat(1)}},
+		})
+		must(t, err)
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+	pa, pb := mk(a), mk(b)
+	c := challengeOf(t, pa)
+	pay, err := node.PayInvoice(ctx, c.Invoice, backend.PayOptions{})
+	must(t, err)
+	tok := &l402.Token{Macaroon: c.Macaroon, Preimage: pay.Preimage}
+	auth := tok.Authorization()
+	expect(t, serve(pa, auth), http.StatusOK, "token on the proxy that sold it")
+	expect(t, serve(pb, auth), http.StatusOK, "token on the other proxy")
+	id, err := l402.DecodeIdentifier(c.Macaroon.Id())
+	must(t, err)
+	must(t, pa.Revoke(ctx, id.TokenID))
+	expect(t, serve(pa, auth), http.StatusPaymentRequired, "revoked token on the proxy that revoked it")
+	time.Sleep(100 * time.Millisecond) // past the other proxy's KeyCacheTTL
+	expect(t, serve(pb, auth), http.StatusPaymentRequired, "revoked token on the other proxy after KeyCacheTTL")
+}

@@ -64,6 +64,14 @@ func Run(t *testing.T, h Harness) {
 			t.Skip("this store does not outlive its process (no Reopen in the harness)")
 		})
 	}
+	t.Run("Shared/RevokeReachesOtherProxy", func(t *testing.T) {
+		a := h.Open(t)
+		b := a // two proxies over one store, when it has no second handle
+		if h.Second != nil {
+			b = h.Second(t, a)
+		}
+		revokeAcross(t, a, b)
+	})
 	t.Run("Shared/TwoHandles", func(t *testing.T) {
 		if h.Second == nil {
 			t.Skip("this store cannot be shared between processes (no Second in the harness)")
