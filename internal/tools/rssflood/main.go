@@ -21,14 +21,14 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/l402kit/l402kit/internal/tools/childproc"
 )
 
 func main() {
@@ -67,7 +67,7 @@ func run(ctx context.Context, bin, backendURL string, extra []string, n, clients
 	}
 	defer up.Close()
 	go http.Serve(up, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
-	addr, err := freeAddr()
+	addr, err := childproc.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -76,22 +76,18 @@ func run(ctx context.Context, bin, backendURL string, extra []string, n, clients
 	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
 		return err
 	}
-	pprofAddr, err := freeAddr()
+	pprofAddr, err := childproc.FreeAddr()
 	if err != nil {
 		return err
 	}
 	args := append([]string{"--config", conf, "--trust-forwarded-for", "--forward-auth", "off", "--pprof", pprofAddr}, extra...)
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	ps := &childproc.Group{}
+	defer ps.StopAll()
+	proc, err := ps.Start("l402proxy", bin, args...)
+	if err != nil {
 		return err
 	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	}()
-	if err := waitListen(ctx, addr); err != nil {
+	if err := proc.WaitListen(ctx, addr); err != nil {
 		return err
 	}
 	base := "http://" + addr
@@ -101,7 +97,7 @@ func run(ctx context.Context, bin, backendURL string, extra []string, n, clients
 	fmt.Printf("l402proxy %s\n%d challenges from %d addresses per flood, %d concurrent, invoice expiry %s, wait %s after each flood\n\n",
 		strings.Join(args, " "), n, clients, conc, expiry, wait)
 	fmt.Printf("%-34s %10s %12s\n", "moment", "RSS MB", "heap in use MB (after GC)")
-	if err := waitListen(ctx, pprofAddr); err != nil {
+	if err := proc.WaitListen(ctx, pprofAddr); err != nil {
 		return err
 	}
 	show := func(moment string) error {
@@ -114,7 +110,7 @@ func run(ctx context.Context, bin, backendURL string, extra []string, n, clients
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		rss, err := rssBytes(cmd.Process.Pid)
+		rss, err := rssBytes(proc.PID())
 		if err != nil {
 			return err
 		}
@@ -212,28 +208,4 @@ func rssBytes(pid int) (int64, error) {
 		}
 	}
 	return 0, errors.New("no VmRSS")
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func waitListen(ctx context.Context, addr string) error {
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
