@@ -279,8 +279,10 @@ func (p *Proxy) originalRequest(r *http.Request) (*http.Request, *RequestError) 
 	return o, nil
 }
 
+// validMethod refuses an empty method too: Go reads "" as GET, so an empty
+// X-Forwarded-Method would be authorized as one method and served as another.
 func validMethod(m string) bool {
-	if len(m) > 32 {
+	if m == "" || len(m) > 32 {
 		return false
 	}
 	for i := 0; i < len(m); i++ {
