@@ -265,6 +265,9 @@ type Transport struct {
 	// (a Lightning payment cannot be called back once sent): its token is
 	// still cached and reported when it completes.
 	PayTimeout time.Duration
+	// Ledger, when set, may refuse each payment before it starts (budgets)
+	// and records how each ended (a durable token store, a spend log).
+	Ledger Ledger
 
 	initOnce sync.Once
 	cache    TokenCache
@@ -444,6 +447,11 @@ func (t *Transport) obtain(ctx context.Context, origin string, req *http.Request
 	if cur, _ := t.cached(origin, req.Method, req.URL.Path); cur != nil && cur != sent {
 		return cur, nil, nil, nil
 	}
+	if t.Ledger != nil {
+		if q.entry, err = t.Ledger.Begin(ctx, t.intent(origin, req.URL, q)); err != nil {
+			return nil, nil, nil, &ChallengeError{URL: req.URL.Redacted(), Scheme: ch.Scheme, Err: err}
+		}
+	}
 	tok, receipt, served, err := t.pay(ctx, origin, req.URL, q, send)
 	if err != nil || served != nil {
 		return nil, nil, served, err
@@ -464,6 +472,8 @@ type offer struct {
 	ch     Challenge
 	hash   backend.PaymentHash
 	amount backend.MilliSat
+	// entry is the Ledger's record of the payment, when there is a Ledger.
+	entry LedgerEntry
 }
 
 // check decides whether ch may be paid. The hash comes from the invoice,
@@ -586,7 +596,7 @@ func (t *Transport) presentInFlight(ctx context.Context, origin string, u *url.U
 // its token as if the request had waited: the money is spent either way.
 func (t *Transport) adopt(ctx context.Context, origin string, u *url.URL, q *offer, done <-chan payment) {
 	ctx = context.WithoutCancel(ctx)
-	tok, r, err := t.complete(origin, u, q, <-done)
+	tok, r, err := t.complete(ctx, origin, u, q, <-done)
 	if err != nil {
 		t.log.InfoContext(ctx, "l402: abandoned payment did not complete", "origin", origin, "err", err)
 		return
@@ -597,7 +607,7 @@ func (t *Transport) adopt(ctx context.Context, origin string, u *url.URL, q *off
 
 // paid turns a finished payment into a token and reports it.
 func (t *Transport) paid(ctx context.Context, origin string, u *url.URL, q *offer, res payment) (*Token, *Receipt, error) {
-	tok, r, err := t.complete(origin, u, q, res)
+	tok, r, err := t.complete(ctx, origin, u, q, res)
 	if err == nil {
 		t.report(ctx, r)
 	}
@@ -605,7 +615,10 @@ func (t *Transport) paid(ctx context.Context, origin string, u *url.URL, q *offe
 }
 
 // complete checks a finished payment and makes its token and receipt.
-func (t *Transport) complete(origin string, u *url.URL, q *offer, res payment) (*Token, *Receipt, error) {
+func (t *Transport) complete(ctx context.Context, origin string, u *url.URL, q *offer, res payment) (tok *Token, r *Receipt, err error) {
+	if q.entry != nil {
+		defer func() { t.record(ctx, q.entry, tok, r, err) }()
+	}
 	if res.err != nil {
 		return nil, nil, fmt.Errorf("l402: pay %s for %s: %w", q.amount, origin, res.err)
 	}
@@ -618,7 +631,7 @@ func (t *Transport) complete(origin string, u *url.URL, q *offer, res payment) (
 	if amount == 0 {
 		amount = q.amount
 	}
-	r := &Receipt{
+	r = &Receipt{
 		Origin: origin, URL: u.Redacted(), Scheme: q.ch.Scheme,
 		PaymentHash: q.hash, Amount: amount, Fee: p.Fee,
 	}
