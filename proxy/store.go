@@ -88,9 +88,13 @@ type Store interface {
 	// CountHolds returns how many holds are recorded.
 	CountHolds(ctx context.Context) (int, error)
 
+	// Ledger keeps the prepaid balances of bundle routes and sessions.
+	Ledger
+
 	// Collect deletes what can no longer matter at now: paid challenges
-	// past their TokenExpires and spent hashes past their time. It returns
-	// how many records went.
+	// past their TokenExpires, spent hashes past their time, balances
+	// expired with nothing reserved and token links past their time. It
+	// returns how many records went.
 	Collect(ctx context.Context, now time.Time) (int, error)
 	// Close releases the store's resources.
 	Close() error
@@ -158,6 +162,7 @@ type MemoryStore struct {
 	challenges map[l402.TokenID]*Challenge
 	spent      map[backend.PaymentHash]time.Time
 	holds      map[backend.PaymentHash]*Hold
+	ledger     memLedger
 }
 
 // NewMemoryStore returns an empty MemoryStore.
@@ -340,6 +345,7 @@ func (s *MemoryStore) Collect(_ context.Context, now time.Time) (int, error) {
 			n++
 		}
 	}
+	n += s.ledger.collect(now)
 	return n, nil
 }
 

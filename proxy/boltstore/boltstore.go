@@ -40,6 +40,9 @@ var (
 	bHolds      = []byte("holds")      // payment hash -> record
 )
 
+// buckets are every bucket of the store, created at Open.
+var buckets = [][]byte{bChallenges, bUnpaid, bPaidExpiry, bSpent, bHolds, bBalances, bTokens, bReservations}
+
 // Store is a proxy.Store in one bbolt file.
 type Store struct {
 	db   *bolt.DB
@@ -84,7 +87,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bChallenges, bUnpaid, bPaidExpiry, bSpent, bHolds} {
+		for _, b := range buckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -527,7 +530,9 @@ func (s *Store) Collect(ctx context.Context, now time.Time) (int, error) {
 			}
 			n++
 		}
-		return nil
+		m, err := collectLedger(tx, now)
+		n += m
+		return err
 	})
 	return n, err
 }
@@ -587,7 +592,7 @@ func wrap(err error) error {
 
 func isSentinel(err error) bool {
 	return errors.Is(err, proxy.ErrNoRecord) || errors.Is(err, proxy.ErrRecordExists) ||
-		errors.Is(err, proxy.ErrHoldClaimed) || errors.Is(err, proxy.ErrHoldsFull)
+		errors.Is(err, proxy.ErrHoldClaimed) || errors.Is(err, proxy.ErrHoldsFull) || errors.Is(err, proxy.ErrInsufficient)
 }
 
 var _ proxy.Store = (*Store)(nil)

@@ -49,6 +49,7 @@ type Config struct {
 type Store struct {
 	pool *pgxpool.Pool
 	q    queries
+	lq   ledgerQueries
 }
 
 type queries struct {
@@ -83,7 +84,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
-	s := &Store{pool: pool, q: makeQueries(cfg.Schema)}
+	s := &Store{pool: pool, q: makeQueries(cfg.Schema), lq: makeLedgerQueries(cfg.Schema)}
 	if err := s.migrate(ctx, cfg.Schema); err != nil {
 		pool.Close()
 		return nil, err
@@ -117,6 +118,7 @@ func (s *Store) migrate(ctx context.Context, schema string) error {
 			claimed_by   text NOT NULL DEFAULT '',
 			claimed_at   timestamptz)`,
 	}
+	ddl = append(ddl, ledgerDDL(schema)...)
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("pgstore: %w", err)
@@ -370,7 +372,8 @@ func (s *Store) Collect(ctx context.Context, now time.Time) (int, error) {
 	if err != nil {
 		return int(a.RowsAffected()), wrap(err)
 	}
-	return int(a.RowsAffected() + b.RowsAffected()), nil
+	c, err := s.collectLedger(ctx, now)
+	return int(a.RowsAffected()+b.RowsAffected()) + c, err
 }
 
 var _ proxy.Store = (*Store)(nil)

@@ -1,5 +1,7 @@
 // Package statetest is the contract every proxy.Store passes: Run checks
-// records, atomic spends and claims, collection, and, where the store offers
+// records, atomic spends and claims, the prepaid ledger (credits once per
+// token, reservations that never grant units twice, the negative bound),
+// collection, and, where the store offers
 // them, durability across a reopen and sharing between two handles, as two
 // proxy processes would have.
 package statetest
@@ -51,6 +53,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Hold/Bound", func(t *testing.T) { holdBound(t, h.Open(t)) })
 	t.Run("Hold/Stale", func(t *testing.T) { holdStale(t, h.Open(t)) })
 	t.Run("Collect", func(t *testing.T) { collect(t, h.Open(t)) })
+	ledgerCases(t, h)
 	t.Run("Durable/Reopen", func(t *testing.T) {
 		if h.Reopen == nil {
 			t.Skip("this store does not outlive its process (no Reopen in the harness)")
