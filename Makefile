@@ -24,9 +24,19 @@ export TESTCONTAINERS_HOST_OVERRIDE ?= 127.0.0.1
 
 .PHONY: test fuzz fuzz-check lint vet staticcheck fmt-check unit images fronts demo demo-lnd bench bench-deps bench-go loadcmp
 
-## test: everything CI checks: formatting, vet, staticcheck, images, Traefik, all tests with -race, then the fuzzers
+# Tests run in a shuffled order (go test -shuffle), so a test that leans on
+# another's leftovers or on running first fails in CI, not later. The seed is
+# printed before the run: `make test SHUFFLE=<seed>` replays that order
+# (one seed for every package).
+ifeq ($(origin SHUFFLE),undefined)
+SHUFFLE := $(shell date +%s)
+endif
+
+## test: everything CI checks: formatting, vet, staticcheck, images, Traefik, all tests with -race in shuffled order, then the fuzzers
 test: lint images fronts
-	$(GO) run $(GOTESTSUM) --format pkgname -- -race -timeout $(TEST_TIMEOUT) ./...
+	@echo "go test -shuffle=$(SHUFFLE) (replay this order: make test SHUFFLE=$(SHUFFLE))"
+	$(GO) run $(GOTESTSUM) --format pkgname -- -race -shuffle=$(SHUFFLE) -timeout $(TEST_TIMEOUT) ./... || \
+		{ echo "go test failed with -shuffle=$(SHUFFLE); make test SHUFFLE=$(SHUFFLE) replays the order"; exit 1; }
 	$(MAKE) fuzz
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s), one after another. A

@@ -123,9 +123,10 @@ func TestWaitEndsWhenNodeStops(t *testing.T) {
 				_, err := h.b.WaitInvoice(ctxT(t), inv.PaymentHash)
 				done <- err
 			}()
-			// The wait is in place once the fake has the connection; there is
-			// no signal for that, so stop after the call had ample time.
-			time.Sleep(200 * time.Millisecond)
+			// Stop only once the fake serves the wait: stopped earlier, the
+			// call would meet a node that is already down, which is another
+			// case.
+			eventually(ctxT(t), t, "the fake serving the wait", func() bool { return h.fake.Waiting() == 1 })
 			if err := h.fake.Stop(); err != nil {
 				t.Fatal(err)
 			}

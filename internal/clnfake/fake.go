@@ -36,6 +36,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
@@ -74,7 +75,14 @@ type Fake struct {
 	wg       sync.WaitGroup
 	stopCtx  context.Context
 	stopFunc context.CancelFunc
+
+	// waiting counts waitinvoice calls in progress, so a test can stop the
+	// node while a wait is certainly in place instead of sleeping.
+	waiting atomic.Int32
 }
+
+// Waiting is the number of waitinvoice calls the fake is serving.
+func (f *Fake) Waiting() int { return int(f.waiting.Load()) }
 
 // New starts a fake on cfg.SocketPath and a free port on 127.0.0.1.
 func New(cfg Config) (*Fake, error) {

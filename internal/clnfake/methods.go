@@ -617,7 +617,9 @@ func (f *Fake) waitinvoice(ctx context.Context, params json.RawMessage) (any, *r
 	if !ok {
 		return nil, errorf(codeLightningd, "Label not found")
 	}
+	f.waiting.Add(1)
 	inv, err := f.b.WaitInvoice(ctx, r.hash)
+	f.waiting.Add(-1)
 	if err != nil {
 		return nil, nodeError(err)
 	}
