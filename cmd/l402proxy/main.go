@@ -5,10 +5,14 @@
 // in front of a built-in demo upstream, and prints curl lines that walk
 // through the 402 flow. Every flag can come from the environment instead
 // (L402_LISTEN, L402_BACKEND, L402_UPSTREAM, L402_PRICE, L402_CONFIG,
-// L402_FORWARD_AUTH, L402_TRUST_FORWARDED_FOR, L402_STATE, L402_INSTANCE;
+// L402_FORWARD_AUTH, L402_TRUST_FORWARDED_FOR, L402_STATE, L402_NEW_STATE,
+// L402_INSTANCE;
 // L402_STATE_SCHEMA picks the PostgreSQL schema); keep
 // backend URLs and database passwords there, or point them at env:/file:
 // secrets, rather than on a command line.
+//
+// "l402proxy state check [--state PATH]" proves the embedded store's file
+// whole without starting the proxy.
 package main
 
 import (
@@ -67,6 +71,7 @@ type options struct {
 	pprof                                string
 	forwardAuthCache                     time.Duration
 	state, instance                      string
+	newState                             bool
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -96,6 +101,8 @@ func parseFlags(args []string) (*options, error) {
 	}
 	fs.DurationVar(&o.forwardAuthCache, "forward-auth-cache", defCache, "let a front server cache forward-auth grants this long at most, never past the token's expiry (nginx X-Accel-Expires; a revoked token passes until then); 0: never")
 	fs.StringVar(&o.state, "state", env("L402_STATE", ""), "where sold tokens, spent single-use tokens and held payments are kept: a file path (embedded store; default $XDG_STATE_HOME/l402kit/state.db), postgres://... to share one database between several proxies, or memory (lost on exit)")
+	newState, _ := strconv.ParseBool(env("L402_NEW_STATE", "false"))
+	fs.BoolVar(&o.newState, "new-state", newState, "let the embedded store start empty where one existed before (its file is missing or 0 bytes while its marker FILE.id remains); never needed on a first start")
 	fs.StringVar(&o.instance, "instance", env("L402_INSTANCE", ""), "this proxy's name among those sharing a state database, the same across restarts (default host name and listen address)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -119,6 +126,9 @@ func parseFlags(args []string) (*options, error) {
 }
 
 func run(ctx context.Context, args []string, out *os.File) error {
+	if len(args) > 0 && args[0] == "state" {
+		return stateCommand(args[1:], out)
+	}
 	o, err := parseFlags(args)
 	if err != nil {
 		return err
@@ -185,7 +195,7 @@ func run(ctx context.Context, args []string, out *os.File) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	store, where, err := openState(ctx, o.state)
+	store, where, err := openState(ctx, o.state, o.newState)
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/l402"
@@ -73,18 +72,21 @@ func DefaultPath() (string, error) {
 }
 
 // Open opens or creates the store at path (and its directory, mode 0700: the
-// file holds root keys and preimages). Another process holding the file
-// makes Open fail after a second rather than wait.
-func Open(path string) (*Store, error) {
+// file holds root keys and preimages), as OpenOptions with no options.
+func Open(path string) (*Store, error) { return OpenOptions(path, Options{}) }
+
+// OpenOptions opens or creates the store at path. It refuses, with an error
+// naming the file and what to do, a file that is damaged or not a store
+// (ErrCorrupt, ErrForeign), a missing or empty file where a store existed
+// (ErrLost, unless o.New), and a file another process holds (ErrInUse,
+// after a second rather than waiting).
+func OpenOptions(path string, o Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("boltstore: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := openChecked(path, o)
 	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("boltstore: %s is in use by another process (one proxy per file; share state through PostgreSQL)", path)
-		}
-		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+		return nil, err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range buckets {
