@@ -40,13 +40,16 @@ var (
 // errors.Is; errors.As finds the ChallengeError through the *url.Error an
 // http.Client wraps it in.
 //
-// A 402 without any L402 or LSAT challenge (another payment scheme only)
-// is not an error: the Transport returns that response as it is.
+// A 402 without any challenge the Transport pays (another payment scheme
+// only, or a scheme left out of Transport.Schemes) is not an error: the
+// Transport returns that response as it is. A Payment challenge it would
+// pay but cannot (another method, an intent other than charge) is a
+// ChallengeError with Scheme "Payment" and ErrPaymentUnsupported.
 type ChallengeError struct {
 	// URL is the request's URL, redacted.
 	URL string
-	// Scheme is the challenge's scheme ("L402", "LSAT"), or "" when none
-	// could be read.
+	// Scheme is the challenge's scheme ("L402", "LSAT", "Payment"), or ""
+	// when none could be read.
 	Scheme string
 	Err    error
 }
@@ -169,7 +172,7 @@ type Receipt struct {
 	Origin string
 	// URL is the request that was answered with the challenge.
 	URL string
-	// Scheme is the challenge's scheme, "L402" or "LSAT".
+	// Scheme is the challenge's scheme, "L402", "LSAT" or "Payment".
 	Scheme      string
 	PaymentHash backend.PaymentHash
 	// Amount is what the payee received; Fee is the routing fee on top.
@@ -200,9 +203,17 @@ func ReceiptFromResponse(resp *http.Response) (*Receipt, bool) {
 // method and expiry in this package's and Aperture's conventions,
 // ngx_l402's exact RequestPath, RequestMethod and ExpiresAt.
 //
-// On a 402 with an L402 (preferred) or LSAT challenge, challenges of other
-// schemes ignored, it checks the invoice against MaxPrice and against the
-// macaroon, pays it through Payer, caches the token (per origin and the
+// A 402 may offer several schemes: L402, the legacy LSAT, and the Payment
+// scheme's Lightning charge (draft-httpauth-payment, as Aperture serves it
+// beside L402). The Transport answers the first it can read in the order
+// of Schemes (DefaultSchemes: L402, LSAT, Payment); challenges of other
+// schemes are ignored. A Payment charge is paid for the one request: the
+// request is sent again with "Authorization: Payment <credential>" and
+// nothing is cached; the server's Payment-Receipt is read with
+// ParsePaymentReceipt.
+//
+// On a 402 answered with an L402 or LSAT challenge, it checks the invoice
+// against MaxPrice and against the macaroon, pays it through Payer, caches the token (per origin and the
 // token's path) and retries the request once with it. The payment hash
 // comes from the invoice; the macaroon's identifier is read only to check
 // that it commits to the same hash, in the layouts PaymentHashOf knows
@@ -260,6 +271,10 @@ type Transport struct {
 	// presents the macaroon alone, to servers whose challenge accepts it;
 	// zero means DefaultInFlightAfter.
 	InFlightAfter time.Duration
+	// Schemes is the order in which the schemes of a 402 are preferred,
+	// of "L402", "LSAT" and "Payment" (Lightning charges); a scheme left
+	// out is never paid. Empty means DefaultSchemes.
+	Schemes []string
 	// PayTimeout bounds each payment; zero means one minute. A payment
 	// outlives the request that started it when that request is canceled
 	// (a Lightning payment cannot be called back once sent): its token is
@@ -375,6 +390,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, nil
 	}
 	chs, err := ParseChallenges(resp.Header)
+	if pcs, ok := t.preferCharge(resp.Header, chs, err); ok {
+		discard(resp)
+		return t.payCharge(ctx, req, origin, pcs, replayable, send)
+	}
+	chs, err = t.ranked(chs, err)
 	if errors.Is(err, ErrNoChallenge) {
 		// Another payment scheme: the caller's to handle.
 		return resp, nil
@@ -704,13 +724,8 @@ func (t *Transport) lock(ctx context.Context, origin string) (func(), error) {
 	}
 }
 
-// pickChallenge prefers L402 over the legacy LSAT scheme.
+// pickChallenge takes the first of the challenges t.ranked ordered.
 func pickChallenge(chs []Challenge) Challenge {
-	for _, c := range chs {
-		if c.Scheme == SchemeL402 {
-			return c
-		}
-	}
 	return chs[0]
 }
 

@@ -23,6 +23,21 @@
 // while its payment is in flight (PendingAuthorization). Clients send that
 // form to no other server.
 //
+// Challenges are read in both of L402's forms, macaroon="..." and the
+// token-agnostic version="0", token="..." of bLIP-26 (the L402
+// specification of March 2026), unknown parameters ignored; Header writes
+// the first, which every client reads, TokenHeader the second.
+//
+// Beside L402, the package speaks the Payment HTTP authentication scheme
+// (IETF draft-httpauth-payment) with the Lightning charge intent
+// (draft-lightning-charge), as Aperture v0.5.0 serves it next to L402 in
+// one 402: PaymentChallenge and its parser, the charge request as
+// base64url of RFC 8785 canonical JSON (Canonical), ChargeIssuer, which
+// binds a challenge's id to its parameters by HMAC so that verifying a
+// credential needs no record of the challenge, PaymentCredential,
+// PaymentReceipt and RFC 9457 problem details (Problem). Transport pays
+// charges too, in the preference order of Transport.Schemes.
+//
 // The identifier layout (version 0, payment hash, token id) and the caveat
 // conventions (services, <service>_capabilities, <service>_valid_until) are
 // those of Lightning Labs' Aperture, so tokens interoperate with it.

@@ -65,6 +65,10 @@ type Challenge struct {
 	// payment is in flight (ParamInFlight); only single-use routes on
 	// hold invoices set it.
 	InFlight bool
+	// TokenForm says the challenge was read in bLIP-26's form,
+	// version="0", token="...", rather than macaroon="..."; writers
+	// ignore it (see TokenHeader).
+	TokenForm bool
 
 	// encoded is the macaroon as the server sent it, so that a token is
 	// presented in the very encoding its server reads.
@@ -82,6 +86,23 @@ func (c Challenge) Header(scheme string) string {
 	return v
 }
 
+// TokenVersion is the version parameter of bLIP-26's challenge form.
+const TokenVersion = "0"
+
+// TokenHeader returns the WWW-Authenticate value for scheme in bLIP-26's
+// token-agnostic form: `L402 version="0", token="<base64>",
+// invoice="<bolt11>"`, followed by `, inflight="1"` when c.InFlight. The
+// specification has servers and clients keep accepting macaroon=, but
+// clients written before it read only macaroon=: Header's form stays the
+// default, this one is sent beside it.
+func (c Challenge) TokenHeader(scheme string) string {
+	v := scheme + ` version="` + TokenVersion + `", token="` + encodeMacaroon(c.Macaroon) + `", invoice=` + quote(c.Invoice)
+	if c.InFlight {
+		v += ", " + ParamInFlight + `="1"`
+	}
+	return v
+}
+
 // AddChallenges adds both challenges to h: L402 first, then LSAT with the
 // same values for older clients.
 func AddChallenges(h http.Header, c Challenge) {
@@ -92,7 +113,9 @@ func AddChallenges(h http.Header, c Challenge) {
 // ParseChallenges reads the L402 and LSAT challenges of a response, in the
 // order sent; challenges of other schemes (Basic, Bearer, Aperture's newer
 // Payment, ...) are skipped, whether on their own header line or in a list
-// with ours, and so are auth-params it does not know. It fails only when no
+// with ours, and so are auth-params it does not know. Both forms are read:
+// macaroon="..." and bLIP-26's version="0", token="..." (TokenForm). It
+// fails only when no
 // L402 or LSAT challenge can be read, saying why (ErrMalformed, or
 // ErrNoChallenge when there is none).
 //
@@ -136,7 +159,14 @@ func challengeFrom(ch rawChallenge) (Challenge, error) {
 	c := Challenge{Scheme: strings.ToUpper(ch.scheme)}
 	macB64, ok := ch.param("macaroon")
 	if !ok {
-		return c, fmt.Errorf("%w: %s challenge has no macaroon", ErrMalformed, c.Scheme)
+		// bLIP-26's token-agnostic form: version="0", token="<base64>".
+		if macB64, ok = ch.param("token"); !ok {
+			return c, fmt.Errorf("%w: %s challenge has no macaroon (nor a bLIP-26 token)", ErrMalformed, c.Scheme)
+		}
+		c.TokenForm = true
+	}
+	if v, ok := ch.param("version"); ok && v != TokenVersion {
+		return c, fmt.Errorf("%w: %s challenge has version %q, want %q", ErrMalformed, c.Scheme, v, TokenVersion)
 	}
 	inv, ok := ch.param("invoice")
 	if !ok || inv == "" {

@@ -45,9 +45,10 @@ func main() {
 
 const usage = `usage: l402 get URL [flags]
 
-Fetches URL; on 402 Payment Required pays the L402 invoice with the backend
-(at most --max-price) and fetches again with the token. The body goes to
-standard output, what was paid to standard error.
+Fetches URL; on 402 Payment Required pays the invoice of an L402 (or LSAT)
+or Payment charge challenge with the backend (at most --max-price), in the
+order of --schemes, and fetches again with the token or credential. The
+body goes to standard output, what was paid to standard error.
 
 flags:
 `
@@ -106,6 +107,7 @@ type options struct {
 	timeout    time.Duration
 	headers    headerList
 	verbose    bool
+	schemes    string
 }
 
 type flagSet struct {
@@ -123,6 +125,7 @@ func newFlags(stderr io.Writer) flagSet {
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "limit for the whole fetch, payment included")
 	fs.Var(&o.headers, "H", "extra request header `Name: value` (repeatable)")
 	fs.BoolVar(&o.verbose, "v", false, "log the exchange to standard error")
+	fs.StringVar(&o.schemes, "schemes", strings.Join(l402.DefaultSchemes, ","), "schemes to pay, in order of preference, of L402, LSAT and Payment (Lightning charges)")
 	return flagSet{FlagSet: fs, opts: o}
 }
 
@@ -190,6 +193,7 @@ func get(ctx context.Context, rawURL string, o *options, stdout, stderr io.Write
 		OnPayment: func(_ context.Context, r l402.Receipt) { paid = append(paid, r) },
 		// A slow payment may take the whole fetch's time, not less.
 		PayTimeout: o.timeout,
+		Schemes:    splitSchemes(o.schemes),
 	}
 	client := &http.Client{Transport: tr}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
@@ -213,18 +217,36 @@ func get(ctx context.Context, rawURL string, o *options, stdout, stderr io.Write
 	// routes on hold invoices settle after answering), so report after it.
 	resp.Body.Close()
 	report(stderr, paid)
+	if r, ok, err := l402.ParsePaymentReceipt(resp.Header); ok {
+		if err != nil {
+			fmt.Fprintf(stderr, "unreadable Payment-Receipt: %v\n", err)
+		} else {
+			fmt.Fprintf(stderr, "receipt from server: %s %s, reference %s, at %s\n", r.Method, r.Status, r.Reference, r.Timestamp)
+		}
+	}
 	if copyErr != nil {
 		return fmt.Errorf("read body: %w", copyErr)
 	}
 	if resp.StatusCode == http.StatusPaymentRequired {
-		// The Transport pays every L402 or LSAT challenge it can and
+		// The Transport pays every challenge of the schemes it pays and
 		// returns an error for those it cannot, so this one has none.
-		return fmt.Errorf("server answered %s (no L402 or LSAT challenge; offered: %s)", resp.Status, offered(resp.Header))
+		return fmt.Errorf("server answered %s (no challenge of the schemes %s; offered: %s)", resp.Status, o.schemes, offered(resp.Header))
 	}
 	if resp.StatusCode >= 400 {
 		return fmt.Errorf("server answered %s", resp.Status)
 	}
 	return nil
+}
+
+// splitSchemes reads --schemes: names separated by commas.
+func splitSchemes(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // offered names the authentication schemes of a response's challenges, by

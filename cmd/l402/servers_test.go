@@ -91,9 +91,43 @@ func TestGetOtherSchemeOnly(t *testing.T) {
 		http.Error(w, "pay another way", http.StatusPaymentRequired)
 	}))
 	defer srv.Close()
-	code, out, errOut := runCLI("get", srv.URL, "--backend", "memory://", "--max-price", "5")
+	code, out, errOut := runCLI("get", srv.URL, "--backend", "memory://", "--max-price", "5", "--schemes", "L402,LSAT")
 	if code != 1 || out != "pay another way\n" || !strings.Contains(errOut, "402 Payment Required") ||
-		!strings.Contains(errOut, "no L402 or LSAT challenge; offered: Payment") || !strings.Contains(errOut, "nothing paid") {
+		!strings.Contains(errOut, "no challenge of the schemes L402,LSAT; offered: Payment") || !strings.Contains(errOut, "nothing paid") {
 		t.Fatalf("exit %d stdout %q stderr %q", code, out, errOut)
+	}
+	// With the default schemes the Payment challenge is read, and this one
+	// cannot be paid: it says why, and pays nothing.
+	code, _, errOut = runCLI("get", srv.URL, "--backend", "memory://", "--max-price", "5")
+	if code != 1 || !strings.Contains(errOut, "not paying the challenge") || !strings.Contains(errOut, "nothing paid") {
+		t.Fatalf("exit %d stderr %q", code, errOut)
+	}
+}
+
+// l402 get pays the Payment charge of a 402 that offers L402 too (the
+// Aperture stand-in) when --schemes puts Payment first, and shows the
+// server's receipt.
+func TestGetPaysCharge(t *testing.T) {
+	nodeURL := "memory://" + strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
+	b, err := backend.Open(context.Background(), nodeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	fake := l402fake.NewAperture(t, l402fake.ApertureConfig{Node: b, Price: backend.Sat(5), Payment: true})
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	code, out, errOut := runCLI("get", srv.URL+"/service/x", "--backend", nodeURL, "--max-price", "5", "--schemes", "Payment,L402")
+	if code != 0 || out != "aperture content for GET /service/x\n" {
+		t.Fatalf("exit %d stdout %q stderr:\n%s", code, out, errOut)
+	}
+	hashes := fake.Invoices()
+	// Aperture's 402 has two invoices: the L402 one first, then the charge's.
+	if len(hashes) != 2 || !strings.Contains(errOut, "paid 5 sat (fee 0 sat) to "+srv.URL+", payment hash "+hashes[1].String()) ||
+		!strings.Contains(errOut, "receipt from server: lightning success, reference "+hashes[1].String()) {
+		t.Fatalf("stderr %q", errOut)
+	}
+	if st := fake.Stats(); st.Served != 1 || st.Refused != 0 {
+		t.Fatalf("server saw %+v", st)
 	}
 }

@@ -36,7 +36,8 @@ type ApertureConfig struct {
 	// ahead, as Aperture's per-service timeout does.
 	Timeout time.Duration
 	// Payment also offers the MPP charge challenge ("Payment" scheme),
-	// after the L402 ones, as Aperture's authenticator "l402+mpp" does.
+	// after the L402 ones, as Aperture's authenticator "l402+mpp" does,
+	// and accepts Payment credentials answering it.
 	Payment bool
 	// Folded sends all challenges as one comma-separated WWW-Authenticate
 	// line, as an intermediary may fold repeated header lines.
@@ -81,7 +82,9 @@ type Aperture struct {
 
 	keysMu sync.Mutex
 	keys   map[[32]byte][]byte // root key by sha256(identifier)
-	hmac   []byte
+	// consumed holds the payment hashes of charges already served.
+	consumed map[[32]byte]bool
+	hmac     []byte
 }
 
 // NewAperture returns an Aperture fake; t fails when the fake receives what
@@ -101,6 +104,17 @@ var apertureAuth = regexp.MustCompile("(LSAT|L402) (.*?):([a-f0-9]{64})")
 
 // ServeHTTP implements http.Handler.
 func (a *Aperture) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.Payment && len(r.Header.Values("Authorization")) > 0 && strings.EqualFold(strings.SplitN(r.Header.Get("Authorization"), " ", 2)[0], "Payment") {
+		if receipt, ok := a.acceptPayment(r); ok {
+			a.add(func(s *Stats) { s.Served++ })
+			w.Header().Set("Payment-Receipt", receipt)
+			a.cfg.Content.ServeHTTP(w, r)
+			return
+		}
+		a.add(func(s *Stats) { s.Refused++ })
+		a.challenge(w, r)
+		return
+	}
 	if len(r.Header.Values("Authorization")) > 0 {
 		a.sawToken(r)
 		if !a.checkInFlight("aperture", r) && a.accept(r) {
@@ -254,9 +268,95 @@ func (a *Aperture) paymentChallenge(ctx context.Context) (string, error) {
 	}
 	request := base64.RawURLEncoding.EncodeToString(req)
 	expires := now(a.cfg.Now).Add(10 * time.Minute).UTC().Format(time.RFC3339)
-	mac := hmac.New(sha256.New, a.hmac)
-	mac.Write([]byte("fake|lightning|charge|" + request + "|" + expires))
-	id := base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	id := a.challengeID("fake", "lightning", "charge", request, expires, "", "")
 	return fmt.Sprintf(`Payment id="%s", realm="fake", method="lightning", intent="charge", request="%s", expires="%s"`,
 		id, request, expires), nil
+}
+
+// challengeID is Aperture's id: base64url HMAC-SHA256 over realm, method,
+// intent, request, expires, digest and opaque joined by "|"
+// (mpp/challenge.go).
+func (a *Aperture) challengeID(slots ...string) string {
+	mac := hmac.New(sha256.New, a.hmac)
+	mac.Write([]byte(strings.Join(slots, "|")))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// acceptPayment checks a Payment credential as Aperture's MPP
+// authenticator does (auth/mpp_authenticator.go, mpp/header.go): the first
+// Authorization value, base64url JSON with challenge.id, realm, method,
+// intent, request and a payload; method lightning and intent charge; the
+// id binding the echoed parameters; expires present and not past; the
+// payload's preimage paying the request's methodDetails.paymentHash; the
+// invoice settled on the node; and, as at 7ee3ed7 (after v0.5.0, which
+// accepted a charge twice), each charge consumed once. On success it
+// returns the Payment-Receipt: base64url JSON {status, method, timestamp,
+// reference (the payment hash), challengeId}.
+func (a *Aperture) acceptPayment(r *http.Request) (string, bool) {
+	_, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(strings.TrimRight(strings.TrimSpace(tok), "="))
+	if err != nil {
+		return "", false
+	}
+	var cred struct {
+		Challenge struct {
+			ID, Realm, Method, Intent, Request, Expires, Digest, Opaque, Description string
+		} `json:"challenge"`
+		Payload json.RawMessage `json:"payload"`
+	}
+	if json.Unmarshal(raw, &cred) != nil {
+		return "", false
+	}
+	c := cred.Challenge
+	if c.ID == "" || c.Realm == "" || c.Method == "" || c.Intent == "" || c.Request == "" || len(cred.Payload) == 0 {
+		return "", false
+	}
+	if c.Method != "lightning" || c.Intent != "charge" {
+		return "", false
+	}
+	if !hmac.Equal([]byte(a.challengeID(c.Realm, c.Method, c.Intent, c.Request, c.Expires, c.Digest, c.Opaque)), []byte(c.ID)) {
+		return "", false
+	}
+	exp, err := time.Parse(time.RFC3339, c.Expires)
+	if err != nil || now(a.cfg.Now).After(exp) {
+		return "", false
+	}
+	var payload struct{ Preimage string }
+	if json.Unmarshal(cred.Payload, &payload) != nil {
+		return "", false
+	}
+	pre, err := hex.DecodeString(payload.Preimage)
+	if err != nil || len(pre) != 32 {
+		return "", false
+	}
+	reqJSON, err := base64.RawURLEncoding.DecodeString(c.Request)
+	if err != nil {
+		return "", false
+	}
+	var req struct {
+		MethodDetails struct{ PaymentHash string } `json:"methodDetails"`
+	}
+	if json.Unmarshal(reqJSON, &req) != nil {
+		return "", false
+	}
+	want, err := hex.DecodeString(req.MethodDetails.PaymentHash)
+	hash := hashOf(pre)
+	if err != nil || len(want) != 32 || string(want) != string(hash[:]) || !settled(r.Context(), a.cfg.Node, hash) {
+		return "", false
+	}
+	a.keysMu.Lock()
+	if a.consumed == nil {
+		a.consumed = make(map[[32]byte]bool)
+	}
+	spent := a.consumed[hash]
+	a.consumed[hash] = true
+	a.keysMu.Unlock()
+	if spent {
+		return "", false
+	}
+	receipt, _ := json.Marshal(map[string]string{
+		"status": "success", "method": "lightning", "timestamp": now(a.cfg.Now).UTC().Format(time.RFC3339),
+		"reference": hex.EncodeToString(hash[:]), "challengeId": c.ID,
+	})
+	return base64.RawURLEncoding.EncodeToString(receipt), true
 }
