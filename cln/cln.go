@@ -46,8 +46,12 @@ type driver struct {
 	t        transport
 	holdPoll time.Duration
 	hold     bool // the hold plugin answers
-	network  string
-	log      *slog.Logger
+	// payMethod is "xpay" (v24.11 and later) or "pay" (older nodes, or
+	// the xpay plugin disabled), from help at open; "" when the node has
+	// neither.
+	payMethod string
+	network   string
+	log       *slog.Logger
 }
 
 // holdDriver is a driver whose node runs the hold plugin
@@ -101,7 +105,10 @@ func open(ctx context.Context, cfg Config) (backend.Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.log.Debug("cln: connected", "endpoint", b.t.String(), "node", info.ID, "version", info.Version, "hold_plugin", hold)
+	if b.payMethod, err = b.choosePayMethod(ctx); err != nil {
+		return nil, err
+	}
+	b.log.Debug("cln: connected", "endpoint", b.t.String(), "node", info.ID, "version", info.Version, "hold_plugin", hold, "pay_method", b.payMethod)
 	if hold {
 		b.hold = true
 		return &holdDriver{b}, nil
@@ -174,6 +181,10 @@ const (
 	codeShutdown              = -5
 	codePayFirst              = 200
 	codePayInProgress         = 200
+	codeDestPermFail          = 203
+	codeRouteNotFound         = 205
+	codeInvoiceExpired        = 207
+	codeXpayAlreadyPaid       = 219
 	codePayLast               = 299
 	codeLabelExists           = 900
 	codePreimageExists        = 901
@@ -257,6 +268,24 @@ func (b *driver) hasHoldPlugin(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
+// choosePayMethod asks help for xpay, then pay: the node's own command list
+// says what it can pay with, whatever its version string (xpay came in
+// v24.11 and can be disabled; v27.03 removes pay).
+func (b *driver) choosePayMethod(ctx context.Context) (string, error) {
+	for _, m := range []string{"xpay", "pay"} {
+		var h helpResult
+		err := b.call(ctx, "help", map[string]string{"command": m}, &h)
+		if errors.Is(err, backend.ErrUnsupported) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		return m, nil
+	}
+	return "", nil
+}
+
 // Close implements backend.Driver: it closes CLNRest's idle connections;
 // socket calls open their own connections, so there is nothing else to
 // release.
@@ -265,7 +294,7 @@ func (b *driver) Close() error {
 	return nil
 }
 
-// LimitsFees implements backend.FeeLimiter: pay takes maxfee.
+// LimitsFees implements backend.FeeLimiter: xpay and pay take maxfee.
 func (b *driver) LimitsFees() {}
 
 // Ping implements backend.Pinger with getinfo.
@@ -582,75 +611,173 @@ func (b *driver) pollHold(ctx context.Context, hash backend.PaymentHash) (*backe
 	}
 }
 
-// PayInvoice implements backend.Payer with pay, which lightningd stops
-// retrying after retry_for (opts.Timeout). MaxFee zero leaves the fee limit
-// to pay's defaults (maxfeepercent 0.5%, exemptfee 5 sat).
+// PayInvoice implements backend.Payer with xpay where the node has it
+// (v24.11 and later; v27.03 has nothing else) and pay on older nodes: which
+// one New chose from help (payMethod). retry_for is opts.Timeout, so the
+// node stops trying before the Backend stops waiting; maxfee is opts.MaxFee
+// (zero leaves the node's default: xpay's 5000 msat or 1%, whichever is
+// greater; pay's 0.5% with 5 sat exempt).
 //
-// pay answers an invoice this node paid before with that earlier payment's
-// success and pays nothing; the contract refuses such a payment. So listpays
-// is asked first: a complete payment of the invoice is ErrPaymentFailed, a
-// pending one ErrPaymentUnknown. A success whose created_at is older than
-// this call (a payment that completed in between) is ErrPaymentFailed too.
+// listpays is asked first: a complete payment of the invoice is
+// ErrPaymentFailed (xpay would answer 219, pay the earlier success again,
+// paying nothing either way), a pending one ErrPaymentUnknown. After an
+// error whose outcome is not certain (xpay's 209, -1 or a plugin error,
+// pay's 200, a connection lost mid-call) listpays is asked again instead of
+// guessing: a complete payment is the success (with its preimage), one
+// with a part still in flight ErrPaymentUnknown (xpay gives up without
+// waiting for parts in flight), a failed or unrecorded one
+// ErrPaymentFailed when the node answered, ErrPaymentUnknown when it did
+// not. Nothing is ever sent twice.
 func (b *driver) PayInvoice(ctx context.Context, bolt11 string, opts backend.PayOptions) (*backend.Payment, error) {
 	d, err := backend.DecodeInvoice(bolt11)
 	if err != nil {
 		return nil, err
 	}
-	var earlier listPaysResult
-	if err := b.call(ctx, "listpays", map[string]string{"payment_hash": d.PaymentHash.String()}, &earlier); err != nil {
+	earlier, err := b.listpays(ctx, d.PaymentHash)
+	if err != nil {
 		return nil, err // nothing was sent yet
 	}
-	for _, e := range earlier.Pays {
-		switch e.Status {
-		case "complete":
-			return nil, fmt.Errorf("cln: pay: %w: invoice is already paid (listpays)", backend.ErrPaymentFailed)
-		case "pending":
-			return nil, fmt.Errorf("cln: pay: %w: a payment of this invoice is in flight (listpays)", backend.ErrPaymentUnknown)
+	switch payStatus(earlier) {
+	case "complete":
+		return nil, fmt.Errorf("cln: %s: %w: invoice is already paid (listpays)", b.payMethod, backend.ErrPaymentFailed)
+	case "pending":
+		return nil, fmt.Errorf("cln: %s: %w: a payment of this invoice is in flight (listpays)", b.payMethod, backend.ErrPaymentUnknown)
+	}
+	retryFor := int64((opts.Timeout + time.Second - 1) / time.Second)
+	switch b.payMethod {
+	case "xpay":
+		return b.xpay(ctx, d.PaymentHash, xpayParams{Invstring: bolt11, AmountMsat: int64(opts.Amount), MaxFee: int64(opts.MaxFee), RetryFor: retryFor})
+	case "pay":
+		return b.pay(ctx, d.PaymentHash, payParams{Bolt11: bolt11, AmountMsat: int64(opts.Amount), MaxFee: int64(opts.MaxFee), RetryFor: retryFor})
+	}
+	return nil, fmt.Errorf("cln: %w: the node has neither xpay nor pay (help knows neither)", backend.ErrUnsupported)
+}
+
+// listpays returns this node's payments of hash.
+func (b *driver) listpays(ctx context.Context, hash backend.PaymentHash) ([]listPaysEntry, error) {
+	var res listPaysResult
+	if err := b.call(ctx, "listpays", map[string]string{"payment_hash": hash.String()}, &res); err != nil {
+		return nil, err
+	}
+	return res.Pays, nil
+}
+
+// payStatus sums up a payment's attempts: "complete" if one completed,
+// else "pending" if one has a part in flight, else "failed", or "" when
+// there is none.
+func payStatus(pays []listPaysEntry) string {
+	out := ""
+	for _, p := range pays {
+		switch {
+		case p.Status == "complete":
+			return "complete"
+		case p.Status == "pending":
+			out = "pending"
+		case out == "":
+			out = "failed"
 		}
 	}
-	p := payParams{
-		Bolt11:     bolt11,
-		AmountMsat: int64(opts.Amount),
-		MaxFee:     int64(opts.MaxFee),
-		RetryFor:   int64((opts.Timeout + time.Second - 1) / time.Second),
+	return out
+}
+
+// xpay pays with xpay. Its success has no status: it is complete.
+func (b *driver) xpay(ctx context.Context, hash backend.PaymentHash, p xpayParams) (*backend.Payment, error) {
+	var res xpayResult
+	err := b.call(ctx, "xpay", p, &res)
+	if err == nil {
+		return payment(hash, res.PaymentPreimage, res.AmountMsat, res.AmountSentMsat)
 	}
+	var rerr *RPCError
+	if errors.As(err, &rerr) {
+		switch rerr.Code {
+		case codeXpayAlreadyPaid:
+			return nil, fmt.Errorf("cln: xpay: %w: invoice is already paid: %w", backend.ErrPaymentFailed, rerr)
+		case codeDestPermFail, codeRouteNotFound, codeInvoiceExpired:
+			return nil, err // classify: ErrPaymentFailed
+		case codeInvalidParams, codeInvalidRequest, codeMethodNotFound:
+			return nil, err // refused before anything was sent
+		}
+		if rerr.Code >= codeRuneNotAuthorized && rerr.Code <= codeRuneBlacklisted {
+			return nil, err
+		}
+		// 209 (other, among them "Timed out" with parts still in
+		// flight), -1, a plugin error, 200: ask what became of it.
+		return b.resolve(ctx, "xpay", hash, true, err)
+	}
+	return b.resolve(ctx, "xpay", hash, false, err)
+}
+
+// pay pays with pay (nodes before v24.11, or without the xpay plugin).
+func (b *driver) pay(ctx context.Context, hash backend.PaymentHash, p payParams) (*backend.Payment, error) {
 	start := time.Now()
 	var res payResult
-	if err := b.call(ctx, "pay", p, &res); err != nil {
-		return nil, payError(err)
+	err := b.call(ctx, "pay", p, &res)
+	var rerr *RPCError
+	switch {
+	case errors.As(err, &rerr) && rerr.Code == codePayInProgress:
+		return b.resolve(ctx, "pay", hash, true, err)
+	case errors.As(err, &rerr):
+		return nil, err
+	case err != nil:
+		return b.resolve(ctx, "pay", hash, false, err)
 	}
 	switch {
 	case res.Status == "pending":
-		return nil, fmt.Errorf("cln: pay: %w: status %q", backend.ErrPaymentUnknown, res.Status)
+		return b.resolve(ctx, "pay", hash, true, fmt.Errorf("status %q", res.Status))
 	case res.Status != "complete":
 		return nil, fmt.Errorf("cln: pay: %w: status %q", backend.ErrPaymentFailed, res.Status)
 	case res.CreatedAt > 0 && res.CreatedAt < float64(start.Add(-2*time.Second).UnixMilli())/1000:
 		return nil, fmt.Errorf("cln: pay: %w: invoice is already paid (pay returned the payment of %s)",
 			backend.ErrPaymentFailed, time.UnixMilli(int64(res.CreatedAt*1000)).UTC().Format(time.RFC3339))
 	}
-	pre, err := backend.ParsePreimage(res.PaymentPreimage)
+	return payment(hash, res.PaymentPreimage, res.AmountMsat, res.AmountSentMsat)
+}
+
+// payment builds the result of a complete payment.
+func payment(hash backend.PaymentHash, preimage string, amount, sent Msat) (*backend.Payment, error) {
+	pre, err := backend.ParsePreimage(preimage)
 	if err != nil {
-		return nil, fmt.Errorf("cln: pay: %w: %w", backend.ErrPaymentUnknown, err)
+		return nil, fmt.Errorf("cln: %w: payment of %s completed with an unreadable preimage: %w", backend.ErrPaymentUnknown, hash, err)
 	}
 	return &backend.Payment{
-		Preimage: pre,
-		Amount:   backend.MilliSat(res.AmountMsat),
-		Fee:      backend.MilliSat(res.AmountSentMsat - res.AmountMsat),
+		PaymentHash: hash,
+		Preimage:    pre,
+		Amount:      backend.MilliSat(amount),
+		Fee:         backend.MilliSat(sent - amount),
 	}, nil
 }
 
-// payError gives pay's failures the contract's meaning: a node that could
-// not be reached never got the payment; one that went away during the call,
-// or is already paying this invoice (code 200), leaves its fate unknown.
-func payError(err error) error {
-	var rerr *RPCError
-	switch {
-	case errors.As(err, &rerr) && rerr.Code == codePayInProgress:
-		return fmt.Errorf("%w: %w", backend.ErrPaymentUnknown, rerr)
-	case errors.Is(err, backend.ErrUnavailable) && !errors.Is(err, errNotSent):
-		return fmt.Errorf("cln: pay: %w: the node went away during the call: %v", backend.ErrPaymentUnknown, err)
+// resolve asks listpays what became of a payment whose call ended without
+// a certain outcome (cause). answered says the node replied: a payment it
+// did not record, or recorded as failed, then certainly did not pay. A
+// connection that failed before the request left is no payment at all; a
+// context that ended leaves nothing to ask with.
+func (b *driver) resolve(ctx context.Context, method string, hash backend.PaymentHash, answered bool, cause error) (*backend.Payment, error) {
+	if errors.Is(cause, errNotSent) {
+		return nil, cause
 	}
-	return err
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("cln: %s: %w: %w", method, backend.ErrPaymentUnknown, cause)
+	}
+	pays, err := b.listpays(ctx, hash)
+	if err != nil {
+		return nil, fmt.Errorf("cln: %s: %w: %v; and listpays failed: %v", method, backend.ErrPaymentUnknown, cause, err)
+	}
+	switch payStatus(pays) {
+	case "complete":
+		for _, p := range pays {
+			if p.Status == "complete" {
+				b.log.Debug("cln: payment completed despite the error", "method", method, "hash", hash, "err", cause)
+				return payment(hash, p.Preimage, p.AmountMsat, p.AmountSentMsat)
+			}
+		}
+	case "pending":
+		return nil, fmt.Errorf("cln: %s: %w: a part is still in flight (listpays): %v", method, backend.ErrPaymentUnknown, cause)
+	}
+	if answered {
+		return nil, fmt.Errorf("cln: %s: %w: nothing in flight (listpays): %v", method, backend.ErrPaymentFailed, cause)
+	}
+	return nil, fmt.Errorf("cln: %s: %w: the node went away during the call: %v", method, backend.ErrPaymentUnknown, cause)
 }
 
 // holdCLTV is the min_final_cltv_expiry of the invoices the adapter

@@ -242,7 +242,7 @@ func TestHoldInvoiceFields(t *testing.T) {
 func BenchmarkCreateInvoice(b *testing.B) {
 	for _, tr := range transports {
 		b.Run(tr, func(b *testing.B) {
-			h := newFakeHarnessTB(b, tr, false)
+			h := newFakeHarnessTB(b, tr, false, "")
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
@@ -257,7 +257,7 @@ func BenchmarkCreateInvoice(b *testing.B) {
 func BenchmarkLookupInvoice(b *testing.B) {
 	for _, tr := range transports {
 		b.Run(tr, func(b *testing.B) {
-			h := newFakeHarnessTB(b, tr, false)
+			h := newFakeHarnessTB(b, tr, false, "")
 			ctx := context.Background()
 			inv, err := h.b.CreateInvoice(ctx, backend.InvoiceRequest{Amount: 1000, Memo: "bench"})
 			if err != nil {

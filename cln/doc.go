@@ -1,4 +1,4 @@
-// Package cln is the l402kit backend for Core Lightning (v23.08 and later):
+// Package cln is the l402kit backend for Core Lightning (v23.08 and later, v27.03 included):
 // JSON-RPC 2.0 on lightningd's unix socket, or CLNRest over HTTPS with a
 // rune for a node on another machine.
 //
@@ -18,10 +18,25 @@
 //
 // Methods called: getinfo and help (at open and for Info), invoice (with
 // deschashonly for InvoiceRequest.HashedDescription), listinvoices,
-// waitinvoice, listpays and pay (listpays first: pay would answer an
-// invoice this node already paid with the earlier success, which the
-// contract refuses); with the hold plugin also signinvoice and the
-// plugin's methods below. A rune for CLNRest must allow them.
+// waitinvoice, listpays and xpay or pay; with the hold plugin also
+// signinvoice and the plugin's methods below. A rune for CLNRest must allow
+// them.
+//
+// Paying: xpay where the node has it (v24.11 and later; v26.06 deprecates
+// pay and v27.03 removes it), pay on older nodes or where the xpay plugin
+// is disabled. New asks help for xpay, then pay, so the node's own command
+// list decides, not a setting. listpays comes first: a complete payment of
+// the invoice is refused (xpay would answer 219, pay the earlier success
+// again), a pending one is ErrPaymentUnknown. xpay's 203 (permanent
+// failure at the destination), 205 (no route), 207 (expired) and 219 are
+// ErrPaymentFailed. Its 209 (other; among them "Timed out" with parts still
+// in flight, since xpay gives up without waiting for them), -1, a plugin
+// error, pay's 200, and a connection lost mid-call are looked up in
+// listpays: a complete payment is the success, one with a part in flight
+// ErrPaymentUnknown, a failed or unrecorded one ErrPaymentFailed (or
+// ErrPaymentUnknown when the node never answered). Nothing is sent twice.
+// retry_for is PayOptions.Timeout in whole seconds and maxfee is
+// PayOptions.MaxFee.
 //
 // A plain invoice that commits to a description hash needs the description
 // itself (InvoiceRequest.HashedDescription): lightningd hashes it

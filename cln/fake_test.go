@@ -16,18 +16,22 @@ import (
 	"github.com/l402kit/l402kit/memory"
 )
 
-// fakeHarness is the adapter against clnfake over one transport.
+// fakeHarness is the adapter against clnfake over one transport. The payer
+// is the adapter too, on a second fake of the same release whose payments
+// go into the first one's memory node, as a payer node with a channel into
+// the node under test: so the contract's payments go through the adapter's
+// xpay or pay.
 type fakeHarness struct {
-	fake *clnfake.Fake
-	b    *backend.Backend
-	url  string
+	fake   *clnfake.Fake
+	b      *backend.Backend
+	payer  *backend.Backend
+	payerF *clnfake.Fake // the fake behind payer
+	url    string
 }
 
 func (h *fakeHarness) Backend() *backend.Backend { return h.b }
 
-// The fake's memory node pays its own invoices, as a payer node with a
-// channel into the node under test would.
-func (h *fakeHarness) Payer() backend.Payer { return backend.New(h.fake.Node(), backend.Options{}) }
+func (h *fakeHarness) Payer() backend.Payer { return h.payer }
 
 // OpenBackend implements conformance.Reopener: another adapter on the fake.
 func (h *fakeHarness) OpenBackend(ctx context.Context) (*backend.Backend, error) {
@@ -57,6 +61,13 @@ func socketDir(t testing.TB) string {
 
 func startFake(t testing.TB, plugin bool) *clnfake.Fake {
 	t.Helper()
+	return startFakeAs(t, plugin, "", nil)
+}
+
+// startFakeAs starts a fake playing version (default clnfake.DefaultVersion)
+// whose payments go to route (default its own node).
+func startFakeAs(t testing.TB, plugin bool, version string, route *memory.Node) *clnfake.Fake {
+	t.Helper()
 	node, err := memory.NewNode(memory.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +78,8 @@ func startFake(t testing.TB, plugin bool) *clnfake.Fake {
 		SocketPath: filepath.Join(socketDir(t), "lightning-rpc"),
 		Rune:       "test-rune",
 		HoldPlugin: plugin,
+		Version:    version,
+		Route:      route,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -92,12 +105,12 @@ func openURL(t testing.TB, f *clnfake.Fake, transport string) string {
 
 func newFakeHarness(t *testing.T, transport string, plugin bool) *fakeHarness {
 	t.Helper()
-	return newFakeHarnessTB(t, transport, plugin)
+	return newFakeHarnessTB(t, transport, plugin, "")
 }
 
-func newFakeHarnessTB(t testing.TB, transport string, plugin bool) *fakeHarness {
+func newFakeHarnessTB(t testing.TB, transport string, plugin bool, version string) *fakeHarness {
 	t.Helper()
-	f := startFake(t, plugin)
+	f := startFakeAs(t, plugin, version, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	u := openURL(t, f, transport)
@@ -110,7 +123,13 @@ func newFakeHarnessTB(t testing.TB, transport string, plugin bool) *fakeHarness 
 	if isHold != plugin {
 		t.Fatalf("hold plugin %v, but the backend is a HoldInvoicer: %v (%T)", plugin, isHold, b)
 	}
-	return &fakeHarness{fake: f, b: b, url: u}
+	pf := startFakeAs(t, false, version, f.Node())
+	payer, err := backend.Open(ctx, openURL(t, pf, transport))
+	if err != nil {
+		t.Fatalf("open the payer: %v", err)
+	}
+	t.Cleanup(func() { payer.Close() })
+	return &fakeHarness{fake: f, b: b, payer: payer, payerF: pf, url: u}
 }
 
 var transports = []string{"socket", "rest"}
@@ -122,6 +141,17 @@ func TestConformance(t *testing.T) {
 				conformance.Run(t, newFakeHarness(t, tr, plugin))
 			})
 		}
+	}
+}
+
+// TestConformanceReleases runs the contract on the fake playing a node
+// that pays only with pay (v24.08, before xpay) and one that pays only with
+// xpay (v27.03, which removes pay), the payer on the same release.
+func TestConformanceReleases(t *testing.T) {
+	for _, v := range []string{"v24.08", "v27.03"} {
+		t.Run(v, func(t *testing.T) {
+			conformance.Run(t, newFakeHarnessTB(t, "socket", true, v))
+		})
 	}
 }
 

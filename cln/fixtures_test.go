@@ -349,3 +349,72 @@ func TestFixtureCreateInvoice(t *testing.T) {
 	}
 	wantDocumented(t, f, "900")
 }
+
+func TestFixtureXpay(t *testing.T) {
+	f := loadFixture(t, "xpay")
+	for _, ex := range f.Examples {
+		t.Run(ex.Request.ID, func(t *testing.T) {
+			var res xpayResult
+			if err := json.Unmarshal(ex.Response, &res); err != nil {
+				t.Fatal(err)
+			}
+			g := generic(t, ex.Response)
+			if res.PaymentPreimage != g["payment_preimage"] || int64(res.AmountMsat) != num(t, g, "amount_msat") ||
+				int64(res.AmountSentMsat) != num(t, g, "amount_sent_msat") || int64(res.FailedParts) != num(t, g, "failed_parts") ||
+				int64(res.SuccessfulParts) != num(t, g, "successful_parts") {
+				t.Errorf("decoded %+v, documented %v", res, g)
+			}
+		})
+	}
+	wantDocumented(t, f, "-1", "203", "205", "207", "209", "219")
+}
+
+func TestFixtureListsendpays(t *testing.T) {
+	f := loadFixture(t, "listsendpays")
+	for _, ex := range f.Examples {
+		t.Run(ex.Request.ID, func(t *testing.T) {
+			// listpays reports a payment with the fields of its parts
+			// that listsendpays documents (preimage under its own name).
+			var res struct {
+				Payments []struct {
+					listPaysEntry
+					PaymentPreimage string `json:"payment_preimage"`
+				} `json:"payments"`
+			}
+			if err := json.Unmarshal(ex.Response, &res); err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Payments) == 0 {
+				t.Fatal("no payments in the example")
+			}
+			for _, p := range res.Payments {
+				complete := p.Status == "complete"
+				if (complete && p.PaymentPreimage == "") || (!complete && p.Status != "failed" && p.Status != "pending") ||
+					p.AmountSentMsat < p.AmountMsat || p.PaymentHash == "" {
+					t.Errorf("decoded %+v", p)
+				}
+			}
+		})
+	}
+}
+
+func TestPayStatus(t *testing.T) {
+	for _, c := range []struct {
+		statuses []string
+		want     string
+	}{
+		{nil, ""},
+		{[]string{"failed"}, "failed"},
+		{[]string{"failed", "pending"}, "pending"},
+		{[]string{"pending", "failed"}, "pending"},
+		{[]string{"failed", "complete", "pending"}, "complete"},
+	} {
+		var pays []listPaysEntry
+		for _, s := range c.statuses {
+			pays = append(pays, listPaysEntry{Status: s})
+		}
+		if got := payStatus(pays); got != c.want {
+			t.Errorf("payStatus(%v) = %q, want %q", c.statuses, got, c.want)
+		}
+	}
+}

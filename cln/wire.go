@@ -114,13 +114,36 @@ type payResult struct {
 	Status          string  `json:"status"` // "complete", "pending", "failed"
 }
 
+// xpayParams is the request of xpay (v24.11 and later).
+type xpayParams struct {
+	Invstring  string `json:"invstring"`
+	AmountMsat int64  `json:"amount_msat,omitempty"`
+	MaxFee     int64  `json:"maxfee,omitempty"`
+	RetryFor   int64  `json:"retry_for,omitempty"`
+}
+
+// xpayResult is the response of xpay.
+type xpayResult struct {
+	PaymentPreimage string `json:"payment_preimage"`
+	FailedParts     uint64 `json:"failed_parts"`
+	SuccessfulParts uint64 `json:"successful_parts"`
+	AmountMsat      Msat   `json:"amount_msat"`
+	AmountSentMsat  Msat   `json:"amount_sent_msat"`
+}
+
+// listPaysEntry is one payment (all its parts) as listpays reports it.
+type listPaysEntry struct {
+	PaymentHash    string  `json:"payment_hash"`
+	Status         string  `json:"status"` // "pending", "failed", "complete"
+	CreatedAt      float64 `json:"created_at"`
+	AmountMsat     Msat    `json:"amount_msat"`      // complete only
+	AmountSentMsat Msat    `json:"amount_sent_msat"` // complete and failed
+	Preimage       string  `json:"preimage"`         // complete only
+}
+
 // listPaysResult is the response of listpays.
 type listPaysResult struct {
-	Pays []struct {
-		PaymentHash string  `json:"payment_hash"`
-		Status      string  `json:"status"` // "pending", "failed", "complete"
-		CreatedAt   float64 `json:"created_at"`
-	} `json:"pays"`
+	Pays []listPaysEntry `json:"pays"`
 }
 
 // getinfoResult is the response of getinfo.

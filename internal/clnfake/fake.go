@@ -6,8 +6,13 @@
 // With Config.HoldPlugin it also answers the JSON-RPC methods of the
 // BoltzExchange/hold plugin (v0.3.x).
 //
+// Config.Version picks the Core Lightning release played (default
+// v26.06.6): xpay exists from v24.11, pay until v27.03 (which removes it),
+// so a v27.03 fake answers pay with "Unknown command 'pay'" and a v24.08 one
+// has no xpay; pay.go has the paying methods and the source they follow.
+//
 // Methods: getinfo, help, invoice, createinvoice, listinvoices,
-// waitinvoice, pay and signinvoice; with the plugin holdinvoice, injectholdinvoice,
+// waitinvoice, xpay, pay, listpays, listsendpays and signinvoice; with the plugin holdinvoice, injectholdinvoice,
 // listholdinvoices, settleholdinvoice and cancelholdinvoice. Anything else
 // is "Unknown command" (-32601), as from lightningd. Deviations from the
 // real node, all on paths the adapter does not depend on: signinvoice
@@ -54,6 +59,14 @@ type Config struct {
 	Rune string
 	// HoldPlugin adds the hold plugin's methods.
 	HoldPlugin bool
+	// Route is where this node's payments go, as a payer node with a
+	// channel into the node under test; default Node, which pays only its
+	// own invoices.
+	Route *memory.Node
+	// Version is the Core Lightning release the fake plays, as getinfo
+	// reports it; it decides which paying methods exist: xpay from v24.11,
+	// pay until v27.03. Default DefaultVersion.
+	Version string
 	// Logger receives debug logs; default discards.
 	Logger *slog.Logger
 }
@@ -65,6 +78,10 @@ type Fake struct {
 	b     *backend.Backend // the node as the portable layer presents it: requests checked as a real node checks them
 	state *ledger
 	log   *slog.Logger
+
+	version string
+	release release
+	route   *backend.Backend // pays for xpay and pay
 
 	mu       sync.Mutex
 	unixLn   net.Listener
@@ -92,6 +109,13 @@ func New(cfg Config) (*Fake, error) {
 	if cfg.Rune == "" {
 		cfg.Rune = "fake-rune"
 	}
+	if cfg.Version == "" {
+		cfg.Version = DefaultVersion
+	}
+	rel, err := parseRelease(cfg.Version)
+	if err != nil {
+		return nil, err
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -104,6 +128,12 @@ func New(cfg Config) (*Fake, error) {
 		log:      log,
 		conns:    map[net.Conn]struct{}{},
 		httpAddr: "127.0.0.1:0",
+		version:  cfg.Version,
+		release:  rel,
+	}
+	f.route = f.b
+	if cfg.Route != nil {
+		f.route = backend.New(cfg.Route, backend.Options{})
 	}
 	if err := f.Start(); err != nil {
 		return nil, err
@@ -123,6 +153,13 @@ func (f *Fake) RESTAddr() string {
 
 // Rune is the rune CLNRest accepts.
 func (f *Fake) Rune() string { return f.cfg.Rune }
+
+// Calls reports how many times method was called, answered or refused.
+func (f *Fake) Calls(method string) int {
+	f.state.mu.Lock()
+	defer f.state.mu.Unlock()
+	return f.state.calls[method]
+}
 
 // Node is the memory node behind the fake.
 func (f *Fake) Node() *memory.Node { return f.node }
@@ -255,6 +292,10 @@ func (f *Fake) serveConn(parent context.Context, c net.Conn) {
 		go func() {
 			defer wg.Done()
 			result, rerr := f.dispatch(ctx, req.Method, req.Params)
+			if rerr != nil && rerr.Data == errDrop {
+				c.Close()
+				return
+			}
 			resp := map[string]any{"jsonrpc": "2.0", "id": req.ID}
 			if rerr != nil {
 				resp["error"] = rerr
@@ -314,6 +355,9 @@ func (f *Fake) serveREST(w http.ResponseWriter, r *http.Request) {
 		params = json.RawMessage(`{}`)
 	}
 	result, rerr := f.dispatch(r.Context(), method, params)
+	if rerr != nil && rerr.Data == errDrop {
+		panic(http.ErrAbortHandler)
+	}
 	if rerr != nil {
 		status := http.StatusInternalServerError
 		if rerr.Code == codeMethodNotFound {

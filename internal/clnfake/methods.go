@@ -59,9 +59,12 @@ type ledger struct {
 	mu           sync.Mutex
 	byLabel      map[string]*record
 	byHash       map[backend.PaymentHash]*record
-	holds        map[backend.PaymentHash]int64  // hold invoice id by hash
-	signed       map[string]backend.PaymentHash // signinvoice output not yet injected
-	sent         map[backend.PaymentHash]any    // pay's result for each invoice this node paid
+	holds        map[backend.PaymentHash]int64      // hold invoice id by hash
+	signed       map[string]backend.PaymentHash     // signinvoice output not yet injected
+	sent         map[backend.PaymentHash]*payRecord // this node's payments, as listpays and listsendpays report them
+	sentIndex    uint64
+	fault        *PayFault // what the next xpay or pay answers instead (FailNextPay)
+	calls        map[string]int
 	createdIndex uint64
 	payIndex     uint64
 	updatedIndex uint64
@@ -73,7 +76,8 @@ func newLedger() *ledger {
 		byHash:  map[backend.PaymentHash]*record{},
 		holds:   map[backend.PaymentHash]int64{},
 		signed:  map[string]backend.PaymentHash{},
-		sent:    map[backend.PaymentHash]any{},
+		sent:    map[backend.PaymentHash]*payRecord{},
+		calls:   map[string]int{},
 	}
 }
 
@@ -84,8 +88,8 @@ var methodUsage = map[string]string{
 	"invoice":       "invoice amount_msat label description [expiry] [fallbacks] [preimage] [exposeprivatechannels] [cltv] [deschashonly]",
 	"listinvoices":  "listinvoices [label] [invstring] [payment_hash] [offer_id] [index] [start] [limit]",
 	"waitinvoice":   "waitinvoice label",
-	"pay":           "pay bolt11 [amount_msat] [label] [riskfactor] [maxfeepercent] [retry_for] [maxdelay] [exemptfee] [localinvreqid] [exclude] [maxfee] [description] [partial_msat]",
 	"listpays":      "listpays [bolt11] [payment_hash] [status] [index] [start] [limit]",
+	"listsendpays":  "listsendpays [bolt11] [payment_hash] [status] [index] [start] [limit]",
 	"signinvoice":   "signinvoice invstring",
 	"createinvoice": "createinvoice invstring label preimage",
 }
@@ -103,6 +107,9 @@ func (f *Fake) usage(method string) (string, bool) {
 	if u, ok := methodUsage[method]; ok {
 		return u, true
 	}
+	if u, ok := f.payUsage()[method]; ok {
+		return u, true
+	}
 	if f.cfg.HoldPlugin {
 		u, ok := holdUsage[method]
 		return u, ok
@@ -112,6 +119,9 @@ func (f *Fake) usage(method string) (string, bool) {
 
 func (f *Fake) dispatch(ctx context.Context, method string, params json.RawMessage) (any, *rpcError) {
 	f.log.Debug("clnfake: call", "method", method, "params", string(params))
+	f.state.mu.Lock()
+	f.state.calls[method]++
+	f.state.mu.Unlock()
 	if _, ok := f.usage(method); !ok {
 		return nil, errorf(codeMethodNotFound, "Unknown command '%s'", method)
 	}
@@ -128,8 +138,12 @@ func (f *Fake) dispatch(ctx context.Context, method string, params json.RawMessa
 		return f.waitinvoice(ctx, params)
 	case "pay":
 		return f.pay(ctx, params)
+	case "xpay":
+		return f.xpay(ctx, params)
 	case "listpays":
 		return f.listpays(params)
+	case "listsendpays":
+		return f.listsendpays(params)
 	case "signinvoice":
 		return f.signinvoice(ctx, params)
 	case "createinvoice":
@@ -339,7 +353,7 @@ func (f *Fake) getinfo(ctx context.Context, params json.RawMessage) (any, *rpcEr
 		"num_inactive_channels": 0,
 		"address":               []any{},
 		"binding":               []any{},
-		"version":               "v26.06-clnfake",
+		"version":               f.version,
 		"blockheight":           info.BlockHeight,
 		"network":               network,
 		"fees_collected_msat":   0,
@@ -370,8 +384,10 @@ func (f *Fake) help(params json.RawMessage) (any, *rpcError) {
 		}
 		out = append(out, entry{u})
 	} else {
-		for m := range methodUsage {
-			u, _ := f.usage(m)
+		for _, u := range methodUsage {
+			out = append(out, entry{u})
+		}
+		for _, u := range f.payUsage() {
 			out = append(out, entry{u})
 		}
 		if f.cfg.HoldPlugin {
@@ -631,121 +647,6 @@ func (f *Fake) waitinvoice(ctx context.Context, params json.RawMessage) (any, *r
 	}
 	// lightningd's tell_waiter: the error's data is the invoice.
 	return nil, &rpcError{Code: codeExpiredDuringWait, Message: "invoice expired during wait", Data: fl}
-}
-
-func (f *Fake) pay(ctx context.Context, params json.RawMessage) (any, *rpcError) {
-	names := []string{"bolt11", "amount_msat", "label", "riskfactor", "maxfeepercent", "retry_for", "maxdelay", "exemptfee", "localinvreqid", "exclude", "maxfee", "description", "partial_msat", "invstring"}
-	p, rerr := bind(params, names, 0)
-	if rerr != nil {
-		return nil, rerr
-	}
-	key := "bolt11"
-	if _, ok := p[key]; !ok {
-		key = "invstring" // pay's alternate name since v26.06
-	}
-	if _, ok := p[key]; !ok {
-		return nil, errorf(codeInvalidParams, "missing required parameter: bolt11")
-	}
-	bolt11, rerr := str(p, key)
-	if rerr != nil {
-		return nil, rerr
-	}
-	d, err := decodeInvstring(bolt11)
-	if err != nil {
-		return nil, errorf(codeInvalidParams, "Invalid bolt11: %v", err)
-	}
-	amount, _, hasAmount, rerr := msat(p, "amount_msat", false)
-	if rerr != nil {
-		return nil, rerr
-	}
-	switch {
-	case d.Amount != 0 && hasAmount:
-		return nil, errorf(codeInvalidParams, "amount_msat parameter unnecessary")
-	case d.Amount == 0 && !hasAmount:
-		return nil, errorf(codeInvalidParams, "amount_msat parameter required")
-	}
-	maxfee, _, _, rerr := msat(p, "maxfee", false)
-	if rerr != nil {
-		return nil, rerr
-	}
-	retryFor, hasRetry, rerr := u64(p, "retry_for")
-	if rerr != nil {
-		return nil, rerr
-	}
-	if !hasRetry {
-		retryFor = 60 // pay's default
-	}
-	if time.Now().After(d.ExpiresAt()) {
-		return nil, &rpcError{Code: codeInvoiceExpired, Message: "Invoice expired",
-			Data: map[string]int64{"now": time.Now().Unix(), "expiry": d.ExpiresAt().Unix()}}
-	}
-	// pay of an invoice this node paid before answers that payment's
-	// success again and pays nothing (Core Lightning v26.06.6; xpay
-	// answers 219 instead).
-	f.state.mu.Lock()
-	earlier, paid := f.state.sent[d.PaymentHash]
-	f.state.mu.Unlock()
-	if paid {
-		return earlier, nil
-	}
-	start := time.Now()
-	pay, err := f.b.PayInvoice(ctx, bolt11, backend.PayOptions{
-		Amount:  backend.MilliSat(amount),
-		MaxFee:  backend.MilliSat(maxfee),
-		Timeout: time.Duration(retryFor) * time.Second,
-	})
-	if err != nil {
-		msg := strings.ToLower(err.Error())
-		switch {
-		case errors.Is(err, backend.ErrInvalid):
-			return nil, errorf(codeInvalidParams, "%v", err)
-		case strings.Contains(msg, "already paid"):
-			return nil, errorf(codeRhashAlreadyUsed, "Already paid with this hash")
-		case strings.Contains(msg, "expired"):
-			return nil, errorf(codeInvoiceExpired, "Invoice expired")
-		case errors.Is(err, context.DeadlineExceeded):
-			return nil, errorf(codeStoppedRetrying, "Ran out of time while paying: %v", err)
-		case errors.Is(err, backend.ErrPaymentFailed):
-			return nil, errorf(codeDestPermFail, "Destination said it doesn't know invoice: incorrect_or_unknown_payment_details (%v)", err)
-		}
-		return nil, nodeError(err)
-	}
-	res := map[string]any{
-		"payment_preimage": pay.Preimage.String(),
-		"destination":      d.Payee,
-		"payment_hash":     pay.PaymentHash.String(),
-		"created_at":       float64(start.UnixMilli()) / 1000,
-		"parts":            1,
-		"amount_msat":      int64(pay.Amount),
-		"amount_sent_msat": int64(pay.Amount + pay.Fee),
-		"status":           "complete",
-	}
-	f.state.mu.Lock()
-	f.state.sent[d.PaymentHash] = res
-	f.state.mu.Unlock()
-	return res, nil
-}
-
-// listpays reports the payments this node made, by payment_hash (the only
-// filter the adapter uses), as {"pays": [...]} with each payment's status.
-func (f *Fake) listpays(params json.RawMessage) (any, *rpcError) {
-	p, rerr := bind(params, []string{"bolt11", "payment_hash", "status", "index", "start", "limit"}, 0)
-	if rerr != nil {
-		return nil, rerr
-	}
-	hashHex, rerr := str(p, "payment_hash")
-	if rerr != nil {
-		return nil, rerr
-	}
-	pays := []any{}
-	f.state.mu.Lock()
-	defer f.state.mu.Unlock()
-	for h, res := range f.state.sent {
-		if hashHex == "" || h.String() == hashHex {
-			pays = append(pays, res)
-		}
-	}
-	return map[string]any{"pays": pays}, nil
 }
 
 // The hold plugin's methods. cln_plugin reports every error of a plugin
