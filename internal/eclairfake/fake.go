@@ -63,6 +63,12 @@ type Config struct {
 	Addr string
 	// Version is what getinfo reports; default "0.14.1-eclairfake".
 	Version string
+	// DisabledFeatures are invoice feature bits this node has set to
+	// "disabled" in eclair.features (either bit of the pair). Eclair's
+	// reference.conf enables every invoice feature of BOLT 9, so the
+	// default is none. An invoice that requires one is refused by
+	// PaymentInitiator before anything is recorded: see payInvoice.
+	DisabledFeatures []int
 	// Logger receives the fake's own diagnostics; default slog.Default().
 	Logger *slog.Logger
 }

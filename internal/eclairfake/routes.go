@@ -291,6 +291,30 @@ func (s *Server) payInvoice(w http.ResponseWriter, r *http.Request) {
 	}
 	parent := newUUID()
 	now := time.Now()
+	if bits := s.unsupported(bolt11); bits != "" {
+		// PaymentInitiator (eclair v0.14.1, commit d769db07,
+		// payment/send/PaymentInitiator.scala, SendPaymentToNode) answers
+		// the id first unless blocking, then replies PaymentFailed with
+		// UnsupportedFeatures to the asker, which for a non-blocking call
+		// has already gone: nothing is stored, no event is published, and
+		// getsentinfo (Eclair.scala sentInfo) finds the id neither in the
+		// database nor among PaymentInitiator's pending payments: [] for
+		// good.
+		if !blocking {
+			writeJSON(w, http.StatusOK, parent)
+			return
+		}
+		at := millis(now)
+		writeJSON(w, http.StatusOK, paymentFailedEvent{
+			Type:        "payment-failed",
+			ID:          parent,
+			PaymentHash: d.PaymentHash.String(),
+			Failures:    []paymentFailure{{Amount: int64(amount), Route: []any{}, T: "unsupported invoice features: " + bits}},
+			StartedAt:   at,
+			SettledAt:   at,
+		})
+		return
+	}
 	o := &outgoing{
 		rec: outgoingPayment{
 			ID:              newUUID(),
@@ -587,4 +611,32 @@ func decodeInvoice(s string) (*backend.DecodedInvoice, error) {
 		return nil, err
 	}
 	return backend.DecodeInvoice(s)
+}
+
+// unsupported returns the invoice's features as hex (Features.toByteVector)
+// when it requires one this node has disabled, as
+// nodeParams.features.invoiceFeatures().areSupported refuses it, or "".
+func (s *Server) unsupported(invoice string) string {
+	inv, err := bolt11.Decode(invoice)
+	if err != nil {
+		return ""
+	}
+	refused := false
+	for _, b := range inv.Features {
+		for _, off := range s.cfg.DisabledFeatures {
+			refused = refused || (b%2 == 0 && b/2 == off/2)
+		}
+	}
+	if !refused {
+		return ""
+	}
+	max := 0
+	for _, b := range inv.Features {
+		max = b
+	}
+	vec := make([]byte, max/8+1)
+	for _, b := range inv.Features {
+		vec[len(vec)-1-b/8] |= 1 << (b % 8)
+	}
+	return hex.EncodeToString(vec)
 }
