@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,7 +99,7 @@ func stateCommand(args []string, out io.Writer) error {
 		return stateHint(path, err)
 	}
 	fmt.Fprintf(out, "%s: sound\nstore id: %s\nmarker %s: %s\nsize: %d bytes\n", r.Path, r.ID, boltstore.MarkerPath(r.Path), r.Marker, r.Size)
-	for _, k := range []string{"challenges", "unpaid", "paid_until", "spent", "holds"} {
+	for _, k := range slices.Sorted(maps.Keys(r.Records)) {
 		fmt.Fprintf(out, "%s: %d\n", k, r.Records[k])
 	}
 	return nil

@@ -32,6 +32,7 @@ const (
 type seen struct {
 	uri, paid, tokenID, auth string
 	smuggled                 []string // client-sent spellings of X-L402-* that reached it
+	header                   http.Header
 }
 
 // upstream is a Go http.ServeMux: /paid/ and /once/ sell, / is free. It
@@ -47,7 +48,8 @@ type upstream struct {
 func newUpstream(t *testing.T) *upstream {
 	u := &upstream{}
 	record := func(r *http.Request) {
-		s := &seen{uri: r.RequestURI, paid: r.Header.Get(proxy.HeaderPaid), tokenID: r.Header.Get(proxy.HeaderTokenID), auth: r.Header.Get("Authorization")}
+		s := &seen{uri: r.RequestURI, paid: r.Header.Get(proxy.HeaderPaid), tokenID: r.Header.Get(proxy.HeaderTokenID), auth: r.Header.Get("Authorization"),
+			header: r.Header.Clone()}
 		for k := range r.Header {
 			if k != proxy.HeaderPaid && k != proxy.HeaderTokenID && strings.Contains(strings.ToLower(strings.NewReplacer("_", "-").Replace(k)), "x-l402") {
 				s.smuggled = append(s.smuggled, k)
