@@ -134,15 +134,25 @@ func (t *Transport) payCharge(ctx context.Context, req *http.Request, origin str
 	if inv.Amount > t.MaxPrice {
 		return fail(fmt.Errorf("%w: %s asks %s, limit is %s", ErrPriceTooHigh, origin, inv.Amount, t.MaxPrice))
 	}
-	p, err := t.payInvoice(ctx, origin, inv)
+	var entry LedgerEntry
+	if t.Ledger != nil {
+		timeout := t.PayTimeout
+		if timeout <= 0 {
+			timeout = time.Minute
+		}
+		entry, err = t.Ledger.Begin(ctx, PaymentIntent{
+			Origin: origin, Host: strings.ToLower(req.URL.Host), URL: req.URL.Redacted(), Scheme: SchemePayment,
+			Invoice: inv.PaymentRequest, PaymentHash: inv.PaymentHash, Amount: inv.Amount, MaxFee: t.MaxFee,
+			Deadline: now.Add(timeout),
+		})
+		if err != nil {
+			return fail(err)
+		}
+	}
+	p, r, err := t.payInvoice(ctx, origin, req.URL.Redacted(), inv, entry)
 	if err != nil {
 		return nil, err
 	}
-	r := &Receipt{Origin: origin, URL: req.URL.Redacted(), Scheme: SchemePayment, PaymentHash: inv.PaymentHash, Amount: p.Amount, Fee: p.Fee}
-	if r.Amount == 0 {
-		r.Amount = inv.Amount
-	}
-	t.report(ctx, r)
 	auth, err := NewChargeCredential(ch, p.Preimage).Authorization()
 	if err != nil {
 		return nil, err
@@ -159,10 +169,11 @@ func (t *Transport) payCharge(ctx context.Context, req *http.Request, origin str
 	return resp, nil
 }
 
-// payInvoice pays one charge invoice under PayTimeout and checks the
-// preimage. A request canceled meanwhile returns at once; the payment
+// payInvoice pays one charge invoice under PayTimeout, checks the
+// preimage, and reports the payment (OnPayment, and the Ledger's entry when
+// there is one). A request canceled meanwhile returns at once; the payment
 // goes on (it cannot be called back) and is reported when it completes.
-func (t *Transport) payInvoice(ctx context.Context, origin string, inv *backend.DecodedInvoice) (*backend.Payment, error) {
+func (t *Transport) payInvoice(ctx context.Context, origin, rawURL string, inv *backend.DecodedInvoice, entry LedgerEntry) (*backend.Payment, *Receipt, error) {
 	timeout := t.PayTimeout
 	if timeout <= 0 {
 		timeout = time.Minute
@@ -174,29 +185,41 @@ func (t *Transport) payInvoice(ctx context.Context, origin string, inv *backend.
 		p, err := t.Payer.PayInvoice(payCtx, inv.PaymentRequest, backend.PayOptions{MaxFee: t.MaxFee, Timeout: timeout})
 		done <- payment{p, err}
 	}()
-	check := func(res payment) (*backend.Payment, error) {
-		if res.err != nil {
-			return nil, fmt.Errorf("l402: pay %s for %s: %w", inv.Amount, origin, res.err)
+	finish := func(ctx context.Context, res payment) (*backend.Payment, *Receipt, error) {
+		var (
+			r   *Receipt
+			err = res.err
+		)
+		if err != nil {
+			err = fmt.Errorf("l402: pay %s for %s: %w", inv.Amount, origin, err)
+		} else if !res.p.Preimage.Matches(inv.PaymentHash) {
+			err = fmt.Errorf("l402: payer returned a preimage that does not match hash %s: %w", inv.PaymentHash, backend.ErrPaymentFailed)
+		} else {
+			r = &Receipt{Origin: origin, URL: rawURL, Scheme: SchemePayment, PaymentHash: inv.PaymentHash, Amount: res.p.Amount, Fee: res.p.Fee}
+			if r.Amount == 0 {
+				r.Amount = inv.Amount
+			}
 		}
-		if !res.p.Preimage.Matches(inv.PaymentHash) {
-			return nil, fmt.Errorf("l402: payer returned a preimage that does not match hash %s: %w", inv.PaymentHash, backend.ErrPaymentFailed)
+		if entry != nil {
+			// A charge buys no token: the Ledger is given none.
+			t.record(ctx, entry, nil, r, err)
 		}
-		return res.p, nil
+		if err != nil {
+			return nil, nil, err
+		}
+		t.report(ctx, r)
+		return res.p, r, nil
 	}
 	select {
 	case res := <-done:
-		return check(res)
+		return finish(ctx, res)
 	case <-ctx.Done():
 		go func() {
 			bg := context.WithoutCancel(ctx)
-			if p, err := check(<-done); err == nil {
-				r := &Receipt{Origin: origin, Scheme: SchemePayment, PaymentHash: inv.PaymentHash, Amount: p.Amount, Fee: p.Fee}
-				if r.Amount == 0 {
-					r.Amount = inv.Amount
-				}
-				t.report(bg, r)
+			if _, _, err := finish(bg, <-done); err != nil {
+				t.log.InfoContext(bg, "l402: abandoned charge payment did not complete", "origin", origin, "err", err)
 			}
 		}()
-		return nil, fmt.Errorf("l402: payment to %s in flight: %w", origin, ctx.Err())
+		return nil, nil, fmt.Errorf("l402: payment to %s in flight: %w", origin, ctx.Err())
 	}
 }

@@ -36,7 +36,8 @@ type Ledger interface {
 // methods is called, once the payment's outcome is known; a process that
 // dies first calls neither, and the entry stays pending in the Ledger.
 type LedgerEntry interface {
-	// Paid records a completed payment and the token it bought.
+	// Paid records a completed payment and the token it bought; tok is
+	// nil for a Payment charge, which buys one request and no token.
 	Paid(ctx context.Context, tok *Token, r Receipt) error
 	// Failed records a payment that did not complete. err says what
 	// became of the money (see backend.Payer): a refusal or a payment that
@@ -52,9 +53,10 @@ type PaymentIntent struct {
 	Host   string
 	// URL is the request that was answered with the challenge, redacted.
 	URL string
-	// Scheme is the challenge's scheme ("L402", "LSAT").
+	// Scheme is the challenge's scheme ("L402", "LSAT", "Payment").
 	Scheme string
-	// Key is the TokenCache key the token will be stored under.
+	// Key is the TokenCache key the token will be stored under; empty
+	// for a Payment charge, which buys no token (nor has a Macaroon).
 	Key string
 	// Macaroon is the challenge's macaroon as the server wrote it, and
 	// Invoice its BOLT11 invoice.

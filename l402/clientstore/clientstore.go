@@ -357,9 +357,16 @@ func (s *Store) complete(hash backend.PaymentHash, tok *l402.Token, amount, fee 
 			return err
 		}
 		if err := updateSpend(tx, rec.Seq, func(sr *SpendRecord) {
-			sr.Amount, sr.Fee, sr.Preimage, sr.Outcome, sr.Error = amount, fee, tok.Preimage.String(), outcome, ""
+			sr.Amount, sr.Fee, sr.Outcome, sr.Error = amount, fee, outcome, ""
+			if tok != nil {
+				sr.Preimage = tok.Preimage.String()
+			}
 		}); err != nil {
 			return err
+		}
+		if tok == nil {
+			// A Payment charge buys one request, no token to keep.
+			return tx.Bucket(bucketPending).Delete([]byte(hash.String()))
 		}
 		if err := putJSON(tx.Bucket(bucketTokens), []byte(rec.Key), TokenRecord{
 			Key: rec.Key, Origin: rec.Origin, Authorization: tok.Authorization(), PaymentHash: hash,
@@ -682,7 +689,11 @@ func (s *Store) Recover(ctx context.Context, finder PaymentFinder) (int, error) 
 		p, ferr := finder.FindPayment(ctx, rec.PaymentHash)
 		switch {
 		case ferr == nil && p != nil && p.Preimage.Matches(rec.PaymentHash):
-			tok, err := rec.TokenFor(p.Preimage)
+			var tok *l402.Token
+			var err error
+			if rec.Scheme != l402.SchemePayment { // a charge bought no token
+				tok, err = rec.TokenFor(p.Preimage)
+			}
 			if err == nil {
 				err = s.complete(rec.PaymentHash, tok, p.Amount, p.Fee, OutcomeRecovered)
 			}

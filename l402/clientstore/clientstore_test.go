@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/l402fake"
 	"github.com/l402kit/l402kit/l402"
 	"github.com/l402kit/l402kit/memory"
 )
@@ -434,5 +435,42 @@ func TestRecoverCompletesAPaymentLeftPending(t *testing.T) {
 	}
 	if pend, _ := s.Pending(); len(pend) != 0 {
 		t.Fatalf("still pending: %+v", pend)
+	}
+}
+
+// TestChargesUnderBudget: Payment charges (here Aperture's, through its
+// stand-in) count against the budgets like L402 payments, are logged, and
+// leave no token behind, since a charge buys one request.
+func TestChargesUnderBudget(t *testing.T) {
+	b, err := backend.Open(context.Background(), "memory://"+strings.ReplaceAll(t.Name(), "/", "-"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	srv := httptest.NewServer(l402fake.NewAperture(t, l402fake.ApertureConfig{Node: b, Price: backend.Sat(3), Payment: true}))
+	defer srv.Close()
+	s, err := Open(filepath.Join(t.TempDir(), "l402.db"), Options{Budgets: mustBudgets(t, "life=5")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &l402.Transport{Payer: b, MaxPrice: backend.Sat(10), Tokens: s, Ledger: s, Schemes: []string{l402.SchemePayment}}
+	if body, err := get(t, tr, srv.URL+"/a"); err != nil || body != "aperture content for GET /a\n" {
+		t.Fatalf("first charge: %q %v", body, err)
+	}
+	_, err = get(t, tr, srv.URL+"/a")
+	var be *l402.BudgetError
+	var ce *l402.ChallengeError
+	if !errors.As(err, &ce) || ce.Scheme != l402.SchemePayment || !errors.As(err, &be) || be.Left != backend.Sat(2) {
+		t.Fatalf("second charge: %v, want a Payment ChallengeError holding a BudgetError with 2 sat left", err)
+	}
+	spends, _ := s.Spends(time.Time{})
+	if len(spends) != 1 || spends[0].Outcome != OutcomePaid || spends[0].Scheme != l402.SchemePayment || spends[0].Amount != backend.Sat(3) {
+		t.Fatalf("spend log %+v", spends)
+	}
+	if toks, err := s.Tokens(); err != nil || len(toks) != 0 {
+		t.Fatalf("tokens %+v %v, want none", toks, err)
+	}
+	if pend, _ := s.Pending(); len(pend) != 0 {
+		t.Fatalf("pending %+v", pend)
 	}
 }
