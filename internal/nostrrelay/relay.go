@@ -37,14 +37,16 @@ type Fault struct {
 	// Delay holds the event back this long before storing and forwarding.
 	Delay time.Duration
 	// Disconnect closes every client connection right after the event is
-	// acknowledged (and before it is forwarded, if it is not dropped).
+	// acknowledged (and forwarded, unless dropped or delayed).
 	Disconnect bool
 }
 
 // Relay is a running relay. It is safe for concurrent use.
 type Relay struct {
-	ln  net.Listener
-	srv *http.Server
+	addr string
+
+	srv     *http.Server
+	stopped bool
 
 	mu     sync.Mutex
 	stored []*nostr.Event
@@ -62,21 +64,50 @@ func Start() (*Relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Relay{ln: ln, ids: map[string]bool{}, conns: map[*conn]struct{}{}}
-	r.srv = &http.Server{Handler: http.HandlerFunc(r.serveHTTP), ReadHeaderTimeout: 10 * time.Second}
-	go r.srv.Serve(ln)
+	r := &Relay{addr: ln.Addr().String(), ids: map[string]bool{}, conns: map[*conn]struct{}{}}
+	r.serve(ln)
 	return r, nil
 }
 
+func (r *Relay) serve(ln net.Listener) {
+	srv := &http.Server{Handler: http.HandlerFunc(r.serveHTTP), ReadHeaderTimeout: 10 * time.Second}
+	r.mu.Lock()
+	r.srv, r.stopped = srv, false
+	r.mu.Unlock()
+	go srv.Serve(ln)
+}
+
 // URL is the relay's ws:// address.
-func (r *Relay) URL() string { return "ws://" + r.ln.Addr().String() }
+func (r *Relay) URL() string { return "ws://" + r.addr }
+
+// Stop takes the relay down as a crash or restart does: the listener closes
+// and every connection drops. Stored events survive for Resume.
+func (r *Relay) Stop() {
+	r.mu.Lock()
+	r.stopped = true
+	srv := r.srv
+	r.mu.Unlock()
+	srv.Close()
+	r.DisconnectAll()
+}
+
+// Resume listens again on the same address after Stop.
+func (r *Relay) Resume() error {
+	ln, err := net.Listen("tcp", r.addr)
+	if err != nil {
+		return err
+	}
+	r.serve(ln)
+	return nil
+}
 
 // Close stops the relay and drops every connection.
 func (r *Relay) Close() error {
 	r.mu.Lock()
 	r.closed = true
+	srv := r.srv
 	r.mu.Unlock()
-	err := r.srv.Close()
+	err := srv.Close()
 	r.DisconnectAll()
 	r.wg.Wait()
 	return err
@@ -151,7 +182,7 @@ func (r *Relay) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	ws.SetReadLimit(maxMessage)
 	c := &conn{ws: ws, subs: map[string]nostr.Filters{}}
 	r.mu.Lock()
-	if r.closed {
+	if r.closed || r.stopped {
 		r.mu.Unlock()
 		ws.CloseNow()
 		return
@@ -269,18 +300,19 @@ func (r *Relay) publish(c *conn, ev *nostr.Event) {
 	}
 	r.mu.Unlock()
 
+	// A real relay stores an event before it says OK, so a client that
+	// queries after the OK finds it.
+	switch {
+	case f.Drop:
+	case f.Delay > 0:
+		time.AfterFunc(f.Delay, func() { r.accept(ev) })
+	default:
+		r.accept(ev)
+	}
 	c.send([]any{"OK", ev.ID, true, ""})
 	if f.Disconnect {
 		r.DisconnectAll()
 	}
-	if f.Drop {
-		return
-	}
-	if f.Delay > 0 {
-		time.AfterFunc(f.Delay, func() { r.accept(ev) })
-		return
-	}
-	r.accept(ev)
 }
 
 // accept stores ev (unless ephemeral) and forwards it to every matching

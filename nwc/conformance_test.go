@@ -1,0 +1,130 @@
+package nwc_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/conformance"
+	"github.com/l402kit/l402kit/internal/nostrrelay"
+	"github.com/l402kit/l402kit/memory"
+	"github.com/l402kit/l402kit/nwc"
+)
+
+// harness is the NWC adapter -> a relay -> this package's wallet service
+// -> a node. The payer is a second NWC connection to a wallet service: on
+// memory the same node (it pays its own invoices), on regtest another node,
+// so payments go through pay_invoice too.
+type harness struct {
+	relay *nostrrelay.Relay
+	uri   string
+	b     *backend.Backend
+	payer *backend.Backend
+}
+
+func (h *harness) Backend() *backend.Backend { return h.b }
+func (h *harness) Payer() backend.Payer      { return h.payer }
+
+// Support: the wallet service passes any-amount invoices and description
+// hashes through; NIP-47 has no caller-chosen preimage; the service, like
+// Alby Hub, cancels only held invoices.
+func (h *harness) Support() conformance.Support {
+	return conformance.Support{ZeroAmount: true, DescriptionHash: true, HashedDescription: true}
+}
+
+func (h *harness) OpenBackend(ctx context.Context) (*backend.Backend, error) {
+	return backend.Open(ctx, h.uri)
+}
+
+// StopNode takes the relay down: the wallet is then unreachable, as it is
+// when its relay restarts.
+func (h *harness) StopNode(context.Context) error { h.relay.Stop(); return nil }
+
+// StartNode brings the relay back and returns once the wallet answers
+// through it again (the service republishes its info event, the client
+// resubscribes).
+func (h *harness) StartNode(ctx context.Context) error {
+	if err := h.relay.Resume(); err != nil {
+		return err
+	}
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := h.b.Ping(cctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func startRelay(t testing.TB) *nostrrelay.Relay {
+	t.Helper()
+	r, err := nostrrelay.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// serve starts a wallet service for node on relay and returns one
+// connection's URI.
+func serve(t testing.TB, relay *nostrrelay.Relay, node *backend.Backend, perm nwc.Permissions) (*nwc.Service, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	svc, err := nwc.NewService(ctx, nwc.ServiceConfig{Backend: node, Relays: []string{relay.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	uri, err := svc.Connect(ctx, perm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, uri
+}
+
+func open(t testing.TB, uri string) *backend.Backend {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := backend.Open(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func newMemory(t testing.TB) *backend.Backend {
+	t.Helper()
+	n, err := memory.New(context.Background(), memory.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+func newMemoryHarness(t testing.TB) *harness {
+	relay := startRelay(t)
+	_, uri := serve(t, relay, newMemory(t), nwc.Permissions{})
+	b := open(t, uri)
+	return &harness{relay: relay, uri: uri, b: b, payer: b}
+}
+
+func TestConformanceMemory(t *testing.T) {
+	conformance.Run(t, newMemoryHarness(t))
+}
+
+func TestProxyFlowMemory(t *testing.T) {
+	conformance.RunProxyFlow(t, newMemoryHarness(t))
+}
