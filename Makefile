@@ -12,7 +12,7 @@ FUZZTIME      ?= 30s
 # Every fuzz target, as package:name; fuzz-check fails when one is missing.
 FUZZ_TARGETS  := ./l402:FuzzParseAuthorization ./l402:FuzzPendingAuthorization \
                  ./l402:FuzzParseChallenges ./l402:FuzzCaveat \
-                 ./l402:FuzzParsePaymentAuthorization ./l402:FuzzParsePaymentChallenges ./bolt11:FuzzDecode \
+                 ./l402:FuzzParsePaymentAuthorization ./l402:FuzzParsePaymentChallenges ./bolt11:FuzzDecode ./bolt12:FuzzDecode \
                  ./proxy:FuzzCanonicalPath ./proxy:FuzzCanonicalHost \
                  ./proxy:FuzzForwardedRequest ./cmd/l402proxy:FuzzConfig
 
