@@ -2,6 +2,7 @@ package l402
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -30,6 +31,17 @@ const (
 	CondPathPrefix = "path_prefix"
 	// CondMethod: "method=GET,HEAD"; the request method must be listed.
 	CondMethod = "method"
+	// CondOrigin: "origin=https://host[:port]"; the request must be
+	// addressed to that origin (scheme and host, lower case, the port
+	// only when not the scheme's default). One of the token-binding
+	// predicates of bLIP-26: a token lifted from one site is refused on
+	// another that shares the root keys.
+	CondOrigin = "origin"
+	// CondClientCert: "tls_client_cert=<hex sha256 of the certificate>";
+	// the request must come over TLS with that client certificate (where
+	// TLS ends at the server that verifies). bLIP-26's TLS binding: a
+	// token stolen without the client's key is useless.
+	CondClientCert = "tls_client_cert"
 )
 
 // Caveat is a first-party macaroon caveat in the "condition=value" form.
@@ -116,6 +128,17 @@ func PathPrefixCaveat(prefix string) Caveat {
 // MethodCaveat restricts a token to the listed HTTP methods.
 func MethodCaveat(methods ...string) Caveat {
 	return Caveat{Condition: CondMethod, Value: strings.Join(methods, ",")}
+}
+
+// OriginCaveat binds a token to one origin, "https://host[:port]".
+func OriginCaveat(origin string) Caveat {
+	return Caveat{Condition: CondOrigin, Value: strings.ToLower(origin)}
+}
+
+// ClientCertCaveat binds a token to the TLS client certificate whose
+// SHA-256 (of its DER bytes) is sum.
+func ClientCertCaveat(sum [32]byte) Caveat {
+	return Caveat{Condition: CondClientCert, Value: hex.EncodeToString(sum[:])}
 }
 
 // Validate reports whether the verifier understands c and its value is well
@@ -209,6 +232,28 @@ func checkCaveat(raw []byte, r *Request, now time.Time) error {
 			// A path like /paid/../admin matches /paid/ but names
 			// something else; the caller must pass the cleaned path.
 			return caveatErr(raw, "path has dot segments")
+		}
+		return nil
+	case CondOrigin:
+		if bytes.Index(value, []byte("://")) <= 0 {
+			return malformedCaveat(raw, "not an origin (scheme://host)")
+		}
+		if r.Origin == "" {
+			return caveatErr(raw, "request origin unknown")
+		}
+		if !strings.EqualFold(string(value), r.Origin) {
+			return caveatErr(raw, "origin "+strconv.Quote(r.Origin)+" not allowed")
+		}
+		return nil
+	case CondClientCert:
+		if len(value) != 64 || !isLowerHex(value) {
+			return malformedCaveat(raw, "not a lower-case hex SHA-256")
+		}
+		if r.ClientCert == nil {
+			return caveatErr(raw, "no TLS client certificate")
+		}
+		if hex.EncodeToString(r.ClientCert[:]) != string(value) {
+			return caveatErr(raw, "another TLS client certificate")
 		}
 		return nil
 	case CondMethod:
@@ -357,4 +402,13 @@ func hasDotSegment(p string) bool {
 		}
 	}
 	return false
+}
+
+func isLowerHex(b []byte) bool {
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -161,3 +161,41 @@ func TestCheckCaveat(t *testing.T) {
 		})
 	}
 }
+
+// TestBindingCaveats: bLIP-26's token-binding predicates that fit a
+// server, origin and TLS client certificate, fail closed when the request
+// does not say.
+func TestBindingCaveats(t *testing.T) {
+	sum := [32]byte{1, 2, 3}
+	other := [32]byte{9}
+	origin := OriginCaveat("HTTPS://API.example:8443")
+	cert := ClientCertCaveat(sum)
+	if origin.String() != "origin=https://api.example:8443" || origin.Validate() != nil || cert.Validate() != nil {
+		t.Fatalf("%s %v %v", origin, origin.Validate(), cert.Validate())
+	}
+	for _, tc := range []struct {
+		c   Caveat
+		r   Request
+		err bool
+	}{
+		{origin, Request{Origin: "https://api.example:8443"}, false},
+		{origin, Request{Origin: "https://API.example:8443"}, false},
+		{origin, Request{Origin: "https://api.example"}, true},
+		{origin, Request{Origin: "http://api.example:8443"}, true},
+		{origin, Request{}, true},
+		{cert, Request{ClientCert: &sum}, false},
+		{cert, Request{ClientCert: &other}, true},
+		{cert, Request{}, true},
+	} {
+		err := checkCaveat([]byte(tc.c.String()), &tc.r, time.Now())
+		if (err != nil) != tc.err || err != nil && !errors.Is(err, ErrCaveat) {
+			t.Errorf("%s with %+v: %v", tc.c, tc.r, err)
+		}
+	}
+	for _, bad := range []string{"origin=api.example", "tls_client_cert=abc", "tls_client_cert=" + strings.Repeat("A", 64)} {
+		c, _ := ParseCaveat(bad)
+		if err := c.Validate(); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}

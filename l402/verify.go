@@ -78,6 +78,12 @@ type Request struct {
 	Path string
 	// Method is the HTTP method, for method caveats.
 	Method string
+	// Origin is the origin the request was addressed to,
+	// "https://host[:port]", for origin caveats.
+	Origin string
+	// ClientCert is the SHA-256 of the TLS client certificate the request
+	// came with (nil for none), for tls_client_cert caveats.
+	ClientCert *[32]byte
 	// Capability is what the request does, for <service>_capabilities
 	// caveats. Empty when the route has no capabilities: then a token
 	// carrying a capabilities caveat for the service is refused.
