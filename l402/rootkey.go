@@ -10,17 +10,23 @@ import (
 // RootKeySize is the size of the root keys NewMemoryRootKeyStore makes.
 const RootKeySize = 32
 
-// RootKeyStore holds one root key per token id. The verifier asks it for a
-// key on every request, so implementations should answer from memory (a
-// shared store can sit behind an in-process cache, as long as revocation
-// reaches it).
-type RootKeyStore interface {
-	// NewRootKey makes a random root key for id, stores it and returns it.
-	NewRootKey(ctx context.Context, id TokenID) ([]byte, error)
+// RootKeySource is what a Verifier needs: the root key of a token id. The
+// verifier asks it on every request, so implementations should answer from
+// memory (a shared store can sit behind an in-process cache, as long as
+// revocation reaches it).
+type RootKeySource interface {
 	// RootKey returns the root key of id, or an error wrapping
 	// ErrUnknownToken when there is none or it was revoked. Callers must
 	// not modify the returned slice.
 	RootKey(ctx context.Context, id TokenID) ([]byte, error)
+}
+
+// RootKeyStore holds one root key per token id: the source a Verifier reads
+// and the keys a Minter makes.
+type RootKeyStore interface {
+	RootKeySource
+	// NewRootKey makes a random root key for id, stores it and returns it.
+	NewRootKey(ctx context.Context, id TokenID) ([]byte, error)
 	// Revoke forgets the root key of id, so every token signed with it
 	// fails verification from then on. Revoking an unknown id is not an
 	// error.

@@ -90,11 +90,11 @@ type Request struct {
 	Capability string
 }
 
-// Verifier checks tokens minted with the root keys of a store. It is safe
+// Verifier checks tokens minted with the root keys of a source. It is safe
 // for concurrent use.
 type Verifier struct {
-	store RootKeyStore
-	sigs  *sigCache
+	keys RootKeySource
+	sigs *sigCache
 }
 
 // VerifierOption configures NewVerifier.
@@ -114,9 +114,10 @@ func WithSignatureCache(entries int) VerifierOption {
 	return func(v *Verifier) { v.sigs = newSigCache(entries) }
 }
 
-// NewVerifier returns a verifier reading root keys from store.
-func NewVerifier(store RootKeyStore, opts ...VerifierOption) *Verifier {
-	v := &Verifier{store: store, sigs: newSigCache(DefaultSignatureCache)}
+// NewVerifier returns a verifier reading root keys from keys (a
+// RootKeyStore is one).
+func NewVerifier(keys RootKeySource, opts ...VerifierOption) *Verifier {
+	v := &Verifier{keys: keys, sigs: newSigCache(DefaultSignatureCache)}
 	for _, o := range opts {
 		o(v)
 	}
@@ -151,7 +152,7 @@ func (v *Verifier) Verify(ctx context.Context, tok *Token, r Request) error {
 // verifyMacaroon checks everything but the preimage: root key, signature
 // chain and caveats.
 func (v *Verifier) verifyMacaroon(ctx context.Context, mac *macaroon.Macaroon, rawID []byte, id Identifier, r Request) error {
-	key, err := v.store.RootKey(ctx, id.TokenID)
+	key, err := v.keys.RootKey(ctx, id.TokenID)
 	if err != nil {
 		if errors.Is(err, ErrUnknownToken) {
 			return ErrUnknownToken

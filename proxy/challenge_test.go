@@ -21,13 +21,13 @@ import (
 type gatedStore struct {
 	*proxy.MemoryStore
 	mu      sync.Mutex
-	entered chan struct{} // closed when PutChallenge is first called
-	release chan struct{} // PutChallenge waits for it when not nil
-	fail    error         // PutChallenge returns it when set
+	entered chan struct{} // closed when PutToken is first called
+	release chan struct{} // PutToken waits for it when not nil
+	fail    error         // PutToken returns it when set
 	once    sync.Once
 }
 
-func (s *gatedStore) PutChallenge(ctx context.Context, c proxy.Challenge) error {
+func (s *gatedStore) PutToken(ctx context.Context, c proxy.TokenRecord) error {
 	s.once.Do(func() {
 		if s.entered != nil {
 			close(s.entered)
@@ -42,11 +42,11 @@ func (s *gatedStore) PutChallenge(ctx context.Context, c proxy.Challenge) error 
 	if fail != nil {
 		return fail
 	}
-	return s.MemoryStore.PutChallenge(ctx, c)
+	return s.MemoryStore.PutToken(ctx, c)
 }
 
 // challengeOf parses the 402's token and looks its record up.
-func challengeOf(t *testing.T, st proxy.Store, w *httptest.ResponseRecorder) (proxy.Challenge, l402.Identifier) {
+func challengeOf(t *testing.T, st proxy.Store, w *httptest.ResponseRecorder) (proxy.TokenRecord, l402.Identifier) {
 	t.Helper()
 	if w.Code != http.StatusPaymentRequired {
 		t.Fatalf("status %d: %s", w.Code, w.Body.String())
@@ -59,7 +59,7 @@ func challengeOf(t *testing.T, st proxy.Store, w *httptest.ResponseRecorder) (pr
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := st.Challenge(context.Background(), id.TokenID)
+	c, err := st.Token(context.Background(), id.TokenID)
 	if err != nil {
 		t.Fatalf("record of the token sent: %v", err)
 	}

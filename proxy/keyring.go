@@ -55,7 +55,7 @@ func (k *keyring) entry(ctx context.Context, id l402.TokenID) (*cachedKey, error
 	if e != nil && time.Since(e.fetched) < k.ttl {
 		return e, nil
 	}
-	c, err := k.store.Challenge(ctx, id)
+	c, err := k.store.Token(ctx, id)
 	if errors.Is(err, ErrNoRecord) {
 		s.mu.Lock()
 		delete(s.m, id)
@@ -76,7 +76,7 @@ func (k *keyring) entry(ctx context.Context, id l402.TokenID) (*cachedKey, error
 	return e, nil
 }
 
-// RootKey implements l402.RootKeyStore.
+// RootKey implements l402.RootKeySource, all the verifier asks of it.
 func (k *keyring) RootKey(ctx context.Context, id l402.TokenID) ([]byte, error) {
 	e, err := k.entry(ctx, id)
 	if err != nil {
@@ -85,13 +85,8 @@ func (k *keyring) RootKey(ctx context.Context, id l402.TokenID) ([]byte, error) 
 	return e.key, nil
 }
 
-// NewRootKey implements l402.RootKeyStore; the proxy mints with
-// l402.NewMacaroon and records the whole challenge instead.
-func (k *keyring) NewRootKey(context.Context, l402.TokenID) ([]byte, error) {
-	return nil, errors.New("proxy: root keys are made with their challenge record")
-}
-
-// Revoke implements l402.RootKeyStore.
+// Revoke deletes id's record from the store and drops it from the cache,
+// so its tokens fail here at once.
 func (k *keyring) Revoke(ctx context.Context, id l402.TokenID) error {
 	if err := k.store.Revoke(ctx, id); err != nil {
 		return err

@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"context"
+	"errors"
+	"net/http"
 	"net/netip"
 	"sync"
 	"time"
@@ -136,4 +139,93 @@ func (b *unpaidBook) sweepLocked(now time.Time) {
 			b.byClient[k] = kept
 		}
 	}
+}
+
+// makeRoom applies the bounds of the unpaid book (see unpaidBook) before a
+// new hold invoice is made for client: 429 when the client's own quota is
+// used up; at the global bound, evicts the oldest entry of the client with
+// the most, once the node confirms its invoice is still open. False when
+// it has answered the request.
+func (p *Proxy) makeRoom(ctx context.Context, w http.ResponseWriter, route *Route, client netip.Addr) bool {
+	for range 4 {
+		held, err := p.store.CountHolds(ctx)
+		if err != nil {
+			p.unavailable(w, route, "hold store unavailable", err)
+			return false
+		}
+		quotaFull, victim := p.unpaid.admit(client, time.Now(), held)
+		if quotaFull {
+			p.m.requests.WithLabelValues(route.Name, "rate_limited").Inc()
+			w.Header().Set("Retry-After", "60")
+			writeError(w, http.StatusTooManyRequests, "too many unpaid single-use invoices for this address; pay or let one expire first", "pending_quota")
+			return false
+		}
+		if victim == nil {
+			return true
+		}
+		p.evictUnpaid(ctx, victim.hash)
+	}
+	p.unavailable(w, route, "too many unpaid single-use invoices", errors.New("no unpaid invoice could be evicted"))
+	return false
+}
+
+// evictUnpaid drops an unpaid hold to make room. It asks the node first
+// and cancels only an invoice that is still open, so a payment that arrived
+// is never lost; one that is held or settled just leaves the unpaid book.
+func (p *Proxy) evictUnpaid(ctx context.Context, hash backend.PaymentHash) {
+	inv, err := p.lookup(ctx, hash)
+	switch {
+	case errors.Is(err, backend.ErrNotFound):
+	case err != nil:
+		p.log.Warn("cannot evict an unpaid single-use invoice: node unavailable", "err", err)
+		return
+	case inv.State == backend.StateOpen:
+		cctx, cancel := context.WithTimeout(ctx, p.cfg.NodeTimeout)
+		err := p.nodeCall("cancel", func() error { return p.holder.CancelInvoice(cctx, hash) })
+		cancel()
+		if err != nil {
+			p.log.Warn("cannot evict an unpaid single-use invoice", "hash", hash.String(), "err", err)
+			return
+		}
+		p.m.evicted.Inc()
+	case inv.State == backend.StateHeld:
+		p.unpaid.remove(hash) // paid: the store keeps it for its token
+		return
+	}
+	p.unpaid.remove(hash)
+	if err := p.store.DeleteHold(ctx, hash); err != nil {
+		p.log.Warn("cannot forget an evicted single-use invoice; the collector drops it at expiry", "hash", hash.String(), "err", err)
+	}
+}
+
+// limiter bounds challenges per client in fixed one-minute windows. The
+// whole map is dropped each window, so memory stays bounded by the clients
+// of one minute.
+type limiter struct {
+	mu     sync.Mutex
+	per    int
+	window time.Time
+	counts map[string]int
+}
+
+func newLimiter(perMinute int) *limiter {
+	return &limiter{per: perMinute, counts: map[string]int{}}
+}
+
+func (l *limiter) allow(client string, now time.Time) bool {
+	if l == nil || l.per <= 0 {
+		return true
+	}
+	w := now.Truncate(time.Minute)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !w.Equal(l.window) {
+		l.window = w
+		clear(l.counts)
+	}
+	if l.counts[client] >= l.per {
+		return false
+	}
+	l.counts[client]++
+	return true
 }

@@ -40,11 +40,11 @@ var (
 // be safe for concurrent use. Package proxy/statetest checks an
 // implementation against this contract.
 type Store interface {
-	// PutChallenge records a freshly minted token: its root key and what
+	// PutToken records a freshly minted token: its root key and what
 	// it was sold for. ErrRecordExists when the token id is taken.
-	PutChallenge(ctx context.Context, c Challenge) error
-	// Challenge returns the record of a token id, or ErrNoRecord.
-	Challenge(ctx context.Context, id l402.TokenID) (Challenge, error)
+	PutToken(ctx context.Context, c TokenRecord) error
+	// Token returns the record of a token id, or ErrNoRecord.
+	Token(ctx context.Context, id l402.TokenID) (TokenRecord, error)
 	// MarkPaid notes that the token's invoice was paid: from then on the
 	// record lives until TokenExpires (for ever when zero) instead of
 	// going with its invoice. ErrNoRecord when there is no record.
@@ -56,7 +56,7 @@ type Store interface {
 	// invoices expired before now, for the proxy to check with its node:
 	// an invoice paid at the last moment keeps its token, any other record
 	// is revoked.
-	ExpiredUnpaid(ctx context.Context, now time.Time, limit int) ([]Challenge, error)
+	ExpiredUnpaid(ctx context.Context, now time.Time, limit int) ([]TokenRecord, error)
 
 	// Spend marks a single-use token's payment hash used until the given
 	// time (zero: for ever) and reports whether it was unused before. Of
@@ -91,7 +91,7 @@ type Store interface {
 	// Ledger keeps the prepaid balances of bundle routes and sessions.
 	Ledger
 
-	// Collect deletes what can no longer matter at now: paid challenges
+	// Collect deletes what can no longer matter at now: paid token records
 	// past their TokenExpires, spent hashes past their time, balances
 	// expired with nothing reserved and token links past their time. It
 	// returns how many records went.
@@ -100,8 +100,8 @@ type Store interface {
 	Close() error
 }
 
-// Challenge is the record of one minted token.
-type Challenge struct {
+// TokenRecord is the record of one minted token.
+type TokenRecord struct {
 	TokenID     l402.TokenID
 	RootKey     []byte
 	PaymentHash backend.PaymentHash
@@ -158,41 +158,41 @@ func (q StaleHoldQuery) Matches(h Hold) bool {
 // holds is lost when the process ends, with every token it sold. For tests
 // and single-process programs that accept that.
 type MemoryStore struct {
-	mu         sync.Mutex
-	challenges map[l402.TokenID]*Challenge
-	spent      map[backend.PaymentHash]time.Time
-	holds      map[backend.PaymentHash]*Hold
-	ledger     memLedger
+	mu     sync.Mutex
+	tokens map[l402.TokenID]*TokenRecord
+	spent  map[backend.PaymentHash]time.Time
+	holds  map[backend.PaymentHash]*Hold
+	ledger memLedger
 }
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{
-		challenges: map[l402.TokenID]*Challenge{},
-		spent:      map[backend.PaymentHash]time.Time{},
-		holds:      map[backend.PaymentHash]*Hold{},
+		tokens: map[l402.TokenID]*TokenRecord{},
+		spent:  map[backend.PaymentHash]time.Time{},
+		holds:  map[backend.PaymentHash]*Hold{},
 	}
 }
 
-// PutChallenge implements Store.
-func (s *MemoryStore) PutChallenge(_ context.Context, c Challenge) error {
+// PutToken implements Store.
+func (s *MemoryStore) PutToken(_ context.Context, c TokenRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, dup := s.challenges[c.TokenID]; dup {
+	if _, dup := s.tokens[c.TokenID]; dup {
 		return ErrRecordExists
 	}
 	c.RootKey = slices.Clone(c.RootKey)
-	s.challenges[c.TokenID] = &c
+	s.tokens[c.TokenID] = &c
 	return nil
 }
 
-// Challenge implements Store.
-func (s *MemoryStore) Challenge(_ context.Context, id l402.TokenID) (Challenge, error) {
+// Token implements Store.
+func (s *MemoryStore) Token(_ context.Context, id l402.TokenID) (TokenRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.challenges[id]
+	c := s.tokens[id]
 	if c == nil {
-		return Challenge{}, ErrNoRecord
+		return TokenRecord{}, ErrNoRecord
 	}
 	out := *c
 	out.RootKey = slices.Clone(c.RootKey)
@@ -203,7 +203,7 @@ func (s *MemoryStore) Challenge(_ context.Context, id l402.TokenID) (Challenge, 
 func (s *MemoryStore) MarkPaid(_ context.Context, id l402.TokenID) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.challenges[id]
+	c := s.tokens[id]
 	if c == nil {
 		return ErrNoRecord
 	}
@@ -216,17 +216,17 @@ func (s *MemoryStore) Revoke(_ context.Context, ids ...l402.TokenID) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, id := range ids {
-		delete(s.challenges, id)
+		delete(s.tokens, id)
 	}
 	return nil
 }
 
 // ExpiredUnpaid implements Store.
-func (s *MemoryStore) ExpiredUnpaid(_ context.Context, now time.Time, limit int) ([]Challenge, error) {
+func (s *MemoryStore) ExpiredUnpaid(_ context.Context, now time.Time, limit int) ([]TokenRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []Challenge
-	for _, c := range s.challenges {
+	var out []TokenRecord
+	for _, c := range s.tokens {
 		if len(out) >= limit {
 			break
 		}
@@ -333,9 +333,9 @@ func (s *MemoryStore) Collect(_ context.Context, now time.Time) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for id, c := range s.challenges {
+	for id, c := range s.tokens {
 		if c.Paid && !c.TokenExpires.IsZero() && c.TokenExpires.Before(now) {
-			delete(s.challenges, id)
+			delete(s.tokens, id)
 			n++
 		}
 	}
@@ -353,35 +353,3 @@ func (s *MemoryStore) Collect(_ context.Context, now time.Time) (int, error) {
 func (s *MemoryStore) Close() error { return nil }
 
 var _ Store = (*MemoryStore)(nil)
-
-// limiter bounds challenges per client in fixed one-minute windows. The
-// whole map is dropped each window, so memory stays bounded by the clients
-// of one minute.
-type limiter struct {
-	mu     sync.Mutex
-	per    int
-	window time.Time
-	counts map[string]int
-}
-
-func newLimiter(perMinute int) *limiter {
-	return &limiter{per: perMinute, counts: map[string]int{}}
-}
-
-func (l *limiter) allow(client string, now time.Time) bool {
-	if l == nil || l.per <= 0 {
-		return true
-	}
-	w := now.Truncate(time.Minute)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !w.Equal(l.window) {
-		l.window = w
-		clear(l.counts)
-	}
-	if l.counts[client] >= l.per {
-		return false
-	}
-	l.counts[client]++
-	return true
-}

@@ -211,25 +211,25 @@ type challengeRec struct {
 	Paid           bool   `json:"p,omitempty"`
 }
 
-func encodeChallenge(c proxy.Challenge) ([]byte, error) {
+func encodeChallenge(c proxy.TokenRecord) ([]byte, error) {
 	return json.Marshal(challengeRec{RootKey: c.RootKey, PaymentHash: c.PaymentHash[:], Route: c.Route, Client: c.Client,
 		InvoiceExpires: unix(c.InvoiceExpires), TokenExpires: unix(c.TokenExpires), Paid: c.Paid})
 }
 
-func decodeChallenge(id, v []byte) (proxy.Challenge, error) {
+func decodeChallenge(id, v []byte) (proxy.TokenRecord, error) {
 	var r challengeRec
 	if err := json.Unmarshal(v, &r); err != nil {
-		return proxy.Challenge{}, fmt.Errorf("boltstore: challenge record %x: %w", id, err)
+		return proxy.TokenRecord{}, fmt.Errorf("boltstore: token record %x: %w", id, err)
 	}
-	c := proxy.Challenge{RootKey: r.RootKey, Route: r.Route, Client: r.Client,
+	c := proxy.TokenRecord{RootKey: r.RootKey, Route: r.Route, Client: r.Client,
 		InvoiceExpires: fromUnix(r.InvoiceExpires), TokenExpires: fromUnix(r.TokenExpires), Paid: r.Paid}
 	copy(c.TokenID[:], id)
 	copy(c.PaymentHash[:], r.PaymentHash)
 	return c, nil
 }
 
-// PutChallenge implements proxy.Store.
-func (s *Store) PutChallenge(ctx context.Context, c proxy.Challenge) error {
+// PutToken implements proxy.Store.
+func (s *Store) PutToken(ctx context.Context, c proxy.TokenRecord) error {
 	v, err := encodeChallenge(c)
 	if err != nil {
 		return err
@@ -249,16 +249,16 @@ func (s *Store) PutChallenge(ctx context.Context, c proxy.Challenge) error {
 	})
 }
 
-func indexPaid(tx *bolt.Tx, c proxy.Challenge) error {
+func indexPaid(tx *bolt.Tx, c proxy.TokenRecord) error {
 	if c.TokenExpires.IsZero() {
 		return nil
 	}
 	return tx.Bucket(bPaidExpiry).Put(timeKey(c.TokenExpires, c.TokenID[:]), nil)
 }
 
-// Challenge implements proxy.Store.
-func (s *Store) Challenge(ctx context.Context, id l402.TokenID) (proxy.Challenge, error) {
-	var c proxy.Challenge
+// Token implements proxy.Store.
+func (s *Store) Token(ctx context.Context, id l402.TokenID) (proxy.TokenRecord, error) {
+	var c proxy.TokenRecord
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		v := tx.Bucket(bChallenges).Get(id[:])
 		if v == nil {
@@ -331,8 +331,8 @@ func deleteChallenge(tx *bolt.Tx, id []byte) error {
 }
 
 // ExpiredUnpaid implements proxy.Store.
-func (s *Store) ExpiredUnpaid(ctx context.Context, now time.Time, limit int) ([]proxy.Challenge, error) {
-	var out []proxy.Challenge
+func (s *Store) ExpiredUnpaid(ctx context.Context, now time.Time, limit int) ([]proxy.TokenRecord, error) {
+	var out []proxy.TokenRecord
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		cb := tx.Bucket(bChallenges)
 		cur := tx.Bucket(bUnpaid).Cursor()

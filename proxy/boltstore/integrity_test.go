@@ -36,14 +36,14 @@ func populated(t *testing.T, dir string) (string, l402.TokenID) {
 	// Concurrent writes share commits: a populated store in a few fsyncs.
 	for i := range 300 {
 		wg.Go(func() {
-			var c proxy.Challenge
+			var c proxy.TokenRecord
 			rand.Read(c.TokenID[:])
 			rand.Read(c.PaymentHash[:])
 			c.RootKey = bytes.Repeat([]byte{byte(i)}, 32)
 			c.Route, c.Client = "paid", "192.0.2.1"
 			c.InvoiceExpires = time.Now().Add(time.Hour)
 			c.Paid = true
-			if err := s.PutChallenge(ctx, c); err != nil {
+			if err := s.PutToken(ctx, c); err != nil {
 				t.Error(err)
 			}
 			mu.Lock()
@@ -188,7 +188,7 @@ func TestLostStoreNeedsNew(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Challenge(t.Context(), id); !errors.Is(err, proxy.ErrNoRecord) {
+		if _, err := s.Token(t.Context(), id); !errors.Is(err, proxy.ErrNoRecord) {
 			t.Fatalf("the new store has an old token: %v", err)
 		}
 		s.Close()
@@ -232,7 +232,7 @@ func TestMarkerAndCheck(t *testing.T) {
 		t.Fatalf("check without the marker: %+v %v", r, err)
 	}
 	s := open(t, p)
-	if _, err := s.Challenge(t.Context(), id); err != nil {
+	if _, err := s.Token(t.Context(), id); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

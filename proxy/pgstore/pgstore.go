@@ -195,8 +195,8 @@ func wrap(err error) error {
 	return fmt.Errorf("pgstore: %w", err)
 }
 
-// PutChallenge implements proxy.Store.
-func (s *Store) PutChallenge(ctx context.Context, c proxy.Challenge) error {
+// PutToken implements proxy.Store.
+func (s *Store) PutToken(ctx context.Context, c proxy.TokenRecord) error {
 	tag, err := s.pool.Exec(ctx, s.q.putChallenge, c.TokenID[:], c.RootKey, c.PaymentHash[:], c.Route, c.Client,
 		c.InvoiceExpires, nullTime(c.TokenExpires), c.Paid)
 	if err != nil {
@@ -208,9 +208,9 @@ func (s *Store) PutChallenge(ctx context.Context, c proxy.Challenge) error {
 	return nil
 }
 
-func scanChallenge(row pgx.Row) (proxy.Challenge, error) {
+func scanChallenge(row pgx.Row) (proxy.TokenRecord, error) {
 	var (
-		c        proxy.Challenge
+		c        proxy.TokenRecord
 		id, hash []byte
 		invExp   time.Time
 		tokExp   *time.Time
@@ -224,8 +224,8 @@ func scanChallenge(row pgx.Row) (proxy.Challenge, error) {
 	return c, nil
 }
 
-// Challenge implements proxy.Store.
-func (s *Store) Challenge(ctx context.Context, id l402.TokenID) (proxy.Challenge, error) {
+// Token implements proxy.Store.
+func (s *Store) Token(ctx context.Context, id l402.TokenID) (proxy.TokenRecord, error) {
 	c, err := scanChallenge(s.pool.QueryRow(ctx, s.q.getChallenge, id[:]))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, proxy.ErrNoRecord
@@ -256,12 +256,12 @@ func (s *Store) Revoke(ctx context.Context, ids ...l402.TokenID) error {
 }
 
 // ExpiredUnpaid implements proxy.Store.
-func (s *Store) ExpiredUnpaid(ctx context.Context, now time.Time, limit int) ([]proxy.Challenge, error) {
+func (s *Store) ExpiredUnpaid(ctx context.Context, now time.Time, limit int) ([]proxy.TokenRecord, error) {
 	rows, err := s.pool.Query(ctx, s.q.expiredUnpaid, now, limit)
 	if err != nil {
 		return nil, wrap(err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (proxy.Challenge, error) { return scanChallenge(r) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (proxy.TokenRecord, error) { return scanChallenge(r) })
 	return out, wrap(err)
 }
 

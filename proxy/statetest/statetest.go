@@ -37,9 +37,9 @@ type Harness struct {
 
 // Run checks the store h makes against the proxy.Store contract.
 func Run(t *testing.T, h Harness) {
-	t.Run("Challenge/PutGet", func(t *testing.T) { challengePutGet(t, h.Open(t)) })
-	t.Run("Challenge/MarkPaidRevoke", func(t *testing.T) { challengePaidRevoke(t, h.Open(t)) })
-	t.Run("Challenge/ExpiredUnpaid", func(t *testing.T) { expiredUnpaid(t, h.Open(t)) })
+	t.Run("Token/PutGet", func(t *testing.T) { tokenPutGet(t, h.Open(t)) })
+	t.Run("Token/MarkPaidRevoke", func(t *testing.T) { tokenPaidRevoke(t, h.Open(t)) })
+	t.Run("Token/ExpiredUnpaid", func(t *testing.T) { expiredUnpaid(t, h.Open(t)) })
 	t.Run("Spend/Once", func(t *testing.T) { spendOnce(t, h.Open(t)) })
 	t.Run("Spend/Concurrent", func(t *testing.T) {
 		s := h.Open(t)
@@ -106,21 +106,21 @@ func preimage(t *testing.T) backend.Preimage {
 	return p
 }
 
-func challenge(t *testing.T) proxy.Challenge {
+func challenge(t *testing.T) proxy.TokenRecord {
 	key := make([]byte, l402.RootKeySize)
 	rand.Read(key)
-	return proxy.Challenge{
+	return proxy.TokenRecord{
 		TokenID: tokenID(t), RootKey: key, PaymentHash: preimage(t).Hash(),
 		Route: "paid", Client: "192.0.2.7", InvoiceExpires: at.Add(10 * time.Minute), TokenExpires: at.Add(time.Hour),
 	}
 }
 
-func sameChallenge(t *testing.T, got, want proxy.Challenge) {
+func sameChallenge(t *testing.T, got, want proxy.TokenRecord) {
 	t.Helper()
 	if got.TokenID != want.TokenID || !bytes.Equal(got.RootKey, want.RootKey) || got.PaymentHash != want.PaymentHash ||
 		got.Route != want.Route || got.Client != want.Client || !got.InvoiceExpires.Equal(want.InvoiceExpires) ||
 		!got.TokenExpires.Equal(want.TokenExpires) || got.Paid != want.Paid {
-		t.Fatalf("challenge record:\n got %+v\nwant %+v", got, want)
+		t.Fatalf("token record:\n got %+v\nwant %+v", got, want)
 	}
 }
 
@@ -131,33 +131,33 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func challengePutGet(t *testing.T, s proxy.Store) {
+func tokenPutGet(t *testing.T, s proxy.Store) {
 	c := challenge(t)
-	must(t, s.PutChallenge(ctx, c))
-	got, err := s.Challenge(ctx, c.TokenID)
+	must(t, s.PutToken(ctx, c))
+	got, err := s.Token(ctx, c.TokenID)
 	must(t, err)
 	sameChallenge(t, got, c)
-	if err := s.PutChallenge(ctx, c); !errors.Is(err, proxy.ErrRecordExists) {
-		t.Fatalf("second PutChallenge for one token id: %v, want ErrRecordExists", err)
+	if err := s.PutToken(ctx, c); !errors.Is(err, proxy.ErrRecordExists) {
+		t.Fatalf("second PutToken for one token id: %v, want ErrRecordExists", err)
 	}
-	if _, err := s.Challenge(ctx, tokenID(t)); !errors.Is(err, proxy.ErrNoRecord) {
+	if _, err := s.Token(ctx, tokenID(t)); !errors.Is(err, proxy.ErrNoRecord) {
 		t.Fatalf("unknown token id: %v, want ErrNoRecord", err)
 	}
 	// A token that never expires keeps a zero TokenExpires.
 	forever := challenge(t)
 	forever.TokenExpires = time.Time{}
-	must(t, s.PutChallenge(ctx, forever))
-	got, err = s.Challenge(ctx, forever.TokenID)
+	must(t, s.PutToken(ctx, forever))
+	got, err = s.Token(ctx, forever.TokenID)
 	must(t, err)
 	sameChallenge(t, got, forever)
 }
 
-func challengePaidRevoke(t *testing.T, s proxy.Store) {
+func tokenPaidRevoke(t *testing.T, s proxy.Store) {
 	c := challenge(t)
-	must(t, s.PutChallenge(ctx, c))
+	must(t, s.PutToken(ctx, c))
 	must(t, s.MarkPaid(ctx, c.TokenID))
 	must(t, s.MarkPaid(ctx, c.TokenID)) // twice changes nothing
-	got, err := s.Challenge(ctx, c.TokenID)
+	got, err := s.Token(ctx, c.TokenID)
 	must(t, err)
 	c.Paid = true
 	sameChallenge(t, got, c)
@@ -165,18 +165,18 @@ func challengePaidRevoke(t *testing.T, s proxy.Store) {
 		t.Fatalf("MarkPaid of an unknown id: %v, want ErrNoRecord", err)
 	}
 	must(t, s.Revoke(ctx, c.TokenID))
-	if _, err := s.Challenge(ctx, c.TokenID); !errors.Is(err, proxy.ErrNoRecord) {
+	if _, err := s.Token(ctx, c.TokenID); !errors.Is(err, proxy.ErrNoRecord) {
 		t.Fatalf("revoked token: %v, want ErrNoRecord", err)
 	}
 	must(t, s.Revoke(ctx, c.TokenID))
 	must(t, s.Revoke(ctx, tokenID(t)))
 	// Several in one call, unknown ones among them.
 	x, y := challenge(t), challenge(t)
-	must(t, s.PutChallenge(ctx, x))
-	must(t, s.PutChallenge(ctx, y))
+	must(t, s.PutToken(ctx, x))
+	must(t, s.PutToken(ctx, y))
 	must(t, s.Revoke(ctx, x.TokenID, tokenID(t), y.TokenID))
 	for _, id := range []l402.TokenID{x.TokenID, y.TokenID} {
-		if _, err := s.Challenge(ctx, id); !errors.Is(err, proxy.ErrNoRecord) {
+		if _, err := s.Token(ctx, id); !errors.Is(err, proxy.ErrNoRecord) {
 			t.Fatalf("revoked together: %v, want ErrNoRecord", err)
 		}
 	}
@@ -188,16 +188,16 @@ func expiredUnpaid(t *testing.T, s proxy.Store) {
 	for i := range 5 {
 		c := challenge(t)
 		c.InvoiceExpires = at.Add(time.Duration(i) * time.Second)
-		must(t, s.PutChallenge(ctx, c))
+		must(t, s.PutToken(ctx, c))
 		want[c.TokenID] = true
 	}
 	paid := challenge(t)
 	paid.InvoiceExpires = at
-	must(t, s.PutChallenge(ctx, paid))
+	must(t, s.PutToken(ctx, paid))
 	must(t, s.MarkPaid(ctx, paid.TokenID))
 	later := challenge(t)
 	later.InvoiceExpires = at.Add(time.Minute)
-	must(t, s.PutChallenge(ctx, later))
+	must(t, s.PutToken(ctx, later))
 
 	got, err := s.ExpiredUnpaid(ctx, at.Add(10*time.Second), 100)
 	must(t, err)
@@ -385,8 +385,8 @@ func collect(t *testing.T, s proxy.Store) {
 	gone.TokenExpires = at.Add(-time.Second)
 	forever.TokenExpires = time.Time{}
 	unpaid.TokenExpires = at.Add(-time.Second)
-	for _, c := range []proxy.Challenge{gone, forever, unpaid} {
-		must(t, s.PutChallenge(ctx, c))
+	for _, c := range []proxy.TokenRecord{gone, forever, unpaid} {
+		must(t, s.PutToken(ctx, c))
 	}
 	must(t, s.MarkPaid(ctx, gone.TokenID))
 	must(t, s.MarkPaid(ctx, forever.TokenID))
@@ -401,11 +401,11 @@ func collect(t *testing.T, s proxy.Store) {
 	if n != 2 {
 		t.Fatalf("Collect dropped %d records, want 2 (a paid token past expiry, a spent hash past its time)", n)
 	}
-	if _, err := s.Challenge(ctx, gone.TokenID); !errors.Is(err, proxy.ErrNoRecord) {
+	if _, err := s.Token(ctx, gone.TokenID); !errors.Is(err, proxy.ErrNoRecord) {
 		t.Fatalf("expired paid token kept: %v", err)
 	}
-	for _, c := range []proxy.Challenge{forever, unpaid} {
-		if _, err := s.Challenge(ctx, c.TokenID); err != nil {
+	for _, c := range []proxy.TokenRecord{forever, unpaid} {
+		if _, err := s.Token(ctx, c.TokenID); err != nil {
 			// Unpaid records go through ExpiredUnpaid and the node, never
 			// by Collect alone.
 			t.Fatalf("Collect dropped a record it must keep: %v", err)
@@ -422,7 +422,7 @@ func collect(t *testing.T, s proxy.Store) {
 func durable(t *testing.T, h Harness) {
 	s := h.Open(t)
 	c := challenge(t)
-	must(t, s.PutChallenge(ctx, c))
+	must(t, s.PutToken(ctx, c))
 	must(t, s.MarkPaid(ctx, c.TokenID))
 	spent := preimage(t).Hash()
 	_, err := s.Spend(ctx, spent, time.Time{})
@@ -434,7 +434,7 @@ func durable(t *testing.T, h Harness) {
 	must(t, err)
 
 	s = h.Reopen(t, s)
-	got, err := s.Challenge(ctx, c.TokenID)
+	got, err := s.Token(ctx, c.TokenID)
 	must(t, err)
 	c.Paid = true
 	sameChallenge(t, got, c)
@@ -453,12 +453,12 @@ func durable(t *testing.T, h Harness) {
 
 func shared(t *testing.T, a, b proxy.Store) {
 	c := challenge(t)
-	must(t, a.PutChallenge(ctx, c))
-	got, err := b.Challenge(ctx, c.TokenID)
+	must(t, a.PutToken(ctx, c))
+	got, err := b.Token(ctx, c.TokenID)
 	must(t, err)
 	sameChallenge(t, got, c)
 	must(t, b.Revoke(ctx, c.TokenID))
-	if _, err := a.Challenge(ctx, c.TokenID); !errors.Is(err, proxy.ErrNoRecord) {
+	if _, err := a.Token(ctx, c.TokenID); !errors.Is(err, proxy.ErrNoRecord) {
 		t.Fatalf("revoked through one handle, still there through the other: %v", err)
 	}
 	spendConcurrent(t, a, b)

@@ -144,7 +144,7 @@ func challengeAndMemory(ctx context.Context, out io.Writer, ps *childproc.Group,
 	fmt.Fprintf(out, "\nmemory of that l402proxy, per token over %d tokens (live heap after a forced GC; RSS):\n", n)
 	fmt.Fprintf(out, "  %-66s %s\n", "issued (root key; invoice on the in-process memory node)", per(m0, m1))
 	fmt.Fprintf(out, "  %-66s %s\n", "paid (the memory node's own payment record)", per(m1, m2))
-	fmt.Fprintf(out, "  %-66s %s\n", "presented once (signature cache; parsed-token cache holds 4,096)", per(m2, m3))
+	fmt.Fprintf(out, "  %-66s %s\n", "presented once (signature cache; parse cache holds 4,096)", per(m2, m3))
 	fmt.Fprintf(out, "  (heap %d → %d → %d → %d KiB, RSS %d → %d → %d → %d KiB)\n",
 		m0.heap>>10, m1.heap>>10, m2.heap>>10, m3.heap>>10, m0.rss>>10, m1.rss>>10, m2.rss>>10, m3.rss>>10)
 	return nil

@@ -18,7 +18,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -260,7 +259,7 @@ func run(ctx context.Context, o options, log *slog.Logger) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err := store.Challenge(ctx, tok.ID.TokenID)
+	rec, err := store.Token(ctx, tok.ID.TokenID)
 	if err != nil {
 		return nil, err
 	}
@@ -304,12 +303,6 @@ func (o oneKey) RootKey(_ context.Context, id l402.TokenID) ([]byte, error) {
 	}
 	return o.key, nil
 }
-
-func (o oneKey) NewRootKey(context.Context, l402.TokenID) ([]byte, error) {
-	return nil, errors.New("loadcmp: mints nothing")
-}
-
-func (o oneKey) Revoke(context.Context, l402.TokenID) error { return nil }
 
 // load sends exactly n requests from workers goroutines and returns each
 // one's latency and the wall time of the lot. The first unexpected status

@@ -9,10 +9,10 @@ import (
 	"github.com/l402kit/l402kit/l402"
 )
 
-func TestParsedTokensBoundedAndFaithful(t *testing.T) {
+func TestParseCacheBoundedAndFaithful(t *testing.T) {
 	store := l402.NewMemoryRootKeyStore()
 	m := l402.NewMinter(store, "test")
-	c := newParsedTokens(16)
+	c := newParseCache(16)
 	for i := range 40 {
 		pre, _ := backend.NewPreimage()
 		mac, id, err := m.Mint(context.Background(), pre.Hash())

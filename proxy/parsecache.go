@@ -6,22 +6,22 @@ import (
 	"github.com/l402kit/l402kit/l402"
 )
 
-// parsedTokens remembers parsed Authorization values. A client sends the
+// parseCache remembers parsed Authorization values. A client sends the
 // same header on every request, and parsing it (base64, then the macaroon's
 // binary form) costs several times what verifying it does, in time and
 // allocations. Only the parse is cached: every request is still verified.
-type parsedTokens struct {
+type parseCache struct {
 	mu  sync.RWMutex
 	m   map[string]*l402.Token
 	max int
 }
 
-func newParsedTokens(max int) *parsedTokens {
-	return &parsedTokens{m: make(map[string]*l402.Token), max: max}
+func newParseCache(max int) *parseCache {
+	return &parseCache{m: make(map[string]*l402.Token), max: max}
 }
 
 // parse is l402.ParseAuthorization with the cache in front.
-func (c *parsedTokens) parse(v string) (*l402.Token, error) {
+func (c *parseCache) parse(v string) (*l402.Token, error) {
 	c.mu.RLock()
 	tok := c.m[v]
 	c.mu.RUnlock()
