@@ -23,7 +23,7 @@ FUZZ_TARGETS  := ./l402:FuzzParseAuthorization ./l402:FuzzPendingAuthorization \
 export TESTCONTAINERS_RYUK_DISABLED  ?= true
 export TESTCONTAINERS_HOST_OVERRIDE ?= 127.0.0.1
 
-.PHONY: test fuzz fuzz-check lint vet staticcheck fmt-check unit images fronts demo demo-lnd bench bench-deps bench-go loadcmp
+.PHONY: image test fuzz fuzz-check lint vet staticcheck fmt-check unit images fronts demo demo-lnd bench bench-deps bench-go loadcmp
 
 # Tests run in a shuffled order (go test -shuffle), so a test that leans on
 # another's leftovers or on running first fails in CI, not later. The seed is
@@ -102,3 +102,8 @@ bench-go:
 ## loadcmp: in-process load run of the gate vs plain httputil.ReverseProxy, with -cpuprofile (a profiling aid)
 loadcmp:
 	$(GO) run ./internal/tools/loadcmp -n 20000 -c 16 -rounds 3
+
+## image: build l402proxy from this checkout into the minimal image IMAGE (default l402kit/l402proxy:dev), FROM scratch, nothing pulled
+IMAGE ?= l402kit/l402proxy:dev
+image:
+	GO=$(GO) sh deploy/docker/build.sh $(IMAGE)

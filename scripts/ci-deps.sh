@@ -3,7 +3,8 @@
 # nginx and Caddy, the front servers internal/fronttest runs forward auth
 # behind (make bench also runs nginx), wrk, make bench's load generator,
 # and the PostgreSQL server, which scripts/pg-test.sh starts on loopback for
-# the shared-state tests. (Traefik is not
+# the shared-state tests, and docker-compose, which checks the compose file
+# of deploy/docker. (Traefik is not
 # packaged by Debian: `make fronts` builds it from the Go module proxy.)
 # Idempotent and quiet; does nothing when all of them are there.
 # Debian/Ubuntu (apt-get), run as root.
@@ -19,6 +20,8 @@ have_postgres() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
 # postgresql-15 on bookworm; the tests run their own server on a loopback
 # port, a system cluster the package may start does not get in their way.
 have_postgres || missing="$missing postgresql"
+# docker-compose checks deploy/docker/compose.yml (docker compose v2 does too).
+have docker-compose || docker compose version >/dev/null 2>&1 || missing="$missing docker-compose"
 if [ -z "$missing" ]; then
 	exit 0
 fi
