@@ -178,6 +178,9 @@ type Receipt struct {
 	// Amount is what the payee received; Fee is the routing fee on top.
 	Amount backend.MilliSat
 	Fee    backend.MilliSat
+	// Preimage is the payment's proof (for an L402 token, also its
+	// secret half).
+	Preimage backend.Preimage
 }
 
 type receiptKey struct{}
@@ -546,7 +549,7 @@ func (t *Transport) pay(ctx context.Context, origin string, u *url.URL, q *offer
 		return tok, r, nil, err
 	case <-ctx.Done():
 		go t.adopt(ctx, origin, u, q, done)
-		return nil, nil, nil, fmt.Errorf("l402: payment to %s in flight: %w", origin, ctx.Err())
+		return nil, nil, nil, fmt.Errorf("l402: payment to %s in flight: %w: %w", origin, backend.ErrPaymentUnknown, ctx.Err())
 	}
 }
 
@@ -653,7 +656,7 @@ func (t *Transport) complete(ctx context.Context, origin string, u *url.URL, q *
 	}
 	r = &Receipt{
 		Origin: origin, URL: u.Redacted(), Scheme: q.ch.Scheme,
-		PaymentHash: q.hash, Amount: amount, Fee: p.Fee,
+		PaymentHash: q.hash, Amount: amount, Fee: p.Fee, Preimage: p.Preimage,
 	}
 	id, err := DecodeIdentifier(q.ch.Macaroon.Id())
 	if err != nil {

@@ -195,7 +195,7 @@ func (t *Transport) payInvoice(ctx context.Context, origin, rawURL string, inv *
 		} else if !res.p.Preimage.Matches(inv.PaymentHash) {
 			err = fmt.Errorf("l402: payer returned a preimage that does not match hash %s: %w", inv.PaymentHash, backend.ErrPaymentFailed)
 		} else {
-			r = &Receipt{Origin: origin, URL: rawURL, Scheme: SchemePayment, PaymentHash: inv.PaymentHash, Amount: res.p.Amount, Fee: res.p.Fee}
+			r = &Receipt{Origin: origin, URL: rawURL, Scheme: SchemePayment, PaymentHash: inv.PaymentHash, Amount: res.p.Amount, Fee: res.p.Fee, Preimage: res.p.Preimage}
 			if r.Amount == 0 {
 				r.Amount = inv.Amount
 			}

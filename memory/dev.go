@@ -37,8 +37,12 @@ const DevScheme = "memory+dev"
 func DevPayHandler(n *Node) http.Handler {
 	b := backend.New(n, backend.Options{})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			serveFind(n, w, r)
+			return
+		}
 		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
+			w.Header().Set("Allow", http.MethodPost+", "+http.MethodGet)
 			devError(w, http.StatusMethodNotAllowed, errors.New("use POST with form field invoice"))
 			return
 		}

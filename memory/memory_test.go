@@ -158,13 +158,35 @@ func TestDevPayEndpoint(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("garbage invoice answered %s, want 400", resp.Status)
 	}
-	resp, err = http.Get(srv.URL + memory.DevPayPath)
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+memory.DevPayPath, nil)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Fatalf("GET answered %s, want 405", resp.Status)
+		t.Fatalf("PUT answered %s, want 405", resp.Status)
+	}
+	// A payer that lost track of a payment asks what became of it.
+	var finder interface {
+		FindPayment(context.Context, backend.PaymentHash) (*backend.Payment, error)
+	}
+	if !payer.As(&finder) {
+		t.Fatal("the dev payer cannot find payments")
+	}
+	found, err := finder.FindPayment(ctx, inv.PaymentHash)
+	if err != nil || !found.Preimage.Matches(inv.PaymentHash) {
+		t.Fatalf("FindPayment of the paid invoice: %+v %v", found, err)
+	}
+	open, err := backend.New(n, backend.Options{}).CreateInvoice(ctx, backend.InvoiceRequest{Amount: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := finder.FindPayment(ctx, open.PaymentHash); !errors.Is(err, backend.ErrPaymentUnknown) {
+		t.Fatalf("FindPayment of an open invoice: %v, want ErrPaymentUnknown", err)
+	}
+	if _, err := finder.FindPayment(ctx, backend.PaymentHash{1}); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("FindPayment of an unknown hash: %v, want ErrNotFound", err)
 	}
 }
 

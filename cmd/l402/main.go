@@ -1,13 +1,24 @@
 // Command l402 fetches L402-protected URLs, paying their invoices with a
-// configured Lightning backend under a price limit.
+// configured Lightning backend under a price limit and budgets, keeping the
+// tokens it bought and a log of what it paid in a store file.
 //
-//	l402 get URL --backend URL --max-price SATS
+//	l402 get URL --backend URL --max-price SATS [--budget day=5000] [-o FILE]
+//	l402 tokens list|show KEY|rm KEY
+//	l402 spend [--since 24h] [--by host|hour|day|month] [--json]
+//	l402 budget [--json]
 //
 // The body goes to standard output; what was paid (amount, fee, payment
 // hash) goes to standard error. The backend URL names any registered
 // adapter that can pay (for the demo proxy: memory+dev://127.0.0.1:8402);
 // it may be given as env:NAME or file:PATH, or through L402_BACKEND, so that
-// passwords need not appear on the command line.
+// passwords need not appear on the command line. Every flag can also be
+// set in the environment (L402_MAX_PRICE, L402_BUDGET, ...) and in a config
+// file (see settings.go).
+//
+// Exit status of get: 0 success, 1 any other error, 2 usage, 3 over a
+// budget or the price limit (nothing paid), 4 payment failed or refused
+// (unusable challenge, the backend could not pay), 5 the server answered
+// an HTTP error status, 6 network error reaching the server.
 package main
 
 import (
@@ -44,13 +55,24 @@ func main() {
 }
 
 const usage = `usage: l402 get URL [flags]
+       l402 tokens list|show KEY|rm KEY [flags]
+       l402 spend [flags]
+       l402 budget [flags]
 
-Fetches URL; on 402 Payment Required pays the invoice of an L402 (or LSAT)
-or Payment charge challenge with the backend (at most --max-price), in the
-order of --schemes, and fetches again with the token or credential. The
-body goes to standard output, what was paid to standard error.
+get fetches URL; on 402 Payment Required pays the invoice of an L402 (or
+LSAT) or Payment charge challenge with the backend (at most --max-price,
+within the budgets), in the order of --schemes, and fetches again with the
+token or credential. The body goes to standard output, what was paid to
+standard error. Tokens and the spend log are kept in the store file
+(--store). Every flag may also be set as L402_<NAME> in the environment or
+in the config file (--config). Exit status: 0 success, 1 error, 2 usage,
+3 over budget or price limit, 4 payment failed, 5 HTTP error, 6 network
+error.
 
-flags:
+tokens manages the stored tokens, spend lists and sums the spend log,
+budget shows what is left of each budget.
+
+flags of get:
 `
 
 // run is the whole program, so tests can drive it: it returns the exit
@@ -58,22 +80,30 @@ flags:
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stderr, usage)
-		newFlags(stderr).PrintDefaults()
+		newFlags("get", stderr).PrintDefaults()
 		if len(args) == 0 {
 			return 2
 		}
 		return 0
 	}
-	if args[0] != "get" {
-		fmt.Fprintf(stderr, "l402: unknown command %q (want get)\n", args[0])
+	switch args[0] {
+	case "get":
+	case "tokens", "spend", "budget":
+		return runStoreCommand(ctx, args[0], args[1:], stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "l402: unknown command %q (want get, tokens, spend or budget)\n", args[0])
 		return 2
 	}
-	fs := newFlags(stderr)
+	fs := newFlags("get", stderr)
 	pos, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	if err := applySettings(fs.FlagSet, fs.opts.config); err != nil {
+		fmt.Fprintf(stderr, "l402 get: %v\n", err)
 		return 2
 	}
 	if len(pos) != 1 {
@@ -88,14 +118,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if o.backendURL == "" {
 		o.backendURL = os.Getenv("L402_BACKEND")
 	}
-	if o.backendURL == "" {
+	if o.backendURL == "" && !o.dryRun {
 		fmt.Fprintf(stderr, "l402 get: no backend: set --backend or L402_BACKEND (registered schemes: %s)\n",
 			strings.Join(backend.Schemes(), ", "))
 		return 2
 	}
 	if err := get(ctx, pos[0], o, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "l402 get: %v\n", err)
-		return 1
+		return exitCode(err)
 	}
 	return 0
 }
@@ -108,6 +138,18 @@ type options struct {
 	headers    headerList
 	verbose    bool
 	schemes    string
+
+	config   string
+	store    string
+	noStore  bool
+	budgets  budgetList
+	dryRun   bool
+	output   string
+	progress string
+	json     bool
+	listen   string
+	since    time.Duration
+	by       string
 }
 
 type flagSet struct {
@@ -115,17 +157,44 @@ type flagSet struct {
 	opts *options
 }
 
-func newFlags(stderr io.Writer) flagSet {
+// newFlags makes the flags of a command (get, mcp, tokens, spend,
+// budget).
+func newFlags(cmd string, stderr io.Writer) flagSet {
+	if stderr == nil {
+		stderr = io.Discard
+	}
 	o := &options{}
-	fs := flag.NewFlagSet("l402 get", flag.ContinueOnError)
+	fs := flag.NewFlagSet("l402 "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.backendURL, "backend", "", "backend `URL` that pays (or env:NAME, file:PATH); default $L402_BACKEND")
-	fs.Int64Var(&o.maxPrice, "max-price", 0, "most to pay for one invoice, in `sat`; 0 pays nothing")
-	fs.Int64Var(&o.maxFee, "max-fee", 0, "most routing fee per payment, in `sat`; 0 leaves it to the backend")
-	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "limit for the whole fetch, payment included")
-	fs.Var(&o.headers, "H", "extra request header `Name: value` (repeatable)")
-	fs.BoolVar(&o.verbose, "v", false, "log the exchange to standard error")
-	fs.StringVar(&o.schemes, "schemes", strings.Join(l402.DefaultSchemes, ","), "schemes to pay, in order of preference, of L402, LSAT and Payment (Lightning charges)")
+	fs.StringVar(&o.config, "config", "", "config `file` (YAML, one key per flag); default $L402_CONFIG or "+defaultConfigPath())
+	fs.StringVar(&o.store, "store", defaultStorePath(), "store `file` for tokens, budgets' counts and the spend log")
+	if cmd == "get" || cmd == "mcp" || cmd == "budget" {
+		fs.Var(&o.budgets, "budget", "budget `[SCOPE/]PERIOD=SATS` (repeatable): SCOPE total (default), * (each host) or a host; PERIOD hour, day, month or life")
+	}
+	if cmd == "get" || cmd == "mcp" {
+		fs.BoolVar(&o.noStore, "no-store", false, "keep tokens in memory only and keep no spend log (budgets then cannot hold)")
+		fs.StringVar(&o.backendURL, "backend", "", "backend `URL` that pays (or env:NAME, file:PATH); default $L402_BACKEND")
+		fs.Int64Var(&o.maxPrice, "max-price", 0, "most to pay for one invoice, in `sat`; 0 pays nothing")
+		fs.Int64Var(&o.maxFee, "max-fee", 0, "most routing fee per payment, in `sat`; 0 leaves it to the backend")
+		fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "limit for the whole fetch, payment included")
+		fs.BoolVar(&o.verbose, "v", false, "log the exchange to standard error")
+		fs.StringVar(&o.schemes, "schemes", strings.Join(l402.DefaultSchemes, ","), "schemes to pay, in order of preference, of L402, LSAT and Payment (Lightning charges)")
+	}
+	switch cmd {
+	case "get":
+		fs.Var(&o.headers, "H", "extra request header `Name: value` (repeatable)")
+		fs.BoolVar(&o.dryRun, "dry-run", false, "show what would be paid, and whether the budgets allow it, without paying")
+		fs.StringVar(&o.output, "o", "", "write the body to `file` (resuming a partial download where the server takes ranges)")
+		fs.StringVar(&o.progress, "progress", "auto", "report download progress on standard error: auto (with -o, on a terminal), on, off")
+	case "mcp":
+		fs.StringVar(&o.listen, "listen", "", "serve streamable HTTP on `address` (host:port); default: stdio")
+	case "spend":
+		fs.DurationVar(&o.since, "since", 0, "list payments of the last `duration` only (0: all)")
+		fs.StringVar(&o.by, "by", "host", "sum by host, hour, day or month")
+	}
+	if cmd != "get" && cmd != "mcp" {
+		fs.BoolVar(&o.json, "json", false, "print JSON lines")
+	}
 	return flagSet{FlagSet: fs, opts: o}
 }
 
@@ -148,6 +217,8 @@ func parseInterspersed(fs flagSet, args []string) ([]string, error) {
 
 type headerList []string
 
+func (h *headerList) isList() {}
+
 func (h *headerList) String() string { return strings.Join(*h, ", ") }
 
 func (h *headerList) Set(v string) error {
@@ -162,40 +233,19 @@ func (h *headerList) Set(v string) error {
 func get(ctx context.Context, rawURL string, o *options, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	backendURL, err := backend.ReadSecret(o.backendURL)
-	if err != nil {
-		return err
-	}
-	b, err := backend.Open(ctx, backendURL)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	if !b.Supports(backend.AbilityPay) {
-		return fmt.Errorf("backend %s cannot pay invoices (abilities: %v)", schemeOf(backendURL), backend.Abilities(b))
-	}
-	payer := b
 	logger := slog.New(slog.DiscardHandler)
 	if o.verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	var paid []l402.Receipt
-	var base http.RoundTripper // nil: http.DefaultTransport
-	if o.verbose {
-		base = exchangeLog{base: http.DefaultTransport, log: logger}
+	c, err := newPayingClient(ctx, o, logger, stderr)
+	if err != nil {
+		return err
 	}
-	tr := &l402.Transport{
-		Base:      base,
-		Payer:     payer,
-		MaxPrice:  backend.Sat(o.maxPrice),
-		MaxFee:    backend.Sat(o.maxFee),
-		Logger:    logger,
-		OnPayment: func(_ context.Context, r l402.Receipt) { paid = append(paid, r) },
-		// A slow payment may take the whole fetch's time, not less.
-		PayTimeout: o.timeout,
-		Schemes:    splitSchemes(o.schemes),
+	defer c.Close()
+	if o.dryRun {
+		c.tr.Ledger = dryRunLedger{c.store}
 	}
-	client := &http.Client{Transport: tr}
+	client := &http.Client{Transport: c.tr}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return err
@@ -204,19 +254,44 @@ func get(ctx context.Context, rawURL string, o *options, stdout, stderr io.Write
 		name, value, _ := strings.Cut(h, ":")
 		req.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
 	}
+	var dl *download
+	if o.output != "" {
+		if dl, err = startDownload(o.output, req); err != nil {
+			return err
+		}
+	}
 	resp, err := client.Do(req)
 	if err != nil {
-		report(stderr, paid)
+		if d, ok := asDryRun(err); ok {
+			fmt.Fprintln(stderr, d.describe())
+			if d.over != nil {
+				return fmt.Errorf("dry run: %w", d.over)
+			}
+			return nil
+		}
+		report(stderr, c.paid())
 		if errors.Is(err, l402.ErrPriceTooHigh) {
 			return fmt.Errorf("%w (nothing paid; raise --max-price to accept)", err)
 		}
-		return err
+		if errors.Is(err, l402.ErrOverBudget) {
+			return fmt.Errorf("%w (nothing paid)", err)
+		}
+		return classify(err)
 	}
-	_, copyErr := io.Copy(stdout, resp.Body)
+	var copyErr error
+	if dl != nil {
+		copyErr = dl.write(resp, progressOn(o.progress), stderr)
+	} else {
+		_, copyErr = io.Copy(stdout, resp.Body)
+	}
 	// Closing the body completes a payment still in flight (single-use
 	// routes on hold invoices settle after answering), so report after it.
 	resp.Body.Close()
-	report(stderr, paid)
+	if o.dryRun {
+		fmt.Fprintln(stderr, "dry run: nothing to pay")
+	} else {
+		report(stderr, c.paid())
+	}
 	if r, ok, err := l402.ParsePaymentReceipt(resp.Header); ok {
 		if err != nil {
 			fmt.Fprintf(stderr, "unreadable Payment-Receipt: %v\n", err)
@@ -230,10 +305,13 @@ func get(ctx context.Context, rawURL string, o *options, stdout, stderr io.Write
 	if resp.StatusCode == http.StatusPaymentRequired {
 		// The Transport pays every challenge of the schemes it pays and
 		// returns an error for those it cannot, so this one has none.
-		return fmt.Errorf("server answered %s (no challenge of the schemes %s; offered: %s)", resp.Status, o.schemes, offered(resp.Header))
+		return &httpStatusError{fmt.Sprintf("server answered %s (no challenge of the schemes %s; offered: %s)", resp.Status, o.schemes, offered(resp.Header))}
 	}
-	if resp.StatusCode >= 400 {
-		return fmt.Errorf("server answered %s", resp.Status)
+	if resp.StatusCode >= 400 && !(dl != nil && resp.StatusCode == http.StatusRequestedRangeNotSatisfiable) {
+		return &httpStatusError{fmt.Sprintf("server answered %s", resp.Status)}
+	}
+	if dl != nil {
+		return dl.finish()
 	}
 	return nil
 }

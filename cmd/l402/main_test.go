@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/l402kit/l402kit/backend"
@@ -82,7 +86,36 @@ func (d *demo) settled(t *testing.T) int {
 	return n
 }
 
+// testState holds the store files of the tests, so that no test touches
+// the user's own store and config.
+var testState string
+
+func TestMain(m *testing.M) {
+	if args := os.Getenv(childArgsEnv); args != "" {
+		// A child process of a test: the command itself.
+		os.Exit(run(context.Background(), strings.Split(args, "\x1f"), os.Stdout, os.Stderr))
+	}
+	dir, err := os.MkdirTemp("", "l402-cmd-test-")
+	if err != nil {
+		panic(err)
+	}
+	testState = dir
+	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var storeSeq atomic.Int64
+
+// runCLI runs the command as a fresh process would: with a store of its
+// own unless the arguments name one (--store) or L402_STORE does.
 func runCLI(args ...string) (code int, stdout, stderr string) {
+	if len(args) > 0 && slices.Contains([]string{"get", "tokens", "spend", "budget", "mcp"}, args[0]) &&
+		!slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(strings.TrimLeft(a, "-"), "store") }) && os.Getenv("L402_STORE") == "" {
+		args = append(args, "--store", filepath.Join(testState, fmt.Sprintf("run%d.db", storeSeq.Add(1))))
+	}
 	var o, e bytes.Buffer
 	code = run(context.Background(), args, &o, &e)
 	return code, o.String(), e.String()
@@ -149,7 +182,7 @@ func TestGetBackendFromEnvironment(t *testing.T) {
 func TestGetRefusesOverPrice(t *testing.T) {
 	d := newDemo(t, backend.Sat(10))
 	code, out, errOut := runCLI("get", d.srv.URL+"/paid/x", "--backend", d.nodeURL, "--max-price", "9")
-	if code != 1 || out != "" {
+	if code != exitOverBudget || out != "" {
 		t.Fatalf("exit %d stdout %q", code, out)
 	}
 	for _, want := range []string{"asks 10 sat, limit is 9 sat", "nothing paid"} {
@@ -165,7 +198,7 @@ func TestGetRefusesOverPrice(t *testing.T) {
 func TestGetHTTPError(t *testing.T) {
 	d := newDemo(t, backend.Sat(1))
 	code, out, errOut := runCLI("get", d.srv.URL+"/missing", "--backend", d.nodeURL)
-	if code != 1 || !strings.Contains(out, "404") || !strings.Contains(errOut, "404 Not Found") || !strings.Contains(errOut, "nothing paid") {
+	if code != exitHTTPStatus || !strings.Contains(out, "404") || !strings.Contains(errOut, "404 Not Found") || !strings.Contains(errOut, "nothing paid") {
 		t.Fatalf("exit %d stdout %q stderr %q", code, out, errOut)
 	}
 }

@@ -92,14 +92,14 @@ func TestGetOtherSchemeOnly(t *testing.T) {
 	}))
 	defer srv.Close()
 	code, out, errOut := runCLI("get", srv.URL, "--backend", "memory://", "--max-price", "5", "--schemes", "L402,LSAT")
-	if code != 1 || out != "pay another way\n" || !strings.Contains(errOut, "402 Payment Required") ||
+	if code != exitHTTPStatus || out != "pay another way\n" || !strings.Contains(errOut, "402 Payment Required") ||
 		!strings.Contains(errOut, "no challenge of the schemes L402,LSAT; offered: Payment") || !strings.Contains(errOut, "nothing paid") {
 		t.Fatalf("exit %d stdout %q stderr %q", code, out, errOut)
 	}
 	// With the default schemes the Payment challenge is read, and this one
 	// cannot be paid: it says why, and pays nothing.
 	code, _, errOut = runCLI("get", srv.URL, "--backend", "memory://", "--max-price", "5")
-	if code != 1 || !strings.Contains(errOut, "not paying the challenge") || !strings.Contains(errOut, "nothing paid") {
+	if code != exitPayment || !strings.Contains(errOut, "not paying the challenge") || !strings.Contains(errOut, "nothing paid") {
 		t.Fatalf("exit %d stderr %q", code, errOut)
 	}
 }

@@ -335,7 +335,7 @@ type entry struct {
 }
 
 func (e *entry) Paid(_ context.Context, tok *l402.Token, r l402.Receipt) error {
-	return e.s.complete(e.hash, tok, r.Amount, r.Fee, OutcomePaid)
+	return e.s.complete(e.hash, tok, &r.Preimage, r.Amount, r.Fee, OutcomePaid)
 }
 
 func (e *entry) Failed(_ context.Context, err error) error {
@@ -344,7 +344,7 @@ func (e *entry) Failed(_ context.Context, err error) error {
 
 // complete records the pending payment hash as paid: its spend entry, its
 // running sums adjusted from the reservation to what was paid, its token.
-func (s *Store) complete(hash backend.PaymentHash, tok *l402.Token, amount, fee backend.MilliSat, outcome string) error {
+func (s *Store) complete(hash backend.PaymentHash, tok *l402.Token, preimage *backend.Preimage, amount, fee backend.MilliSat, outcome string) error {
 	return s.update(func(tx *bolt.Tx) error {
 		rec, err := getPending(tx, hash)
 		if err != nil {
@@ -358,8 +358,11 @@ func (s *Store) complete(hash backend.PaymentHash, tok *l402.Token, amount, fee 
 		}
 		if err := updateSpend(tx, rec.Seq, func(sr *SpendRecord) {
 			sr.Amount, sr.Fee, sr.Outcome, sr.Error = amount, fee, outcome, ""
-			if tok != nil {
+			switch {
+			case tok != nil:
 				sr.Preimage = tok.Preimage.String()
+			case preimage != nil:
+				sr.Preimage = preimage.String()
 			}
 		}); err != nil {
 			return err
@@ -695,7 +698,7 @@ func (s *Store) Recover(ctx context.Context, finder PaymentFinder) (int, error) 
 				tok, err = rec.TokenFor(p.Preimage)
 			}
 			if err == nil {
-				err = s.complete(rec.PaymentHash, tok, p.Amount, p.Fee, OutcomeRecovered)
+				err = s.complete(rec.PaymentHash, tok, &p.Preimage, p.Amount, p.Fee, OutcomeRecovered)
 			}
 			if err != nil {
 				errs = append(errs, err)
