@@ -126,5 +126,11 @@ func driverAbilities(d Driver) []Ability {
 	if _, ok := d.(Pinger); ok {
 		out = append(out, AbilityPing)
 	}
+	if _, ok := d.(Offerer); ok {
+		out = append(out, AbilityOffer)
+	}
+	if _, ok := d.(OfferPayer); ok {
+		out = append(out, AbilityPayOffer)
+	}
 	return out
 }

@@ -59,6 +59,7 @@ type Node struct {
 
 	mu        sync.Mutex
 	invoices  map[backend.PaymentHash]*entry
+	offers    map[string]*offerEntry // by offer id
 	lastSweep time.Time
 	down      chan struct{} // closed while the node is unavailable
 	up        bool
@@ -70,6 +71,7 @@ type entry struct {
 	inv      backend.Invoice
 	preimage *backend.Preimage // nil for a hold invoice until settled
 	hold     bool
+	offer    string        // the offer it was made for, if any
 	changed  chan struct{} // closed and replaced on every state change
 }
 
@@ -112,6 +114,7 @@ func NewNode(cfg Config) (*Node, error) {
 		now:      cfg.Now,
 		keep:     cfg.KeepExpired,
 		invoices: map[backend.PaymentHash]*entry{},
+		offers:   map[string]*offerEntry{},
 		down:     make(chan struct{}),
 		up:       true,
 		closedCh: make(chan struct{}),
@@ -413,13 +416,20 @@ func (n *Node) PayInvoice(ctx context.Context, bolt11 string, opts backend.PayOp
 	if d.Payee != n.nodeID {
 		return nil, fmt.Errorf("memory: %w: no route to %s (the memory node pays only its own invoices)", backend.ErrPaymentFailed, d.Payee)
 	}
+	return n.payEntry(ctx, d.PaymentHash, d.PaymentRequest, amount)
+}
+
+// payEntry pays the node's own invoice with that hash and request string
+// (BOLT11 or BOLT12), settling it or, for a hold invoice, waiting as an
+// in-flight HTLC waits.
+func (n *Node) payEntry(ctx context.Context, hash backend.PaymentHash, request string, amount backend.MilliSat) (*backend.Payment, error) {
 	n.mu.Lock()
 	if err := n.check(); err != nil {
 		n.mu.Unlock()
 		return nil, err
 	}
-	e, ok := n.invoices[d.PaymentHash]
-	if !ok || !strings.EqualFold(e.inv.PaymentRequest, d.PaymentRequest) { // bech32 ignores case
+	e, ok := n.invoices[hash]
+	if !ok || !strings.EqualFold(e.inv.PaymentRequest, request) { // bech32 ignores case
 		n.mu.Unlock()
 		return nil, fmt.Errorf("memory: %w: incorrect or unknown payment details", backend.ErrPaymentFailed)
 	}
@@ -436,7 +446,7 @@ func (n *Node) PayInvoice(ctx context.Context, bolt11 string, opts backend.PayOp
 		return nil, fmt.Errorf("memory: %w: invoice expired", backend.ErrPaymentFailed)
 	}
 	e.inv.AmountReceived = amount
-	pay := &backend.Payment{PaymentHash: d.PaymentHash, Amount: amount}
+	pay := &backend.Payment{PaymentHash: hash, Amount: amount}
 	if !e.hold {
 		e.inv.SettledAt = now
 		e.setState(backend.StateSettled)

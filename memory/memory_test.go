@@ -39,7 +39,7 @@ func TestOpenNamedNodesAreShared(t *testing.T) {
 	if _, err := other.LookupInvoice(ctx, inv.PaymentHash); !errors.Is(err, backend.ErrNotFound) {
 		t.Fatalf("memory:// shares state with memory://shop: %v", err)
 	}
-	if got := backend.Abilities(a); len(got) != 6 {
+	if got := backend.Abilities(a); len(got) != 8 {
 		t.Fatalf("a named handle hides abilities: %v", got)
 	}
 	a.Close()
