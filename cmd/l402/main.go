@@ -90,8 +90,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "get":
 	case "tokens", "spend", "budget":
 		return runStoreCommand(ctx, args[0], args[1:], stdout, stderr)
+	case "nwc":
+		return runNWC(ctx, args[1:], stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "l402: unknown command %q (want get, tokens, spend or budget)\n", args[0])
+		fmt.Fprintf(stderr, "l402: unknown command %q (want get, tokens, spend, budget or nwc)\n", args[0])
 		return 2
 	}
 	fs := newFlags("get", stderr)

@@ -41,6 +41,7 @@ import (
 	_ "github.com/l402kit/l402kit/cln"
 	_ "github.com/l402kit/l402kit/eclair"
 	_ "github.com/l402kit/l402kit/lnd"
+	_ "github.com/l402kit/l402kit/nwc"
 	_ "github.com/l402kit/l402kit/phoenixd"
 	"github.com/l402kit/l402kit/proxy"
 )

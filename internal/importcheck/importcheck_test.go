@@ -34,6 +34,7 @@ import (
 	_ "github.com/l402kit/l402kit/lnd"
 	_ "github.com/l402kit/l402kit/lnurl"
 	_ "github.com/l402kit/l402kit/memory"
+	_ "github.com/l402kit/l402kit/nwc"
 	_ "github.com/l402kit/l402kit/phoenixd"
 )
 
@@ -69,6 +70,7 @@ func main() {
 		"eclair://:password@" + closed,
 		"phoenixd://:password@" + closed,
 		"lnurl://someone@" + closed + "?tls=0",
+		"nostr+walletconnect://b889ff5b1513b641e2a139f661a661364979c5beee91842f8f0ef42ab558e9d4?relay=ws%3A%2F%2F" + closed + "&secret=71a8c14c1407c113601079c4302dab36460f0ccd0ad506f1f2dc73b5100e4f3c",
 	} {
 		scheme := u[:strings.Index(u, ":")]
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -102,6 +104,7 @@ clnrest: unavailable at open
 eclair: unavailable at first call
 phoenixd: unavailable at first call
 lnurl: unavailable at open
+nostr+walletconnect: unavailable at open
 `
 
 func TestImporterNeedsNoReplace(t *testing.T) {
@@ -191,6 +194,11 @@ func TestImporterNeedsNoReplace(t *testing.T) {
 	}
 	for _, p := range strings.Fields(out) {
 		if strings.HasPrefix(p, "github.com/lightningnetwork/lnd/lnrpc") || strings.HasPrefix(p, "google.golang.org/grpc") {
+			t.Errorf("the importer compiles %s", p)
+		}
+		// go-nostr's module requires sqlite and libsql drivers (for its
+		// event stores); the nwc adapter must compile none of them.
+		if strings.Contains(p, "sqlite") || strings.Contains(p, "libsql") {
 			t.Errorf("the importer compiles %s", p)
 		}
 	}
