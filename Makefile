@@ -23,7 +23,7 @@ FUZZ_TARGETS  := ./l402:FuzzParseAuthorization ./l402:FuzzPendingAuthorization \
 export TESTCONTAINERS_RYUK_DISABLED  ?= true
 export TESTCONTAINERS_HOST_OVERRIDE ?= 127.0.0.1
 
-.PHONY: image test fuzz fuzz-check lint vet staticcheck fmt-check unit images fronts demo demo-lnd bench bench-deps bench-go loadcmp
+.PHONY: stress stress-deps image test fuzz fuzz-check lint vet staticcheck fmt-check unit images fronts demo demo-lnd bench bench-deps bench-go loadcmp
 
 # Tests run in a shuffled order (go test -shuffle), so a test that leans on
 # another's leftovers or on running first fails in CI, not later. The seed is
@@ -69,6 +69,16 @@ vet:
 
 staticcheck:
 	$(GO) run $(STATICCHECK) ./...
+
+## stress: the flake hunt: every package's tests, -race in shuffled order, again and again
+## under CPU contention from stress-ng with GOMAXPROCS=1 then 2, for STRESS_TIME
+## (default 40m; see scripts/stress.sh for the other settings)
+stress: stress-deps
+	bash scripts/stress.sh
+
+# stress-ng, from Debian (root for apt-get)
+stress-deps:
+	@command -v stress-ng >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends stress-ng >/dev/null; }
 
 ## images: build the regtest container images (btcd, lnd) locally; cached by version
 images:

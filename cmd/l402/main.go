@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/version"
 	"github.com/l402kit/l402kit/l402"
 
 	// Adapters register their URL schemes.
@@ -58,6 +59,7 @@ const usage = `usage: l402 get URL [flags]
        l402 tokens list|show KEY|rm KEY [flags]
        l402 spend [flags]
        l402 budget [flags]
+       l402 --version
 
 get fetches URL; on 402 Payment Required pays the invoice of an L402 (or
 LSAT) or Payment charge challenge with the backend (at most --max-price,
@@ -87,6 +89,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	switch args[0] {
+	case "--version", "-version", "version":
+		fmt.Fprint(stdout, version.Read().String("l402"))
+		return 0
 	case "get":
 	case "tokens", "spend", "budget":
 		return runStoreCommand(ctx, args[0], args[1:], stdout, stderr)

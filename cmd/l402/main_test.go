@@ -229,3 +229,15 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
+
+// l402 --version prints the build: version, commit, toolchain.
+func TestVersion(t *testing.T) {
+	var o, e bytes.Buffer
+	if code := run(context.Background(), []string{"--version"}, &o, &e); code != 0 {
+		t.Fatalf("l402 --version: exit %d, %s", code, e.String())
+	}
+	lines := strings.Split(o.String(), "\n")
+	if len(lines) < 3 || !strings.HasPrefix(lines[0], "l402 ") || !strings.HasPrefix(lines[1], "commit ") || !strings.HasPrefix(lines[2], "built with go") {
+		t.Errorf("l402 --version printed:\n%s", o.String())
+	}
+}

@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/l402kit/l402kit/internal/version"
 )
 
 func TestForwardAuthFlags(t *testing.T) {
@@ -78,5 +83,16 @@ func TestForwardAuthMounted(t *testing.T) {
 	}
 	if resp := ask("/free/x"); resp.StatusCode != http.StatusOK || resp.Header.Get("X-L402-Paid") != "false" {
 		t.Fatalf("forward auth for /free/x: %s %v", resp.Status, resp.Header)
+	}
+	// /metrics says which build this is.
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := fmt.Sprintf("l402proxy_build_info{commit=%q,goversion=%q,version=%q} 1\n", version.Read().Commit, runtime.Version(), version.Read().Version)
+	if !strings.Contains(string(metrics), want) {
+		t.Errorf("/metrics lacks %q", want)
 	}
 }

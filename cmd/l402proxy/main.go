@@ -34,6 +34,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/version"
 	"github.com/l402kit/l402kit/lnurl"
 	"github.com/l402kit/l402kit/memory"
 
@@ -73,6 +74,7 @@ type options struct {
 	forwardAuthCache                     time.Duration
 	state, instance                      string
 	newState                             bool
+	version                              bool
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -105,8 +107,12 @@ func parseFlags(args []string) (*options, error) {
 	newState, _ := strconv.ParseBool(env("L402_NEW_STATE", "false"))
 	fs.BoolVar(&o.newState, "new-state", newState, "let the embedded store start empty where one existed before (its file is missing or 0 bytes while its marker FILE.id remains); never needed on a first start")
 	fs.StringVar(&o.instance, "instance", env("L402_INSTANCE", ""), "this proxy's name among those sharing a state database, the same across restarts (default host name and listen address)")
+	fs.BoolVar(&o.version, "version", false, "print the version, the commit and the build settings, then exit")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if o.version {
+		return o, nil
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -132,6 +138,11 @@ func run(ctx context.Context, args []string, out *os.File) error {
 	}
 	o, err := parseFlags(args)
 	if err != nil {
+		return err
+	}
+	build := version.Read()
+	if o.version {
+		_, err := fmt.Fprint(out, build.String("l402proxy"))
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -195,7 +206,7 @@ func run(ctx context.Context, args []string, out *os.File) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), build.Collector("l402proxy"))
 	store, where, err := openState(ctx, o.state, o.newState)
 	if err != nil {
 		return err
