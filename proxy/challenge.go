@@ -36,6 +36,17 @@ import (
 // a moment before its record is durable; a crash in that moment leaves an
 // invoice no client was ever shown, so nobody pays it and it expires.
 func (p *Proxy) challenge(w http.ResponseWriter, r *http.Request, route *Route, why string) {
+	p.challengeFor(w, r, route, why, nil)
+}
+
+// challengeTopUp answers 402 with a challenge whose token, once paid,
+// credits the balance acc instead of opening its own.
+func (p *Proxy) challengeTopUp(w http.ResponseWriter, r *http.Request, route *Route, acc AccountID, why string) {
+	p.challengeFor(w, r, route, why, &acc)
+}
+
+// challengeFor is challenge, for a top-up of the balance topUp when set.
+func (p *Proxy) challengeFor(w http.ResponseWriter, r *http.Request, route *Route, why string, topUp *AccountID) {
 	client := p.clientIP(r)
 	if !p.limit.allow(client.String(), time.Now()) {
 		p.m.requests.WithLabelValues(route.Name, "rate_limited").Inc()
@@ -66,7 +77,8 @@ func (p *Proxy) challenge(w http.ResponseWriter, r *http.Request, route *Route, 
 		caveats = append(caveats, l402.ValidUntilCaveat(route.Name, tokenExpires))
 	}
 	caveats = append(caveats, route.Caveats...)
-	c := TokenRecord{Route: route.Name, Client: client.String(), TokenExpires: tokenExpires}
+	c := challengeRecord{TokenRecord: TokenRecord{Route: route.Name, Client: client.String(), TokenExpires: tokenExpires}}
+	c.topUp = topUp
 
 	var (
 		inv *backend.Invoice
@@ -152,7 +164,7 @@ func tokenFailure(err error) error {
 // the node makes the invoice. It returns errNoPreimage, having made
 // nothing that lasts, when the backend will not take the preimage.
 func (p *Proxy) issueAhead(ctx context.Context, r *http.Request, route *Route, req backend.InvoiceRequest,
-	c TokenRecord, caveats []l402.Caveat, hold bool) (*backend.Invoice, *macaroon.Macaroon, error) {
+	c challengeRecord, caveats []l402.Caveat, hold bool) (*backend.Invoice, *macaroon.Macaroon, error) {
 	pre, err := backend.NewPreimage()
 	if err != nil {
 		return nil, nil, &challengeError{http.StatusInternalServerError, "cannot make a preimage", err}
@@ -163,7 +175,7 @@ func (p *Proxy) issueAhead(ctx context.Context, r *http.Request, route *Route, r
 	// moment within NodeTimeout of now, so this bound is never early and
 	// the collector never asks about a still-payable invoice too soon.
 	c.InvoiceExpires = time.Now().Add(req.ExpiryOrDefault() + p.cfg.NodeTimeout)
-	mac, err := p.newToken(&c, caveats)
+	mac, err := p.newToken(&c.TokenRecord, caveats)
 	if err != nil {
 		return nil, nil, tokenFailure(err)
 	}
@@ -178,7 +190,7 @@ func (p *Proxy) issueAhead(ctx context.Context, r *http.Request, route *Route, r
 		// writes commits them with one sync.
 		wg.Go(func() { holdErr = p.store.PutHold(sctx, h, p.cfg.MaxPendingHolds) })
 	}
-	wg.Go(func() { chErr = p.store.PutToken(sctx, c) })
+	wg.Go(func() { chErr = p.putToken(sctx, c) })
 
 	var inv *backend.Invoice
 	if hold {
@@ -233,7 +245,7 @@ func (p *Proxy) issueAhead(ctx context.Context, r *http.Request, route *Route, r
 // a backend that chooses every preimage itself: invoice first, then the
 // token's record with the hash the node answered.
 func (p *Proxy) issueAfter(ctx context.Context, r *http.Request, req backend.InvoiceRequest,
-	c TokenRecord, caveats []l402.Caveat) (*backend.Invoice, *macaroon.Macaroon, error) {
+	c challengeRecord, caveats []l402.Caveat) (*backend.Invoice, *macaroon.Macaroon, error) {
 	var inv *backend.Invoice
 	err := p.nodeCall("create_invoice", func() (err error) {
 		inv, err = p.cfg.Backend.CreateInvoice(ctx, req)
@@ -243,14 +255,14 @@ func (p *Proxy) issueAfter(ctx context.Context, r *http.Request, req backend.Inv
 		return nil, nil, nodeFailure(err)
 	}
 	c.PaymentHash, c.InvoiceExpires = inv.PaymentHash, inv.ExpiresAt
-	mac, err := p.newToken(&c, caveats)
+	mac, err := p.newToken(&c.TokenRecord, caveats)
 	if err != nil {
 		return nil, nil, tokenFailure(err)
 	}
 	// The store gets its own deadline, not what the node call left over.
 	sctx, scancel := context.WithTimeout(r.Context(), p.cfg.NodeTimeout)
 	defer scancel()
-	if err := p.store.PutToken(sctx, c); err != nil {
+	if err := p.putToken(sctx, c); err != nil {
 		return nil, nil, tokenFailure(fmt.Errorf("record challenge: %w", err))
 	}
 	return inv, mac, nil

@@ -59,6 +59,9 @@ func (p *Proxy) collect(ctx context.Context, now time.Time, restarted bool) erro
 	if err := p.collectChallenges(ctx, now); err != nil {
 		errs = append(errs, err)
 	}
+	if err := p.collectReservations(ctx, now, restarted); err != nil {
+		errs = append(errs, err)
+	}
 	n, err := p.store.Collect(ctx, now)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("collect: %w", err))

@@ -129,6 +129,9 @@ func (p *Proxy) forwardAuth(w http.ResponseWriter, r *http.Request) {
 		w.Header().Del("Cache-Control")
 		w.Header().Set(HeaderAccelExpires, "@"+strconv.FormatInt(last, 10))
 	}
+	if g.meter != nil {
+		w.Header().Set(HeaderBalance, strconv.FormatInt(g.meter.granted(), 10))
+	}
 	if g.paid {
 		w.Header().Set(HeaderPaid, "true")
 		w.Header().Set(HeaderTokenID, g.tokenID)
@@ -152,7 +155,8 @@ func (p *Proxy) cacheableUntil(cred string, route *Route, g *grant, now time.Tim
 	until := now.Add(limit).Unix() - 1
 	switch {
 	case route.Mode == ModeFree:
-	case route.Mode == ModeRequired && !route.SingleUse && g.paid:
+	case route.Mode == ModeRequired && !route.SingleUse && route.Bundle == nil && g.paid:
+		// (A prepaid grant draws from a balance: every request must ask.)
 		tok, err := p.parsed.parse(cred)
 		if err != nil {
 			return 0, false

@@ -24,6 +24,8 @@ type grant struct {
 	paid    bool
 	tokenID string
 	finish  func(status int)
+	// meter, on a prepaid route, watches the response for its cost.
+	meter *meter
 }
 
 // resolve runs finish, if the grant has one.
@@ -75,6 +77,9 @@ func (p *Proxy) gate(w http.ResponseWriter, r *http.Request, route *Route, cred 
 	id := tok.ID // decoded from the macaroon by the parser; Verify checked the same bytes
 	tokenExpires := p.markPaid(r.Context(), id.TokenID)
 	g := &grant{paid: true, tokenID: id.TokenID.String()}
+	if route.Bundle != nil {
+		return p.track(p.draw(w, r, route, id.TokenID, tokenExpires, g))
+	}
 	if !route.SingleUse {
 		p.m.requests.WithLabelValues(route.Name, "paid").Inc()
 		return g

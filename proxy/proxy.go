@@ -114,7 +114,8 @@ type Proxy struct {
 	m        *metrics
 	proxies  map[*Route]*httputil.ReverseProxy
 	parsed   *parseCache
-	inflight sync.WaitGroup // single-use grants not yet resolved
+	prepaid  *prepaid
+	inflight sync.WaitGroup // single-use and prepaid grants not yet resolved
 	// refusesPreimage is set once the backend has refused a preimage
 	// chosen by the proxy on a plain route (see challenge).
 	refusesPreimage atomic.Bool
@@ -184,6 +185,9 @@ func New(cfg Config) (*Proxy, error) {
 		p.holder = cfg.Backend
 	}
 	if p.m, err = newMetrics(cfg.Registerer, p.countHolds); err != nil {
+		return nil, fmt.Errorf("proxy: metrics: %w", err)
+	}
+	if p.prepaid, err = newPrepaid(cfg.Registerer); err != nil {
 		return nil, fmt.Errorf("proxy: metrics: %w", err)
 	}
 	for _, r := range rt.routes {
@@ -284,6 +288,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		h.ServeHTTP(sw, r)
 		return
 	}
+	var out http.ResponseWriter = sw
+	if g.meter != nil {
+		out = g.meter.writer(sw) // a prepaid request's cost is read from its response
+	}
 	// A single-use grant is resolved whatever happens below, panics
 	// included (ReverseProxy aborts with http.ErrAbortHandler when a
 	// response cannot be copied; a next handler may panic), so no hold
@@ -319,7 +327,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 			panic(rec)
 		}
 	}()
-	h.ServeHTTP(sw, r)
+	h.ServeHTTP(out, r)
 }
 
 // statusClientGone is what single-use grants are resolved with when the

@@ -79,6 +79,9 @@ type Route struct {
 	Mode    Mode
 	// SingleUse serves each token once (see the package doc).
 	SingleUse bool
+	// Bundle, when set, makes the route prepaid: a payment buys units
+	// that requests draw from (see Bundle).
+	Bundle *Bundle
 }
 
 func (r *Route) normalize() error {
@@ -106,6 +109,16 @@ func (r *Route) normalize() error {
 	}
 	if r.InvoiceExpiry == 0 {
 		r.InvoiceExpiry = 10 * time.Minute
+	}
+	if r.Bundle != nil {
+		if r.SingleUse || r.Mode != ModeRequired {
+			return fmt.Errorf("proxy: route %s: a bundle route is required and not single-use", r.Name)
+		}
+		b := *r.Bundle // the caller's copy stays as it was
+		if err := b.normalize(r.Name); err != nil {
+			return err
+		}
+		r.Bundle = &b
 	}
 	if r.Memo == "" {
 		r.Memo = "l402kit: " + r.Name

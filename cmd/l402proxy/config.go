@@ -37,6 +37,21 @@ type routeConfig struct {
 	InvoiceExpiry duration `yaml:"invoice_expiry"`
 	Memo          string   `yaml:"memo"`
 	Caveats       []string `yaml:"caveats"`
+	// Bundle makes the route prepaid (proxy.Bundle).
+	Bundle *bundleConfig `yaml:"bundle"`
+}
+
+// bundleConfig is a route's prepaid bundle: units a payment of the price
+// buys, and how requests draw from them.
+type bundleConfig struct {
+	Units        int64  `yaml:"units"`
+	Cost         int64  `yaml:"cost"`
+	Metered      bool   `yaml:"metered"`
+	UsageHeader  string `yaml:"usage_header"`
+	UsageEvent   string `yaml:"usage_event"`
+	Reserve      int64  `yaml:"reserve"`
+	ReserveField string `yaml:"reserve_field"`
+	MaxReserve   int64  `yaml:"max_reserve"`
 }
 
 // duration reads "90s", "1h" as well as plain seconds.
@@ -98,6 +113,10 @@ func (rc routeConfig) route() (proxy.Route, error) {
 		InvoiceExpiry: time.Duration(rc.InvoiceExpiry),
 		Memo:          rc.Memo,
 		Price:         backend.Sat(rc.PriceSat) + backend.MilliSat(rc.PriceMsat),
+	}
+	if b := rc.Bundle; b != nil {
+		r.Bundle = &proxy.Bundle{Units: b.Units, Cost: b.Cost, Metered: b.Metered, UsageHeader: b.UsageHeader,
+			UsageEvent: b.UsageEvent, Reserve: b.Reserve, ReserveField: b.ReserveField, MaxReserve: b.MaxReserve}
 	}
 	if rc.Upstream != "" {
 		if r.Upstream, err = parseUpstream(rc.Upstream); err != nil {

@@ -101,6 +101,7 @@ func build(ctx context.Context, dir string, o options) (binaries, error) {
 
 type target struct {
 	name, url string
+	metered   bool // a prepaid route, compared with the plain paid route
 	headers   []string
 	pids      []int // the processes serving it (nginx: with its workers)
 	runs      []wrkResult
@@ -177,6 +178,28 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		{name: "plain httputil.ReverseProxy", url: "http://" + plainAddr + "/", pids: []int{plainProc.PID()}},
 		{name: "l402proxy, valid token", url: "http://" + gateAddr + "/", headers: []string{"Authorization: " + auth}, pids: []int{gateProc.PID()}},
 	}
+	// A prepaid route beside it: the same upstream sold as a bundle, each
+	// request reserving and settling one unit in the same kind of state
+	// store, on a proxy of its own (so both have the CPU of one process).
+	meteredAddr, err := childproc.FreeAddr()
+	if err != nil {
+		return err
+	}
+	meteredConfig := filepath.Join(dir, "metered.yaml")
+	if err := os.WriteFile(meteredConfig, []byte(meteredYAML(meteredAddr, upAddr)), 0o600); err != nil {
+		return err
+	}
+	meteredArgs := []string{"--config", meteredConfig, "--state", stateFor(dir, o.state, "metered")}
+	meteredProc, err := start("l402proxy, metered route", bins.l402proxy, meteredAddr, meteredArgs...)
+	if err != nil {
+		return err
+	}
+	meteredAuth, err := buyToken(ctx, "http://"+meteredAddr)
+	if err != nil {
+		return err
+	}
+	targets = append(targets, &target{name: "l402proxy, metered route", url: "http://" + meteredAddr + "/", metered: true,
+		headers: []string{"Authorization: " + meteredAuth}, pids: []int{meteredProc.PID()}})
 	var cacheArgs []string
 	var cacheAddr string
 	if o.nginx {
@@ -227,6 +250,7 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	fmt.Fprintf(out, "wrk -t%d -c%d -d%s --latency, %d rounds interleaved after a %s warm-up each; 100-byte upstream body; loopback\n",
 		o.threads, o.conns, o.duration, o.rounds, o.warmup)
 	fmt.Fprintf(out, "l402proxy %s\n", strings.Join(gateArgs, " "))
+	fmt.Fprintf(out, "metered route: l402proxy %s, a bundle of %d units at cost 1 per request\n", strings.Join(meteredArgs, " "), meteredUnits)
 	if o.nginx {
 		fmt.Fprintf(out, "nginx forward auth: %s as it is, asking that l402proxy; auth cache: the same asking l402proxy %s\n", nginxSite, strings.Join(cacheArgs, " "))
 	}
@@ -294,6 +318,26 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	}
 	fmt.Fprintf(out, "\nmeasured in %s after the build; load average now %s\n", time.Since(t0).Round(time.Second), loadavg())
 	return nil
+}
+
+// meteredUnits is the bundle the metered route sells: enough that no run
+// drains it.
+const meteredUnits = 1_000_000_000_000
+
+// meteredYAML is the configuration of the proxy measured on a prepaid
+// route: the plain route's upstream sold as a bundle, one unit a request.
+func meteredYAML(listen, upstream string) string {
+	return fmt.Sprintf(`listen: %s
+backend: memory://
+routes:
+  - name: metered
+    path: /
+    upstream: http://%s
+    price_sat: 10
+    bundle:
+      units: %d
+      cost: 1
+`, listen, upstream, meteredUnits)
 }
 
 // stateFor is the --state of one measured proxy: the -state flag, or a file
@@ -413,6 +457,18 @@ func printThroughput(out io.Writer, targets []*target) {
 		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%s %s\t\n", name, join(per, "%.2f"), median(per), overall, target, verdict(met))
 	}
 	for _, t := range targets[1:] {
+		if t.metered {
+			// Against the plain paid route: what drawing from a balance
+			// costs on top of checking a token.
+			var r, c []float64
+			for i := range t.runs {
+				r = append(r, t.runs[i].rps()/gate.runs[i].rps())
+				c = append(c, gate.cpuPerRequest(i)/t.cpuPerRequest(i))
+			}
+			row(t.name+" / l402proxy valid token, req/s", r, t.total()/gate.total(), ">= 0.9", median(r) >= 0.9)
+			row("  the same by CPU per request", c, gate.cpuPerRequest(-1)/t.cpuPerRequest(-1), ">= 0.9", median(c) >= 0.9)
+			continue
+		}
 		want := 1.5
 		if t == gate {
 			want = 0.95
