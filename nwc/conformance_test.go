@@ -22,16 +22,20 @@ type harness struct {
 	uri   string
 	b     *backend.Backend
 	payer *backend.Backend
+	sup   conformance.Support
 }
 
 func (h *harness) Backend() *backend.Backend { return h.b }
 func (h *harness) Payer() backend.Payer      { return h.payer }
 
-// Support: the wallet service passes any-amount invoices and description
-// hashes through; NIP-47 has no caller-chosen preimage; the service, like
-// Alby Hub, cancels only held invoices.
-func (h *harness) Support() conformance.Support {
-	return conformance.Support{ZeroAmount: true, DescriptionHash: true, HashedDescription: true}
+// Support is the served node's, less what NIP-47 cannot carry: a
+// caller-chosen preimage (make_invoice has none) and the cancel of a plain
+// invoice (cancel_hold_invoice is for hold invoices).
+func (h *harness) Support() conformance.Support { return h.sup }
+
+func nwcSupport(node conformance.Support) conformance.Support {
+	node.CallerPreimage, node.CancelPlain = false, false
+	return node
 }
 
 func (h *harness) OpenBackend(ctx context.Context) (*backend.Backend, error) {
@@ -118,7 +122,9 @@ func newMemoryHarness(t testing.TB) *harness {
 	relay := startRelay(t)
 	_, uri := serve(t, relay, newMemory(t), nwc.Permissions{})
 	b := open(t, uri)
-	return &harness{relay: relay, uri: uri, b: b, payer: b}
+	// The memory node makes any-amount invoices and commits to description
+	// hashes.
+	return &harness{relay: relay, uri: uri, b: b, payer: b, sup: nwcSupport(conformance.Support{ZeroAmount: true, DescriptionHash: true, HashedDescription: true})}
 }
 
 func TestConformanceMemory(t *testing.T) {
