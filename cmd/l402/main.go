@@ -1,11 +1,13 @@
 // Command l402 fetches L402-protected URLs, paying their invoices with a
 // configured Lightning backend under a price limit and budgets, keeping the
-// tokens it bought and a log of what it paid in a store file.
+// tokens it bought and a log of what it paid in a store file; it also
+// serves those abilities to AI agents as an MCP server (l402 mcp).
 //
 //	l402 get URL --backend URL --max-price SATS [--budget day=5000] [-o FILE]
 //	l402 tokens list|show KEY|rm KEY
 //	l402 spend [--since 24h] [--by host|hour|day|month] [--json]
 //	l402 budget [--json]
+//	l402 mcp [--listen 127.0.0.1:8403]
 //
 // The body goes to standard output; what was paid (amount, fee, payment
 // hash) goes to standard error. The backend URL names any registered
@@ -59,6 +61,7 @@ const usage = `usage: l402 get URL [flags]
        l402 tokens list|show KEY|rm KEY [flags]
        l402 spend [flags]
        l402 budget [flags]
+       l402 mcp [flags]
        l402 --version
 
 get fetches URL; on 402 Payment Required pays the invoice of an L402 (or
@@ -72,7 +75,9 @@ in the config file (--config). Exit status: 0 success, 1 error, 2 usage,
 error.
 
 tokens manages the stored tokens, spend lists and sums the spend log,
-budget shows what is left of each budget.
+budget shows what is left of each budget, mcp serves the Model Context
+Protocol to AI agents (stdio, or streamable HTTP with --listen): tools
+fetch, preview_price, spend_log and budgets.
 
 flags of get:
 `
@@ -93,12 +98,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, version.Read().String("l402"))
 		return 0
 	case "get":
-	case "tokens", "spend", "budget":
+	case "tokens", "spend", "budget", "mcp":
 		return runStoreCommand(ctx, args[0], args[1:], stdout, stderr)
 	case "nwc":
 		return runNWC(ctx, args[1:], stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "l402: unknown command %q (want get, tokens, spend, budget or nwc)\n", args[0])
+		fmt.Fprintf(stderr, "l402: unknown command %q (want get, tokens, spend, budget, mcp or nwc)\n", args[0])
 		return 2
 	}
 	fs := newFlags("get", stderr)

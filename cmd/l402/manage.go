@@ -16,9 +16,9 @@ import (
 	"github.com/l402kit/l402kit/l402/clientstore"
 )
 
-// runStoreCommand runs the commands other than get: tokens, spend and
-// budget.
-func runStoreCommand(_ context.Context, cmd string, args []string, stdout, stderr io.Writer) int {
+// runStoreCommand runs the commands other than get: tokens, spend, budget
+// and mcp.
+func runStoreCommand(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags(cmd, stderr)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -32,6 +32,17 @@ func runStoreCommand(_ context.Context, cmd string, args []string, stdout, stder
 		return exitUsage
 	}
 	o := fs.opts
+	if cmd == "mcp" {
+		if len(pos) != 0 {
+			fmt.Fprintf(stderr, "l402 mcp: unexpected arguments %q\n", pos)
+			return exitUsage
+		}
+		if err := runMCP(ctx, o, stderr); err != nil {
+			fmt.Fprintf(stderr, "l402 mcp: %v\n", err)
+			return exitError
+		}
+		return exitOK
+	}
 	s, err := clientstore.Open(o.store, clientstore.Options{Budgets: o.budgets})
 	if err != nil {
 		fmt.Fprintf(stderr, "l402 %s: %v\n", cmd, err)
