@@ -108,10 +108,19 @@ func open(ctx context.Context, cfg Config) (backend.Driver, error) {
 	if b.payMethod, err = b.choosePayMethod(ctx); err != nil {
 		return nil, err
 	}
-	b.log.Debug("cln: connected", "endpoint", b.t.String(), "node", info.ID, "version", info.Version, "hold_plugin", hold, "pay_method", b.payMethod)
-	if hold {
-		b.hold = true
+	withOffers, err := b.hasOffers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b.log.Debug("cln: connected", "endpoint", b.t.String(), "node", info.ID, "version", info.Version, "hold_plugin", hold, "pay_method", b.payMethod, "offers", withOffers)
+	b.hold = hold
+	switch {
+	case hold && withOffers:
+		return &holdOfferDriver{&holdDriver{b}, offers{b}}, nil
+	case hold:
 		return &holdDriver{b}, nil
+	case withOffers:
+		return &offerDriver{b, offers{b}}, nil
 	}
 	return b, nil
 }
@@ -416,8 +425,11 @@ func fromCreated(res *invoiceResult, req backend.InvoiceRequest) (*backend.Invoi
 // Core Lightning's "expired" status reads as Open here: backend leaves
 // expiry to Invoice.Expired, and CLN never cancels an invoice.
 func fromFields(f *invoiceFields) (*backend.Invoice, error) {
+	if f.Bolt11 == "" && f.Bolt12 != "" {
+		return fromBolt12Fields(f)
+	}
 	if f.Bolt11 == "" {
-		return nil, fmt.Errorf("%w: invoice %q is not BOLT11", backend.ErrUnsupported, f.Label)
+		return nil, fmt.Errorf("%w: invoice %q is neither BOLT11 nor BOLT12", backend.ErrUnsupported, f.Label)
 	}
 	hash, err := backend.ParsePaymentHash(f.PaymentHash)
 	if err != nil {

@@ -38,6 +38,18 @@
 // retry_for is PayOptions.Timeout in whole seconds and maxfee is
 // PayOptions.MaxFee.
 //
+// BOLT12 offers (backend.Offerer and backend.OfferPayer) where help knows
+// offer, listoffers, disableoffer and fetchinvoice (by default since
+// v24.11) and the node can pay: CreateOffer is offer (amount "any" or
+// msat, description, issuer, absolute_expiry), ListOffers listoffers,
+// DisableOffer disableoffer ("Unknown offer" is ErrNotFound, an offer
+// already disabled no error), OfferPayments listinvoices by offer_id (the
+// paid ones), PayOffer fetchinvoice (amount_msat for an any-amount offer,
+// payer_note, timeout) and then xpay (or pay) of the BOLT12 invoice, whose
+// amount must be the one asked; fetchinvoice's failures (1002-1005) pay
+// nothing and are ErrPaymentFailed. listinvoices' invoices made for offers
+// (bolt12 instead of bolt11) read like the others.
+//
 // A plain invoice that commits to a description hash needs the description
 // itself (InvoiceRequest.HashedDescription): lightningd hashes it
 // (deschashonly) and refuses to store a caller-encoded invoice that has

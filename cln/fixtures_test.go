@@ -2,7 +2,6 @@ package cln
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,9 +154,11 @@ func checkFields(t *testing.T, raw json.RawMessage) {
 		t.Errorf("amount_msat decoded %v, documented %v", fl.AmountMsat, g["amount_msat"])
 	}
 	inv, err := fromFields(&fl)
-	if _, bolt12 := g["bolt12"]; bolt12 {
-		if !errors.Is(err, backend.ErrUnsupported) {
-			t.Errorf("BOLT12 invoice: got %v, want ErrUnsupported", err)
+	if b12, bolt12 := g["bolt12"]; bolt12 {
+		// Core Lightning's own examples of invoices made for offers: they
+		// decode, signature included, and convert.
+		if err != nil || inv.PaymentRequest != b12 || inv.PaymentHash.String() != g["payment_hash"] || inv.Memo != g["description"] {
+			t.Errorf("BOLT12 invoice: %+v, %v", inv, err)
 		}
 		return
 	}
@@ -417,4 +418,47 @@ func TestPayStatus(t *testing.T) {
 			t.Errorf("payStatus(%v) = %q, want %q", c.statuses, got, c.want)
 		}
 	}
+}
+
+func TestFixtureOffers(t *testing.T) {
+	for _, m := range []string{"offer", "listoffers", "disableoffer"} {
+		f := loadFixture(t, m)
+		for _, ex := range f.Examples {
+			var entries []offerEntry
+			if m == "listoffers" {
+				var res struct {
+					Offers []offerEntry `json:"offers"`
+				}
+				if err := json.Unmarshal(ex.Response, &res); err != nil {
+					t.Fatal(err)
+				}
+				entries = res.Offers
+			} else {
+				var e offerEntry
+				if err := json.Unmarshal(ex.Response, &e); err != nil {
+					t.Fatal(err)
+				}
+				entries = append(entries, e)
+			}
+			if len(entries) == 0 {
+				t.Errorf("%s: no offers in %s", m, ex.Request.ID)
+			}
+			for _, e := range entries {
+				if len(e.OfferID) != 64 || !strings.HasPrefix(e.Bolt12, "lno1") {
+					t.Errorf("%s %s: decoded %+v", m, ex.Request.ID, e)
+				}
+			}
+		}
+	}
+	wantDocumented(t, loadFixture(t, "offer"), "1000")
+	f := loadFixture(t, "fetchinvoice")
+	for _, ex := range f.Examples {
+		var res struct {
+			Invoice string `json:"invoice"`
+		}
+		if err := json.Unmarshal(ex.Response, &res); err != nil || !strings.HasPrefix(res.Invoice, "lni1") {
+			t.Errorf("fetchinvoice %s: %v %q", ex.Request.ID, err, res.Invoice)
+		}
+	}
+	wantDocumented(t, f, "1002", "1003", "1004", "1005")
 }

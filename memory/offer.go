@@ -165,6 +165,23 @@ func (n *Node) LookupOffer(id string) (*backend.Offer, error) {
 
 // OfferPayments implements backend.Offerer.
 func (n *Node) OfferPayments(_ context.Context, id string) ([]*backend.Invoice, error) {
+	all, err := n.OfferInvoices(id)
+	if err != nil {
+		return nil, err
+	}
+	var out []*backend.Invoice
+	for _, inv := range all {
+		if inv.State == backend.StateSettled {
+			out = append(out, inv)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].SettledAt.Before(out[j].SettledAt) })
+	return out, nil
+}
+
+// OfferInvoices returns every invoice the node made for the offer, paid or
+// not, oldest first.
+func (n *Node) OfferInvoices(id string) ([]*backend.Invoice, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err := n.check(); err != nil {
@@ -175,11 +192,11 @@ func (n *Node) OfferPayments(_ context.Context, id string) ([]*backend.Invoice, 
 	}
 	var out []*backend.Invoice
 	for _, e := range n.invoices {
-		if e.offer == id && e.inv.State == backend.StateSettled {
+		if e.offer == id {
 			out = append(out, e.view())
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].SettledAt.Before(out[j].SettledAt) })
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out, nil
 }
 

@@ -110,8 +110,8 @@ func exampleShapes(t *testing.T, method, list string) map[string]map[string]stri
 			objs = m[list]
 		}
 		for _, o := range objs {
-			if _, bolt12 := o["bolt12"]; bolt12 {
-				continue
+			if _, bolt12 := o["bolt12"]; bolt12 && method == "listinvoices" {
+				continue // invoices of offers have their own fields
 			}
 			status, _ := o["status"].(string)
 			sh := shape(o)

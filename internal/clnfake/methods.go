@@ -110,6 +110,9 @@ func (f *Fake) usage(method string) (string, bool) {
 	if u, ok := f.payUsage()[method]; ok {
 		return u, true
 	}
+	if u, ok := f.offerUsage()[method]; ok {
+		return u, true
+	}
 	if f.cfg.HoldPlugin {
 		u, ok := holdUsage[method]
 		return u, ok
@@ -144,6 +147,14 @@ func (f *Fake) dispatch(ctx context.Context, method string, params json.RawMessa
 		return f.listpays(params)
 	case "listsendpays":
 		return f.listsendpays(params)
+	case "offer":
+		return f.offer(ctx, params)
+	case "listoffers":
+		return f.listoffers(ctx, params)
+	case "disableoffer":
+		return f.disableoffer(ctx, params)
+	case "fetchinvoice":
+		return f.fetchinvoice(ctx, params)
 	case "signinvoice":
 		return f.signinvoice(ctx, params)
 	case "createinvoice":
@@ -390,6 +401,9 @@ func (f *Fake) help(params json.RawMessage) (any, *rpcError) {
 		for _, u := range f.payUsage() {
 			out = append(out, entry{u})
 		}
+		for _, u := range f.offerUsage() {
+			out = append(out, entry{u})
+		}
 		if f.cfg.HoldPlugin {
 			for _, u := range holdUsage {
 				out = append(out, entry{u})
@@ -562,6 +576,17 @@ func (f *Fake) listinvoices(ctx context.Context, params json.RawMessage) (any, *
 	if rerr != nil {
 		return nil, rerr
 	}
+	if p["offer_id"] != nil {
+		id, _, rerr := hash32(p, "offer_id")
+		if rerr != nil {
+			return nil, rerr
+		}
+		invs, rerr := f.offerInvoices(id.String())
+		if rerr != nil {
+			return nil, rerr
+		}
+		return map[string]any{"invoices": invs}, nil
+	}
 	var want []*record
 	f.state.mu.Lock()
 	switch {
@@ -582,6 +607,12 @@ func (f *Fake) listinvoices(ctx context.Context, params json.RawMessage) (any, *
 		}
 		if r, ok := f.state.byHash[h]; ok {
 			want = append(want, r)
+		} else if e, rerr := f.offerInvoiceByHash(ctx, h); rerr != nil || e != nil {
+			f.state.mu.Unlock()
+			if rerr != nil {
+				return nil, rerr
+			}
+			return map[string]any{"invoices": []map[string]any{e}}, nil
 		}
 	case p["invstring"] != nil:
 		s, rerr := str(p, "invstring")

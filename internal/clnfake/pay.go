@@ -162,7 +162,7 @@ func (f *Fake) applyFault(ctx context.Context, pf *PayFault, bolt11 string, d *b
 		rec.sent = rec.amount
 	}
 	if pf.Status == "complete" {
-		pay, err := f.route.PayInvoice(ctx, bolt11, backend.PayOptions{Amount: backend.MilliSat(amount)})
+		pay, err := f.payThrough(ctx, bolt11, backend.PayOptions{Amount: backend.MilliSat(amount), Timeout: time.Minute})
 		if err != nil {
 			return nodeError(err)
 		}
@@ -199,7 +199,7 @@ func (f *Fake) earlier(hash backend.PaymentHash) *payRecord {
 func (f *Fake) send(ctx context.Context, bolt11 string, d *backend.DecodedInvoice, amount, maxfee int64, retryFor uint64) (*payRecord, *rpcError) {
 	rec := &payRecord{hash: d.PaymentHash, bolt11: bolt11, destination: d.Payee, status: "pending", createdAt: time.Now()}
 	f.record(rec)
-	pay, err := f.route.PayInvoice(ctx, bolt11, backend.PayOptions{
+	pay, err := f.payThrough(ctx, bolt11, backend.PayOptions{
 		Amount:  backend.MilliSat(amount),
 		MaxFee:  backend.MilliSat(maxfee),
 		Timeout: time.Duration(retryFor) * time.Second,
@@ -275,16 +275,26 @@ func (f *Fake) xpay(ctx context.Context, params json.RawMessage) (any, *rpcError
 	if rerr != nil {
 		return nil, rerr
 	}
-	d, err := decodeInvstring(inv)
-	if err != nil {
-		return nil, errorf(codeInvalidParams, "Invalid bolt11 invoice: %v", err)
-	}
-	if _, ok := p["localinvreqid"]; ok {
-		return nil, errorf(codeInvalidParams, "Cannot use localinvreqid with BOLT11 payment")
-	}
-	amount, rerr := invoiceAmount(p, d)
-	if rerr != nil {
-		return nil, rerr
+	var d *backend.DecodedInvoice
+	var amount int64
+	if isBolt12Invoice(inv) {
+		if d, rerr = decodeBolt12(inv); rerr != nil {
+			return nil, rerr
+		}
+		if _, ok := p["amount_msat"]; ok {
+			return nil, errorf(codeInvalidParams, "Cannot override amount for bolt12 invoices")
+		}
+	} else {
+		var err error
+		if d, err = decodeInvstring(inv); err != nil {
+			return nil, errorf(codeInvalidParams, "Invalid bolt11 invoice: %v", err)
+		}
+		if _, ok := p["localinvreqid"]; ok {
+			return nil, errorf(codeInvalidParams, "Cannot use localinvreqid with BOLT11 payment")
+		}
+		if amount, rerr = invoiceAmount(p, d); rerr != nil {
+			return nil, rerr
+		}
 	}
 	maxfee, _, _, rerr := msat(p, "maxfee", false)
 	if rerr != nil {
@@ -357,13 +367,20 @@ func (f *Fake) pay(ctx context.Context, params json.RawMessage) (any, *rpcError)
 	if rerr != nil {
 		return nil, rerr
 	}
-	d, err := decodeInvstring(inv)
-	if err != nil {
-		return nil, errorf(codeInvalidParams, "Invalid bolt11: %v", err)
-	}
-	amount, rerr := invoiceAmount(p, d)
-	if rerr != nil {
-		return nil, rerr
+	var d *backend.DecodedInvoice
+	var amount int64
+	if isBolt12Invoice(inv) {
+		if d, rerr = decodeBolt12(inv); rerr != nil {
+			return nil, rerr
+		}
+	} else {
+		var err error
+		if d, err = decodeInvstring(inv); err != nil {
+			return nil, errorf(codeInvalidParams, "Invalid bolt11: %v", err)
+		}
+		if amount, rerr = invoiceAmount(p, d); rerr != nil {
+			return nil, rerr
+		}
 	}
 	maxfee, _, _, rerr := msat(p, "maxfee", false)
 	if rerr != nil {

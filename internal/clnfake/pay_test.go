@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,4 +154,84 @@ func decodeInto(t *testing.T, raw json.RawMessage, v any) {
 	if err := json.Unmarshal(raw, v); err != nil {
 		t.Fatalf("%s: %v", raw, err)
 	}
+}
+
+// TestOffersAsDocumented checks the offer methods' answers against the
+// documented examples and their refusals against lightningd's codes.
+func TestOffersAsDocumented(t *testing.T) {
+	f := newFakeAs(t, "")
+	r := rawCall(t, f, "offer", map[string]any{"amount": "10000msat", "description": "Fish sale!"})
+	if r.Error != nil {
+		t.Fatalf("offer: %+v", r.Error)
+	}
+	var made map[string]any
+	decodeInto(t, r.Result, &made)
+	sameShape(t, "offer", shape(made), exampleShapes(t, "offer", "")[""], "force_paths")
+	id := made["offer_id"].(string)
+
+	r = rawCall(t, f, "listoffers", map[string]any{"active_only": true})
+	var list map[string][]map[string]any
+	decodeInto(t, r.Result, &list)
+	if len(list["offers"]) != 1 {
+		t.Fatalf("listoffers: %s", r.Result)
+	}
+	sameShape(t, "listoffers", shape(list["offers"][0]), exampleShapes(t, "listoffers", "offers")[""], "force_paths")
+
+	r = rawCall(t, f, "fetchinvoice", map[string]any{"offer": made["bolt12"], "payer_note": "Thanks for the fish!"})
+	var fetched map[string]any
+	decodeInto(t, r.Result, &fetched)
+	if r.Error != nil {
+		t.Fatalf("fetchinvoice: %+v", r.Error)
+	}
+	sameShape(t, "fetchinvoice", shape(fetched), exampleShapes(t, "fetchinvoice", "")[""], "next_period")
+	if r := rawCall(t, f, "xpay", map[string]any{"invstring": fetched["invoice"], "amount_msat": 10000}); r.Error == nil || r.Error.Code != codeInvalidParams {
+		t.Errorf("xpay of a BOLT12 invoice with amount_msat: %+v", r.Error)
+	}
+	if r := rawCall(t, f, "xpay", map[string]any{"invstring": fetched["invoice"]}); r.Error != nil {
+		t.Errorf("xpay of the fetched invoice: %+v", r.Error)
+	}
+	r = rawCall(t, f, "listinvoices", map[string]any{"offer_id": id})
+	var invs map[string][]map[string]any
+	decodeInto(t, r.Result, &invs)
+	if len(invs["invoices"]) != 1 || invs["invoices"][0]["status"] != "paid" || invs["invoices"][0]["local_offer_id"] != id {
+		t.Errorf("listinvoices by offer_id: %s", r.Result)
+	}
+
+	r = rawCall(t, f, "disableoffer", map[string]any{"offer_id": id})
+	var disabled map[string]any
+	decodeInto(t, r.Result, &disabled)
+	if r.Error != nil || disabled["active"] != false {
+		t.Fatalf("disableoffer: %+v %s", r.Error, r.Result)
+	}
+	sameShape(t, "disableoffer", shape(disabled), exampleShapes(t, "disableoffer", "")[""], "force_paths")
+	for _, c := range []struct {
+		name, method string
+		params       any
+		code         int
+	}{
+		{"disable again", "disableoffer", map[string]any{"offer_id": id}, codeOfferAlreadyDisabled},
+		{"disable an unknown offer", "disableoffer", map[string]any{"offer_id": strings.Repeat("00", 32)}, codeLightningd},
+		{"fetch from a disabled offer", "fetchinvoice", map[string]any{"offer": made["bolt12"]}, codeOfferBadInvreqReply},
+		{"amount without description", "offer", map[string]any{"amount": 1000}, codeInvalidParams},
+		{"any-amount offer without amount_msat", "fetchinvoice", map[string]any{"offer": offerString(t, f, "any")}, codeInvalidParams},
+	} {
+		r := rawCall(t, f, c.method, c.params)
+		if r.Error == nil || r.Error.Code != c.code {
+			t.Errorf("%s: %+v %s, want code %d", c.name, r.Error, r.Result, c.code)
+		}
+	}
+	if r := rawCall(t, newFakeAs(t, "v24.08"), "offer", map[string]any{"amount": "any"}); r.Error == nil || r.Error.Code != codeMethodNotFound {
+		t.Errorf("offer on v24.08 (experimental-offers off): %+v", r.Error)
+	}
+}
+
+func offerString(t *testing.T, f *Fake, amount any) string {
+	t.Helper()
+	r := rawCall(t, f, "offer", map[string]any{"amount": amount, "description": "another"})
+	if r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	var o map[string]any
+	decodeInto(t, r.Result, &o)
+	return o["bolt12"].(string)
 }
