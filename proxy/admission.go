@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 
 	"github.com/l402kit/l402kit/l402"
@@ -117,23 +115,6 @@ func takeCredential(h http.Header) (string, *RequestError) {
 		h[l402.HeaderAuthorization] = keep
 	}
 	return cred, nil
-}
-
-func (p *Proxy) clientIP(r *http.Request) netip.Addr {
-	if p.cfg.TrustForwardedFor {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			if a, err := netip.ParseAddr(strings.TrimSpace(first)); err == nil {
-				return a.Unmap()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, _ := netip.ParseAddr(host)
-	return a.Unmap()
 }
 
 // wantsChallenge reports whether the client said it can pay, with

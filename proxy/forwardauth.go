@@ -2,9 +2,7 @@ package proxy
 
 import (
 	"fmt"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -73,11 +71,11 @@ const ForwardAuthNginxParam = "nginx"
 // naming the real status, for an error_page 401 location that answers it
 // (see the README).
 //
-// The client address (client_ip caveats, per-client challenge limits) is
-// the front server's unless Config.TrustForwardedFor is set: then it comes
-// from the first X-Forwarded-For address, else X-Real-IP. Set it only when
-// the front server overwrites these headers (nginx: proxy_set_header
-// X-Forwarded-For $remote_addr), or clients choose their address.
+// The client address (client_ip caveats, per-client challenge limits and
+// quotas) is read as in reverse-proxy mode: from a trusted forwarder (see
+// Config.TrustedForwarders; loopback by default), the right-most
+// X-Forwarded-For address that is not one, else X-Real-IP; from any other
+// caller, the caller's own address.
 //
 // Every answer carries X-Accel-Expires: "0" unless Config.ForwardAuthCacheMax
 // allows a front server to cache this grant, then "@<unix seconds>", the last
@@ -274,12 +272,9 @@ func (p *Proxy) originalRequest(r *http.Request) (*http.Request, *RequestError) 
 	for _, name := range forwardedHeaders {
 		o.Header.Del(name)
 	}
-	if p.cfg.TrustForwardedFor {
-		// clientIP reads X-Forwarded-For itself; X-Real-IP is the fallback.
-		if a, err := netip.ParseAddr(strings.TrimSpace(r.Header.Get("X-Real-Ip"))); err == nil {
-			o.RemoteAddr = net.JoinHostPort(a.String(), "0")
-		}
-	}
+	// The client address is read from o as from any request (clientIP):
+	// the front is o's peer, and its X-Forwarded-For is believed only when
+	// it is a trusted forwarder.
 	return o, nil
 }
 

@@ -170,23 +170,28 @@ func TestForwardAuthNginxMode(t *testing.T) {
 	}
 }
 
-// TestForwardAuthClientAddress: the client address is the front server's
-// unless TrustForwardedFor; then X-Forwarded-For, else X-Real-IP.
+// TestForwardAuthClientAddress: the client address is the caller's unless
+// the caller is a trusted forwarder; then X-Forwarded-For, else X-Real-IP.
+// The requests come from the front 10.0.0.2, which the default (loopback)
+// does not trust.
 func TestForwardAuthClientAddress(t *testing.T) {
 	n := newNode(t)
+	front := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 	for _, c := range []struct {
-		trust bool
-		hdr   string
+		name    string
+		trusted []netip.Prefix
+		hdr     string
 		// whether two requests with different client addresses in hdr
 		// get separate challenge budgets
 		separate bool
 	}{
-		{false, "X-Forwarded-For", false},
-		{false, "X-Real-Ip", false},
-		{true, "X-Forwarded-For", true},
-		{true, "X-Real-Ip", true},
+		{"default, X-Forwarded-For", nil, "X-Forwarded-For", false},
+		{"default, X-Real-Ip", nil, "X-Real-Ip", false},
+		{"none, X-Forwarded-For", []netip.Prefix{}, "X-Forwarded-For", false},
+		{"front trusted, X-Forwarded-For", front, "X-Forwarded-For", true},
+		{"front trusted, X-Real-Ip", front, "X-Real-Ip", true},
 	} {
-		p, err := proxy.New(proxy.Config{Backend: n, ChallengesPerMinute: 1, TrustForwardedFor: c.trust, Routes: []proxy.Route{{PathPrefix: "/", Price: backend.Sat(1)}}})
+		p, err := proxy.New(proxy.Config{Backend: n, ChallengesPerMinute: 1, TrustedForwarders: c.trusted, Routes: []proxy.Route{{PathPrefix: "/", Price: backend.Sat(1)}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,15 +199,16 @@ func TestForwardAuthClientAddress(t *testing.T) {
 		first := serve(fa, traefik("GET", "h", "/x", map[string]string{c.hdr: "192.0.2.10"}))
 		second := serve(fa, traefik("GET", "h", "/x", map[string]string{c.hdr: "192.0.2.11"}))
 		if first.Code != http.StatusPaymentRequired {
-			t.Fatalf("trust=%v %s: first challenge %d", c.trust, c.hdr, first.Code)
+			t.Fatalf("%s: first challenge %d", c.name, first.Code)
 		}
 		if got := second.Code == http.StatusPaymentRequired; got != c.separate {
-			t.Errorf("trust=%v %s: second client got %d, want separate budgets=%v", c.trust, c.hdr, second.Code, c.separate)
+			t.Errorf("%s: second client got %d, want separate budgets=%v", c.name, second.Code, c.separate)
 		}
 	}
 
 	// The client_ip caveat sees the trusted address.
-	p, err := proxy.New(proxy.Config{Backend: n, TrustForwardedFor: true, Routes: []proxy.Route{{Name: "ip", PathPrefix: "/", Price: backend.Sat(1)}}})
+	// A second front, 10.0.0.2, added its hop after the client's.
+	p, err := proxy.New(proxy.Config{Backend: n, TrustedForwarders: front, Routes: []proxy.Route{{Name: "ip", PathPrefix: "/", Price: backend.Sat(1)}}})
 	if err != nil {
 		t.Fatal(err)
 	}

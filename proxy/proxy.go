@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/http/httputil"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -73,10 +74,17 @@ type Config struct {
 	// client (an IPv4 address or an IPv6 /64); further challenges get 429.
 	// Default 16, negative for no bound.
 	MaxPendingPerClient int
-	// TrustForwardedFor takes the client address from X-Forwarded-For, for
-	// a proxy that sits behind another one. Off by default: clients could
-	// otherwise choose their address for client_ip caveats and rate limits.
-	TrustForwardedFor bool
+	// TrustedForwarders are the addresses of front servers (reverse
+	// proxies, load balancers, forward-auth callers) whose forwarded client
+	// addresses are believed. A request from one of them is its client's:
+	// the right-most X-Forwarded-For address that is not a trusted
+	// forwarder itself (X-Real-IP when there is no X-Forwarded-For), in
+	// reverse-proxy and forward-auth modes alike. A request from any other
+	// address is that address's, whatever its headers claim. Challenge
+	// limits, per-client quotas, eviction and client_ip caveats all use
+	// this address. nil: DefaultTrustedForwarders (loopback only); an
+	// empty non-nil list trusts no one.
+	TrustedForwarders []netip.Prefix
 	// ForwardAuthCacheMax lets a front server cache the forward-auth
 	// endpoint's grants (nginx proxy_cache reads X-Accel-Expires) for at
 	// most this long, and never past the token's earliest valid_until.
@@ -116,6 +124,8 @@ type Proxy struct {
 	parsed   *parseCache
 	prepaid  *prepaid
 	inflight sync.WaitGroup // single-use and prepaid grants not yet resolved
+	// forwarders are Config.TrustedForwarders, defaults filled.
+	forwarders forwarders
 	// refusesPreimage is set once the backend has refused a preimage
 	// chosen by the proxy on a plain route (see challenge).
 	refusesPreimage atomic.Bool
@@ -160,6 +170,9 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.MaxPendingPerClient == 0 {
 		cfg.MaxPendingPerClient = 16
 	}
+	if cfg.TrustedForwarders == nil {
+		cfg.TrustedForwarders = DefaultTrustedForwarders
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -168,18 +181,19 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	keys := newKeyring(cfg.Store, cfg.KeyCacheTTL, 1<<16)
 	p := &Proxy{
-		cfg:      cfg,
-		routes:   rt,
-		unpaid:   newUnpaidBook(cfg.MaxPendingPerClient, cfg.MaxPendingHolds),
-		verifier: l402.NewVerifier(keys),
-		store:    cfg.Store,
-		keys:     keys,
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
-		limit:    newLimiter(cfg.ChallengesPerMinute),
-		log:      cfg.Logger,
-		proxies:  map[*Route]*httputil.ReverseProxy{},
-		parsed:   newParseCache(4096),
+		forwarders: forwarders(cfg.TrustedForwarders),
+		cfg:        cfg,
+		routes:     rt,
+		unpaid:     newUnpaidBook(cfg.MaxPendingPerClient, cfg.MaxPendingHolds),
+		verifier:   l402.NewVerifier(keys),
+		store:      cfg.Store,
+		keys:       keys,
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+		limit:      newLimiter(cfg.ChallengesPerMinute),
+		log:        cfg.Logger,
+		proxies:    map[*Route]*httputil.ReverseProxy{},
+		parsed:     newParseCache(4096),
 	}
 	if cfg.Backend.Supports(backend.AbilityHold) {
 		p.holder = cfg.Backend

@@ -6,23 +6,33 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/l402kit/l402kit/internal/version"
+	"github.com/l402kit/l402kit/proxy"
 )
 
 func TestForwardAuthFlags(t *testing.T) {
 	o, err := parseFlags(nil)
-	if err != nil || o.forwardAuth != "/l402/auth" || o.trustForwardedFor {
+	if err != nil || o.forwardAuth != "/l402/auth" || !slices.Equal(o.trustedForwarders, proxy.DefaultTrustedForwarders) {
 		t.Fatalf("defaults: %+v %v", o, err)
 	}
-	if o, err := parseFlags([]string{"--forward-auth", "off", "--trust-forwarded-for"}); err != nil || o.forwardAuth != "" || !o.trustForwardedFor {
-		t.Fatalf("--forward-auth off --trust-forwarded-for: %+v %v", o, err)
+	if o, err := parseFlags([]string{"--forward-auth", "off", "--trusted-forwarders", "10.0.0.0/8, 192.0.2.7"}); err != nil || o.forwardAuth != "" ||
+		!slices.Equal(o.trustedForwarders, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")}) {
+		t.Fatalf("--forward-auth off --trusted-forwarders: %+v %v", o, err)
+	}
+	if o, err := parseFlags([]string{"--trusted-forwarders", "none"}); err != nil || o.trustedForwarders == nil || len(o.trustedForwarders) != 0 {
+		t.Fatalf("--trusted-forwarders none: %+v %v", o, err)
+	}
+	if _, err := parseFlags([]string{"--trusted-forwarders", "10.0.0.0/40"}); err == nil {
+		t.Error("--trusted-forwarders 10.0.0.0/40 accepted")
 	}
 	for _, bad := range []string{"auth", "/"} {
 		if _, err := parseFlags([]string{"--forward-auth", bad}); err == nil {

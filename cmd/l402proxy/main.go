@@ -5,7 +5,7 @@
 // in front of a built-in demo upstream, and prints curl lines that walk
 // through the 402 flow. Every flag can come from the environment instead
 // (L402_LISTEN, L402_BACKEND, L402_UPSTREAM, L402_PRICE, L402_CONFIG,
-// L402_FORWARD_AUTH, L402_TRUST_FORWARDED_FOR, L402_STATE, L402_NEW_STATE,
+// L402_FORWARD_AUTH, L402_TRUSTED_FORWARDERS, L402_STATE, L402_NEW_STATE,
 // L402_INSTANCE;
 // L402_STATE_SCHEMA picks the PostgreSQL schema); keep
 // backend URLs and database passwords there, or point them at env:/file:
@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -67,7 +68,7 @@ type options struct {
 	singleUse                            bool
 	lnurlName, lnurlBaseURL              string
 	forwardAuth                          string
-	trustForwardedFor                    bool
+	trustedForwarders                    []netip.Prefix
 	server                               serverOptions
 	transport                            proxy.TransportConfig
 	pprof                                string
@@ -93,8 +94,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.lnurlName, "lnurl-name", env("L402_LNURL_NAME", ""), "also serve the backend as the lightning address NAME@host (LNURL-pay, LUD-06/16/21)")
 	fs.StringVar(&o.lnurlBaseURL, "lnurl-base-url", env("L402_LNURL_BASE_URL", ""), "with --lnurl-name: the public base URL wallets reach this proxy at (default http://LISTEN)")
 	fs.StringVar(&o.forwardAuth, "forward-auth", env("L402_FORWARD_AUTH", "/l402/auth"), "path of the forward-auth endpoint for nginx auth_request, Traefik ForwardAuth, Caddy forward_auth (\"off\" to disable)")
-	trust, _ := strconv.ParseBool(env("L402_TRUST_FORWARDED_FOR", "false"))
-	fs.BoolVar(&o.trustForwardedFor, "trust-forwarded-for", trust, "take the client address from X-Forwarded-For / X-Real-IP (only behind a front server that overwrites them)")
+	trusted := env("L402_TRUSTED_FORWARDERS", "127.0.0.0/8,::1")
+	fs.StringVar(&trusted, "trusted-forwarders", trusted, "front servers whose X-Forwarded-For / X-Real-IP are believed: comma-separated addresses or CIDR prefixes, or none; the client is the right-most forwarded address that is not one of them")
 	serverFlags(fs, &o.server)
 	transportFlags(fs, &o.transport)
 	fs.StringVar(&o.pprof, "pprof", env("L402_PPROF", ""), "serve Go's profiling endpoints (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off by default")
@@ -116,6 +117,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.trustedForwarders, err = proxy.ParseTrustedForwarders(trusted); err != nil {
+		return nil, fmt.Errorf("--trusted-forwarders: %w", err)
 	}
 	if o.forwardAuth == "off" {
 		o.forwardAuth = ""
@@ -217,7 +221,7 @@ func run(ctx context.Context, args []string, out *os.File) error {
 		host, _ := os.Hostname()
 		instance = host + "/" + o.listen
 	}
-	p, err := proxy.New(proxy.Config{Backend: b, Routes: routes, Logger: log, Registerer: reg, TrustForwardedFor: o.trustForwardedFor,
+	p, err := proxy.New(proxy.Config{Backend: b, Routes: routes, Logger: log, Registerer: reg, TrustedForwarders: o.trustedForwarders,
 		Transport: proxy.NewTransport(o.transport), ForwardAuthCacheMax: o.forwardAuthCache, Store: store, Instance: instance})
 	if err != nil {
 		return err

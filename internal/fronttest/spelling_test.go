@@ -56,7 +56,18 @@ var credentialSpellings = []spelling{
 
 // rawRequest sends GET target with the header lines exactly as given.
 func rawRequest(addr, target string, lines []string) (*http.Response, string, error) {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	return rawRequestFrom("", addr, target, lines)
+}
+
+// rawRequestFrom is rawRequest from the local address from (an IP; ""
+// for any): loopback has a whole /8, so tests on one host can be several
+// clients.
+func rawRequestFrom(from, addr, target string, lines []string) (*http.Response, string, error) {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, "", err
 	}

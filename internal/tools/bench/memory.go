@@ -43,7 +43,7 @@ func challengeAndMemory(ctx context.Context, out io.Writer, ps *childproc.Group,
 	if err != nil {
 		return err
 	}
-	args := []string{"--listen", addr, "--upstream", "http://" + upAddr, "--trust-forwarded-for", "--pprof", pprofAddr, "--state", stateFor(o.dir, o.state, "memory")}
+	args := []string{"--listen", addr, "--upstream", "http://" + upAddr, "--pprof", pprofAddr, "--state", stateFor(o.dir, o.state, "memory")}
 	p, err := ps.Start("l402proxy (challenge and memory)", bins.l402proxy, args...)
 	if err != nil {
 		return err

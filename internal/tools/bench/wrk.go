@@ -36,8 +36,8 @@ end
 `
 
 // wrkChallengeScript drives the challenge path: each request comes from
-// one of 1,000 client addresses (X-Forwarded-For, for a proxy started with
-// --trust-forwarded-for), so the per-client challenge limit (120 a minute)
+// one of 1,000 client addresses (X-Forwarded-For, which the proxy believes
+// from loopback, a trusted forwarder by default), so the per-client challenge limit (120 a minute)
 // is not what is measured, and it counts answers other than 402.
 const wrkChallengeScript = `
 local threads = {}

@@ -80,7 +80,7 @@ func run(ctx context.Context, bin, backendURL string, extra []string, n, clients
 	if err != nil {
 		return err
 	}
-	args := append([]string{"--config", conf, "--trust-forwarded-for", "--forward-auth", "off", "--pprof", pprofAddr}, extra...)
+	args := append([]string{"--config", conf, "--forward-auth", "off", "--pprof", pprofAddr}, extra...)
 	ps := &childproc.Group{}
 	defer ps.StopAll()
 	proc, err := ps.Start("l402proxy", bin, args...)
