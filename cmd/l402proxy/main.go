@@ -86,7 +86,7 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("L402_PRICE: %w", err)
 	}
 	fs.StringVar(&o.listen, "listen", env("L402_LISTEN", "127.0.0.1:8402"), "address to listen on")
-	fs.StringVar(&o.backendURL, "backend", env("L402_BACKEND", "memory://"), "Lightning backend URL (memory://, lnd://, cln://, clnrest://, eclair://, phoenixd://, lnurl://)")
+	fs.StringVar(&o.backendURL, "backend", env("L402_BACKEND", "memory://"), "Lightning backend URL (memory://, lnd://, cln://, clnrest://, eclair://, phoenixd://, lnurl://, nostr+walletconnect://)")
 	fs.StringVar(&o.upstream, "upstream", env("L402_UPSTREAM", ""), "upstream URL to sell access to (default: the built-in demo upstream)")
 	fs.Int64Var(&o.priceSat, "price", defPrice, "price in satoshis, for --upstream and the demo routes")
 	fs.BoolVar(&o.singleUse, "single-use", false, "with --upstream: serve each token once")
