@@ -29,9 +29,11 @@ const flowPrice = backend.MilliSat(100_000)
 // h's payer. Cases: challenge then paid access (all three Authorization
 // forms), forged signature, wrong preimage, expired token, wrong path,
 // optional route with and without Accept-Authenticate, single-use replay,
-// single-use upstream failure, the paying client transport, and (when h is
-// a Restarter) a node that goes down: challenges answer 503 while valid
-// tokens keep working.
+// single-use upstream failure, the paying client transport, prepaid
+// bundles (a fixed cost per request until dry, then a top-up payment that
+// credits the same balance; usage reported by the upstream; the client
+// transport topping up), and (when h is a Restarter) a node that goes
+// down: challenges answer 503 while valid tokens keep working.
 func RunProxyFlow(t *testing.T, h Harness) {
 	t.Helper()
 	f := newFlow(t, h)
@@ -50,6 +52,9 @@ func RunProxyFlow(t *testing.T, h Harness) {
 		{"SingleUse/UpstreamFailureReleasesToken", flowSingleUseFailure},
 		{"Client/TransportPaysAndRetries", flowTransport},
 		{"Client/TransportSingleUse", flowTransportSingleUse},
+		{"Prepaid/BundleDrawsThenTopsUp", flowBundle},
+		{"Prepaid/UsageReportedByUpstream", flowMetered},
+		{"Prepaid/TransportTopsUp", flowTransportTopUp},
 		{"Unavailable/ChallengesFailTokensWork", flowNodeDown},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, f) })
@@ -81,6 +86,9 @@ func newFlow(t *testing.T, h Harness) *flow {
 			http.Error(w, "upstream broke", http.StatusInternalServerError)
 			return
 		}
+		if use := r.URL.Query().Get("use"); use != "" {
+			w.Header().Set(proxy.DefaultUsageHeader, use)
+		}
 		fmt.Fprintf(w, "upstream %s paid=%s", r.URL.Path, r.Header.Get(proxy.HeaderPaid))
 	}))
 	t.Cleanup(up.Close)
@@ -92,6 +100,8 @@ func newFlow(t *testing.T, h Harness) *flow {
 		{Name: "podcast", PathPrefix: "/podcast/", Price: flowPrice, Upstream: upURL, Mode: proxy.ModeOptional},
 		{Name: "once", PathPrefix: "/once/", Price: flowPrice, Upstream: upURL, SingleUse: true},
 		{Name: "flaky", PathPrefix: "/flaky/", Price: flowPrice, Upstream: upURL, SingleUse: true},
+		{Name: "bundle", PathPrefix: "/bundle/", Price: flowPrice, Upstream: upURL, Bundle: &proxy.Bundle{Units: 3}},
+		{Name: "metered", PathPrefix: "/metered/", Price: flowPrice, Upstream: upURL, Bundle: &proxy.Bundle{Units: 100, Metered: true, Reserve: 10}},
 	}
 	p, err := proxy.New(proxy.Config{Backend: h.Backend(), Routes: routes, ChallengesPerMinute: -1, NodeTimeout: 10 * time.Second})
 	if err != nil {
@@ -489,4 +499,82 @@ func flowNodeDown(t *testing.T, f *flow) {
 	}
 	t.Logf("503 for a challenge with the node down came after %s", time.Since(start).Round(time.Millisecond))
 	f.ok(t, "/paid/d", auth(t, mac, pre), "true")
+}
+
+// prepaidOK is ok for a bundle route: 200 from the upstream, and the
+// balance header saying left units; the usage header never reaches the
+// client.
+func (f *flow) prepaidOK(t *testing.T, path string, hdr map[string]string, left int) {
+	t.Helper()
+	resp, body := f.get(t, path, hdr)
+	base, _, _ := strings.Cut(path, "?")
+	if resp.StatusCode != http.StatusOK || body != "upstream "+base+" paid=true" {
+		t.Fatalf("GET %s: %s %q, want 200 from the upstream", path, resp.Status, body)
+	}
+	if got := resp.Header.Get(proxy.HeaderBalance); got != fmt.Sprint(left) {
+		t.Fatalf("GET %s: %s %q, want %d", path, proxy.HeaderBalance, got, left)
+	}
+	if v := resp.Header.Get(proxy.DefaultUsageHeader); v != "" {
+		t.Fatalf("GET %s: the upstream's usage header reached the client (%q)", path, v)
+	}
+}
+
+// flowBundle buys a bundle of 3 requests, uses it up, gets a top-up
+// challenge (never a 200 on credit), pays it, and draws on with the new
+// token and the first one alike: one balance.
+func flowBundle(t *testing.T, f *flow) {
+	mac, pre := f.paidToken(t, "/bundle/a")
+	first := auth(t, mac, pre)
+	for left := 2; left >= 0; left-- {
+		f.prepaidOK(t, "/bundle/a", first, left)
+	}
+	before := len(f.upstreamCalls())
+	top := f.challenge(t, "/bundle/a", first)
+	if len(f.upstreamCalls()) != before {
+		t.Fatal("a request on a dry balance reached the upstream")
+	}
+	topUp := auth(t, top.Macaroon, f.pay(t, top.Invoice))
+	f.prepaidOK(t, "/bundle/a", topUp, 2)
+	f.prepaidOK(t, "/bundle/a", first, 1)
+	f.prepaidOK(t, "/bundle/a", topUp, 0)
+}
+
+// flowMetered draws the usage the upstream reports in its response header.
+func flowMetered(t *testing.T, f *flow) {
+	mac, pre := f.paidToken(t, "/metered/a")
+	tok := auth(t, mac, pre)
+	f.prepaidOK(t, "/metered/a?use=7", tok, 93)
+	f.prepaidOK(t, "/metered/a?use=30", tok, 63) // above the reservation of 10: debited while covered
+	f.prepaidOK(t, "/metered/a", tok, 53)        // nothing reported: charged the reservation
+}
+
+// flowTransportTopUp has the paying client draw a bundle of 3 with 7
+// requests: it pays at the first and whenever the balance is dry.
+func flowTransportTopUp(t *testing.T, f *flow) {
+	var mu sync.Mutex
+	var receipts []l402.Receipt
+	tr := &l402.Transport{Payer: f.payer, MaxPrice: flowPrice, OnPayment: func(_ context.Context, r l402.Receipt) {
+		mu.Lock()
+		receipts = append(receipts, r)
+		mu.Unlock()
+	}}
+	c := &http.Client{Transport: tr, Timeout: callTimeout}
+	var lefts []string
+	for range 7 {
+		resp, err := c.Get(f.base + "/bundle/t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("client GET /bundle/t: %s", resp.Status)
+		}
+		lefts = append(lefts, resp.Header.Get(proxy.HeaderBalance))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(lefts, " ") != "2 1 0 2 1 0 2" || len(receipts) != 3 {
+		t.Fatalf("balances %v after %d payments; want 2 1 0 2 1 0 2 after 3", lefts, len(receipts))
+	}
 }
