@@ -23,7 +23,7 @@ FUZZ_TARGETS  := ./l402:FuzzParseAuthorization ./l402:FuzzPendingAuthorization \
 export TESTCONTAINERS_RYUK_DISABLED  ?= true
 export TESTCONTAINERS_HOST_OVERRIDE ?= 127.0.0.1
 
-.PHONY: stress stress-deps image test fuzz fuzz-check lint vet staticcheck fmt-check unit images fronts demo demo-lnd bench bench-deps bench-go loadcmp
+.PHONY: release api-check stress stress-deps image test fuzz fuzz-check lint vet staticcheck fmt-check unit images fronts demo demo-lnd bench bench-deps bench-go loadcmp
 
 # Tests run in a shuffled order (go test -shuffle), so a test that leans on
 # another's leftovers or on running first fails in CI, not later. The seed is
@@ -69,6 +69,16 @@ vet:
 
 staticcheck:
 	$(GO) run $(STATICCHECK) ./...
+
+## release: static, reproducible l402proxy and l402 for linux and darwin on amd64 and arm64
+## in dist/ with SHA256SUMS, built from the committed HEAD and checked (scripts/release.sh)
+release:
+	bash scripts/release.sh
+
+## api-check: every package's exported API against the last release (.release/baseline);
+## an incompatible change must be listed under Breaking in CHANGELOG.md
+api-check:
+	$(GO) run ./internal/tools/apicheck
 
 ## stress: the flake hunt: every package's tests, -race in shuffled order, again and again
 ## under CPU contention from stress-ng with GOMAXPROCS=1 then 2, for STRESS_TIME

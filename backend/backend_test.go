@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,22 +104,28 @@ func (fake) LookupInvoice(_ context.Context, h backend.PaymentHash) (*backend.In
 }
 func (fake) Close() error { return nil }
 
+// registrations numbers the scheme TestOpenAndRegistry registers: the
+// registry is process-wide and refuses a scheme twice, and the test may run
+// more than once in one process (go test -count).
+var registrations atomic.Int32
+
 func TestOpenAndRegistry(t *testing.T) {
-	backend.Register("faketest", func(ctx context.Context, u *url.URL) (backend.Driver, error) { return fake{}, nil })
-	b, err := backend.Open(context.Background(), "faketest://x?timeout=5s")
+	scheme := fmt.Sprintf("faketest%d", registrations.Add(1))
+	backend.Register(scheme, func(ctx context.Context, u *url.URL) (backend.Driver, error) { return fake{}, nil })
+	b, err := backend.Open(context.Background(), scheme+"://x?timeout=5s")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := backend.Abilities(b); len(got) != 0 {
 		t.Fatalf("fake has abilities %v", got)
 	}
-	if _, err := backend.Open(context.Background(), "faketest://x?timeout=soon"); !errors.Is(err, backend.ErrInvalid) {
+	if _, err := backend.Open(context.Background(), scheme+"://x?timeout=soon"); !errors.Is(err, backend.ErrInvalid) {
 		t.Fatalf("bad timeout: %v", err)
 	}
 	if _, err := backend.Open(context.Background(), "nosuch://x"); !errors.Is(err, backend.ErrUnsupported) {
 		t.Fatalf("unknown scheme: %v", err)
 	}
-	_, err = backend.Open(context.Background(), "faketest://:sec ret@host:%zz")
+	_, err = backend.Open(context.Background(), scheme+"://:sec ret@host:%zz")
 	if !errors.Is(err, backend.ErrInvalid) || strings.Contains(err.Error(), "sec ret") {
 		t.Fatalf("bad URL: %v (must be ErrInvalid and not echo the password)", err)
 	}
@@ -127,7 +134,7 @@ func TestOpenAndRegistry(t *testing.T) {
 			t.Fatal("registering a scheme twice did not panic")
 		}
 	}()
-	backend.Register("faketest", func(ctx context.Context, u *url.URL) (backend.Driver, error) { return fake{}, nil })
+	backend.Register(scheme, func(ctx context.Context, u *url.URL) (backend.Driver, error) { return fake{}, nil })
 }
 
 func TestWaitPollsAndHonoursContext(t *testing.T) {

@@ -13,11 +13,11 @@
 # every package ran under both settings; a budget too short for that fails
 # and says so. Every failure is listed with the -test.shuffle seed that
 # replays its order:
-#   GOMAXPROCS=N go test -race -shuffle=SEED -count=1 -run 'TestName' ./pkg
+#   GOMAXPROCS=N go test -race -shuffle=SEED ./pkg
 #
 # Settings (environment):
 #   STRESS_TIME   budget, in Go duration units s/m/h (default 40m)
-#   STRESS_COUNT  runs of each package's tests per round (default 2)
+#   STRESS_COUNT  runs of each package's tests per round (default 1)
 #   STRESS_PKGS   packages (default ./...)
 #   STRESS_CPUS   stress-ng CPU workers (default: the number of CPUs)
 #   STRESS_LOAD   percent load of each worker (default 60)
@@ -35,7 +35,7 @@ seconds() {
 }
 
 budget=$(seconds "${STRESS_TIME:-40m}")
-count=${STRESS_COUNT:-2}
+count=${STRESS_COUNT:-1}
 cpus=${STRESS_CPUS:-$(nproc)}
 load=${STRESS_LOAD:-60}
 logdir=${STRESS_LOG:-$(mktemp -d "${TMPDIR:-/tmp}/l402kit-stress.XXXXXX")}
@@ -47,11 +47,24 @@ command -v stress-ng >/dev/null 2>&1 || {
 	exit 1
 }
 
-# Build the test binaries once before the clock starts, so the budget is
-# spent running tests, not compiling them.
-echo "stress: building the tests"
-# shellcheck disable=SC2086
-go test -race -count=1 -run '^$' $pkgs >/dev/null || exit 1
+# Build each package's test binary once, before the clock starts, and run
+# the binaries themselves, so the budget is spent running tests, not
+# compiling and linking them again each round.
+bindir=$logdir/bin
+mkdir -p "$bindir"
+echo "stress: building the test binaries into $bindir"
+tested=""
+for pkg in $pkgs; do
+	name=$(echo "${pkg#github.com/l402kit/l402kit}" | tr '/' '_')
+	go test -race -c -o "$bindir/$name.test" "$pkg" >"$logdir/build$name.log" 2>&1 || {
+		echo "stress: building the tests of $pkg failed:" >&2
+		cat "$logdir/build$name.log" >&2
+		exit 1
+	}
+	# A package without tests makes no binary.
+	[ -x "$bindir/$name.test" ] && tested="$tested $pkg"
+done
+pkgs=$tested
 
 start=$(date +%s)
 end=$((start + budget))
@@ -76,8 +89,10 @@ while [ "$(date +%s)" -lt "$end" ]; do
 		fi
 		name=$(echo "${pkg#github.com/l402kit/l402kit}" | tr '/' '_')
 		log=$logdir/r$round-p$procs$name.log
-		GOMAXPROCS=$procs timeout --kill-after=30 "$left" \
-			go test -race -shuffle=on -count="$count" -timeout 10m "$pkg" >"$log" 2>&1
+		# As go test runs it: in the package's directory.
+		dir=$(go list -f '{{.Dir}}' "$pkg")
+		(cd "$dir" && GOMAXPROCS=$procs timeout --kill-after=30 "$left" \
+			"$bindir/$name.test" -test.shuffle=on -test.count="$count" -test.timeout=10m -test.paniconexit0) >"$log" 2>&1
 		rc=$?
 		case $rc in
 		0) runs=$((runs + 1)) ;;
@@ -91,7 +106,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
 			failures=$((failures + 1))
 			seed=$(grep -m1 -o -- '-test.shuffle [0-9]*' "$log" | cut -d' ' -f2)
 			tests=$(grep -o -- '--- FAIL: [^ ]*' "$log" | cut -d' ' -f3 | sort -u | tr '\n' ' ')
-			line="round $round GOMAXPROCS=$procs $pkg -shuffle=$seed failed: ${tests:-(no test named; see the log)} log: $log"
+			line="round $round GOMAXPROCS=$procs $pkg -test.shuffle=$seed failed: ${tests:-(no test named; see the log)} log: $log"
 			echo "stress: FAIL $line"
 			echo "$line" >>"$summary"
 			;;
