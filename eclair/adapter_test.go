@@ -88,7 +88,7 @@ func TestNoHoldInvoices(t *testing.T) {
 		t.Fatal("the eclair backend claims hold invoices; Eclair has none")
 	}
 	got := backend.Abilities(b)
-	want := []backend.Ability{backend.AbilityWait, backend.AbilityPay, backend.AbilityFeeLimit, backend.AbilityInfo, backend.AbilityPing}
+	want := []backend.Ability{backend.AbilityWait, backend.AbilityPay, backend.AbilityFeeLimit, backend.AbilityInfo, backend.AbilityPing, backend.AbilityOffer, backend.AbilityPayOffer}
 	if len(got) != len(want) {
 		t.Fatalf("abilities %v, want %v", got, want)
 	}

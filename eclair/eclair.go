@@ -6,8 +6,10 @@
 // answer carries the BOLT11 string, so no second call is needed), waits for
 // payment through payment-received events on /ws, falling back to polling
 // while the socket is down, pays invoices (payinvoice, then getsentinfo until
-// the payment succeeds or fails) and describes the node (getinfo). Eclair has
-// no hold invoices, so a Backend is not a backend.HoldInvoicer; a proxy in
+// the payment succeeds or fails) and describes the node (getinfo). It
+// makes, lists and disables BOLT12 offers and pays them (createoffer,
+// listoffers, disableoffer, listreceivedpayments, payoffer; see offer.go).
+// Eclair has no hold invoices, so a Backend is not a backend.HoldInvoicer; a proxy in
 // front of it makes tokens single-use by recording spent payment hashes.
 //
 // Importing the package registers the URL scheme

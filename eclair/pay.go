@@ -61,8 +61,14 @@ func (b *driver) PayInvoice(ctx context.Context, bolt11 string, opts backend.Pay
 	if id == "" {
 		return nil, fmt.Errorf("eclair: payinvoice: %w: empty payment id", backend.ErrPaymentUnknown)
 	}
+	return b.waitSent(ctx, id, start.Add(opts.Timeout), opts.Timeout)
+}
 
-	pctx, cancel := context.WithDeadline(ctx, start.Add(opts.Timeout))
+// waitSent polls getsentinfo for the payment id until it is sent or failed,
+// the deadline (the caller's PayOptions.Timeout after it started) passes,
+// or ctx ends; see PayInvoice.
+func (b *driver) waitSent(ctx context.Context, id string, deadline time.Time, timeout time.Duration) (*backend.Payment, error) {
+	pctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	wait := 20 * time.Millisecond
 	var lastErr error
@@ -77,6 +83,9 @@ func (b *driver) PayInvoice(ctx context.Context, bolt11 string, opts backend.Pay
 			if done {
 				if perr != nil {
 					return nil, fmt.Errorf("eclair: payment %s: %w", id, perr)
+				}
+				if h, err := backend.ParsePaymentHash(recs[0].PaymentHash); err == nil {
+					pay.PaymentHash = h
 				}
 				return pay, nil
 			}
@@ -95,7 +104,7 @@ func (b *driver) PayInvoice(ctx context.Context, bolt11 string, opts backend.Pay
 			t.Stop()
 			why := ctx.Err()
 			if why == nil {
-				why = fmt.Errorf("%w: PayOptions.Timeout (%s) passed", backend.ErrPaymentUnknown, opts.Timeout)
+				why = fmt.Errorf("%w: PayOptions.Timeout (%s) passed", backend.ErrPaymentUnknown, timeout)
 			}
 			if lastErr != nil {
 				return nil, fmt.Errorf("eclair: payment %s still in flight (last error: %v): %w", id, lastErr, why)

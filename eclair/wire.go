@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/bolt12"
 )
 
 // The types below decode the JSON Eclair's API documents (v0.14) and its
@@ -59,6 +60,19 @@ func (j *invoiceJSON) invoice() (*backend.Invoice, error) {
 	hash, err := backend.ParsePaymentHash(j.PaymentHash)
 	if err != nil {
 		return nil, fmt.Errorf("invoice paymentHash: %w", err)
+	}
+	if strings.HasPrefix(j.Serialized, bolt12.PrefixInvoice+"1") {
+		// A Bolt12Invoice (an offer's): createdAt and expiresAt instead
+		// of timestamp and expiry; the string says it all.
+		d, err := bolt12.DecodeInvoice(j.Serialized)
+		if err != nil {
+			return nil, fmt.Errorf("%w: invoice: %w", backend.ErrUnsupported, err)
+		}
+		if d.PaymentHash != hash {
+			return nil, fmt.Errorf("%w: invoice paymentHash differs from its serialized form", backend.ErrUnsupported)
+		}
+		return &backend.Invoice{PaymentHash: hash, PaymentRequest: j.Serialized, State: backend.StateOpen,
+			Amount: backend.MilliSat(d.Amount), Memo: d.Description, CreatedAt: d.CreatedAt, ExpiresAt: d.ExpiresAt()}, nil
 	}
 	inv := &backend.Invoice{
 		PaymentHash:    hash,

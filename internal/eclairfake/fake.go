@@ -3,7 +3,9 @@
 // real socket without a JVM, bitcoind and channels.
 //
 // It serves the routes the adapter uses (getinfo, createinvoice,
-// getreceivedinfo, getinvoice, payinvoice, getsentinfo) as form-encoded POSTs
+// getreceivedinfo, getinvoice, payinvoice, getsentinfo, and for offers
+// createoffer, listoffers, disableoffer, payoffer, listreceivedpayments:
+// offer.go) as form-encoded POSTs
 // behind HTTP basic auth, and the /ws websocket with payment-received events.
 // Field names, types and units follow Eclair's API documentation and its
 // JSON serializers (eclair v0.14.x, docs commit 3bfce0cf on the slate-doc
@@ -94,8 +96,12 @@ type Server struct {
 	ws      map[*wsClient]struct{}
 	sent    []*outgoing
 	watched map[backend.PaymentHash]bool
-	closed  bool
-	noWS    bool // /ws refused and sockets dropped, the rest served
+	// offerCreated and offerDisabled are the OfferData times the offers
+	// database keeps, by offer id.
+	offerCreated  map[string]timestamp
+	offerDisabled map[string]timestamp
+	closed        bool
+	noWS          bool // /ws refused and sockets dropped, the rest served
 
 	wg sync.WaitGroup
 }
@@ -125,6 +131,9 @@ func New(cfg Config) (*Server, error) {
 		addr:    cfg.Addr,
 		ws:      map[*wsClient]struct{}{},
 		watched: map[backend.PaymentHash]bool{},
+
+		offerCreated:  map[string]timestamp{},
+		offerDisabled: map[string]timestamp{},
 	}, nil
 }
 
@@ -236,6 +245,11 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("POST /getreceivedinfo", s.getReceivedInfo)
 	mux.HandleFunc("POST /payinvoice", s.payInvoice)
 	mux.HandleFunc("POST /getsentinfo", s.getSentInfo)
+	mux.HandleFunc("POST /createoffer", s.createOffer)
+	mux.HandleFunc("POST /listoffers", s.listOffers)
+	mux.HandleFunc("POST /disableoffer", s.disableOffer)
+	mux.HandleFunc("POST /payoffer", s.payOffer)
+	mux.HandleFunc("POST /listreceivedpayments", s.listReceivedPayments)
 	mux.HandleFunc("GET /ws", s.webSocket)
 	return s.authenticated(routed(mux))
 }

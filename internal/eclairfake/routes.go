@@ -187,6 +187,10 @@ func (s *Server) getReceivedInfo(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if strings.HasPrefix(inv.PaymentRequest, "lni1") {
+		s.offerReceivedInfo(w, inv)
+		return
+	}
 	j, err := newInvoiceJSON(inv.PaymentRequest)
 	if err != nil {
 		s.nodeError(w, err)
@@ -367,7 +371,13 @@ func (s *Server) pay(o *outgoing, bolt11 string, amount backend.MilliSat, starte
 	defer s.wg.Done()
 	ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
 	defer cancel()
-	p, err := s.b.PayInvoice(ctx, bolt11, backend.PayOptions{Amount: amount, Timeout: time.Minute})
+	var p *backend.Payment
+	var err error
+	if strings.HasPrefix(bolt11, "lni1") {
+		p, err = s.node.PayBolt12Invoice(ctx, bolt11)
+	} else {
+		p, err = s.b.PayInvoice(ctx, bolt11, backend.PayOptions{Amount: amount, Timeout: time.Minute})
+	}
 	done := millis(time.Now())
 	s.mu.Lock()
 	if err != nil {
