@@ -110,3 +110,11 @@ func (f forwarders) client(r *http.Request) netip.Addr {
 	}
 	return client
 }
+
+// ClientPrefix is the unit per-client bounds count in: an IPv4 address, or
+// the IPv6 /64 around an address (what one subscriber is usually given).
+func ClientPrefix(a netip.Addr) netip.Prefix { return clientKey(a.Unmap()) }
+
+// IsTrustedForwarder reports whether a is one of Config.TrustedForwarders,
+// a front server whose connections carry many clients.
+func (p *Proxy) IsTrustedForwarder(a netip.Addr) bool { return p.forwarders.trusted(a) }

@@ -275,7 +275,8 @@ func run(ctx context.Context, args []string, out *os.File) error {
 	if err != nil {
 		return err
 	}
-	srv := o.server.server(mux, log)
+	limits := newAddrLimits(o.server.maxConnsPerAddr, o.server.maxBodiesPerAddr, p.IsTrustedForwarder, reg)
+	srv := o.server.server(limits.handler(mux), log)
 	log.Info("l402proxy listening", "addr", ln.Addr().String(), "backend", scheme, "state", where, "instance", instance, "abilities", backend.Abilities(b), "routes", len(routes))
 	if demo || isMemory {
 		printWalkthrough(out, ln.Addr().String(), isMemory, demo)
@@ -283,7 +284,7 @@ func run(ctx context.Context, args []string, out *os.File) error {
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return o.server.serve(ctx, srv, o.server.listener(ln), p, log)
+	return o.server.serve(ctx, srv, o.server.listener(limits.listener(ln)), p, log)
 }
 
 func printWalkthrough(out *os.File, addr string, memoryBackend, demo bool) {

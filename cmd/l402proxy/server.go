@@ -25,6 +25,8 @@ type serverOptions struct {
 	idleTimeout       time.Duration
 	maxHeaderBytes    int
 	maxConns          int
+	maxConnsPerAddr   int
+	maxBodiesPerAddr  int
 	shutdownTimeout   time.Duration
 }
 
@@ -39,6 +41,8 @@ var defaultServer = serverOptions{
 	idleTimeout:       2 * time.Minute,
 	maxHeaderBytes:    64 << 10,
 	maxConns:          4096,
+	maxConnsPerAddr:   64,
+	maxBodiesPerAddr:  16,
 	shutdownTimeout:   30 * time.Second,
 }
 
@@ -50,6 +54,8 @@ func serverFlags(fs *flag.FlagSet, o *serverOptions) {
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", o.idleTimeout, "how long a kept-alive connection may wait for its next request")
 	fs.IntVar(&o.maxHeaderBytes, "max-header-bytes", o.maxHeaderBytes, "bound on a request's header size; larger requests are answered 431")
 	fs.IntVar(&o.maxConns, "max-connections", o.maxConns, "bound on simultaneous client connections; further ones wait to be accepted (0: no bound)")
+	fs.IntVar(&o.maxConnsPerAddr, "max-connections-per-address", o.maxConnsPerAddr, "bound on one client address's (IPv4, or IPv6 /64) open connections; more are closed at accept (trusted forwarders exempt; 0: no bound)")
+	fs.IntVar(&o.maxBodiesPerAddr, "max-bodies-per-address", o.maxBodiesPerAddr, "bound on one client address's requests whose body is still being read; more get 429 at once (trusted forwarders exempt; 0: no bound)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", o.shutdownTimeout, "on SIGTERM/SIGINT, how long in-flight requests may take to finish before connections are closed")
 }
 
@@ -62,6 +68,8 @@ type serverConfig struct {
 	IdleTimeout       *duration `yaml:"idle_timeout"`
 	MaxHeaderBytes    *int      `yaml:"max_header_bytes"`
 	MaxConnections    *int      `yaml:"max_connections"`
+	MaxConnsPerAddr   *int      `yaml:"max_connections_per_address"`
+	MaxBodiesPerAddr  *int      `yaml:"max_bodies_per_address"`
 	ShutdownTimeout   *duration `yaml:"shutdown_timeout"`
 }
 
@@ -83,6 +91,12 @@ func (c *serverConfig) apply(o *serverOptions) {
 	if c.MaxConnections != nil {
 		o.maxConns = *c.MaxConnections
 	}
+	if c.MaxConnsPerAddr != nil {
+		o.maxConnsPerAddr = *c.MaxConnsPerAddr
+	}
+	if c.MaxBodiesPerAddr != nil {
+		o.maxBodiesPerAddr = *c.MaxBodiesPerAddr
+	}
 }
 
 func (o serverOptions) check() error {
@@ -93,8 +107,8 @@ func (o serverOptions) check() error {
 		return errors.New("timeouts may not be negative")
 	case o.maxHeaderBytes < 4<<10:
 		return fmt.Errorf("max-header-bytes %d is too small for an L402 Authorization header (at least 4096)", o.maxHeaderBytes)
-	case o.maxConns < 0:
-		return errors.New("max-connections may not be negative")
+	case o.maxConns < 0, o.maxConnsPerAddr < 0, o.maxBodiesPerAddr < 0:
+		return errors.New("max-connections, max-connections-per-address and max-bodies-per-address may not be negative")
 	}
 	return nil
 }
