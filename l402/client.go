@@ -1,6 +1,7 @@
 package l402
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -161,9 +162,21 @@ func (t *Transport) cached(origin, method, path string) (*Token, string) {
 // drop removes tok from the cache under key, unless another request
 // replaced it there meanwhile.
 func (t *Transport) drop(key string, tok *Token) {
-	if cur, ok := t.cache.Get(key); ok && cur == tok {
+	if cur, ok := t.cache.Get(key); ok && sameToken(cur, tok) {
 		t.cache.Delete(key)
 	}
+}
+
+// sameToken reports whether a and b are one token. A durable TokenCache
+// decodes a new *Token on every Get, so pointers cannot tell: the preimage
+// and the macaroon's signature (which covers its identifier and caveats)
+// do.
+func sameToken(a, b *Token) bool {
+	if a == b {
+		return true
+	}
+	return a != nil && b != nil && a.Preimage == b.Preimage && a.Macaroon != nil && b.Macaroon != nil &&
+		bytes.Equal(a.Macaroon.Signature(), b.Macaroon.Signature())
 }
 
 // Receipt records one payment the Transport made.
@@ -467,7 +480,7 @@ func (t *Transport) obtain(ctx context.Context, origin string, req *http.Request
 		return nil, nil, nil, err
 	}
 	defer unlock()
-	if cur, _ := t.cached(origin, req.Method, req.URL.Path); cur != nil && cur != sent {
+	if cur, _ := t.cached(origin, req.Method, req.URL.Path); cur != nil && !sameToken(cur, sent) {
 		return cur, nil, nil, nil
 	}
 	if t.Ledger != nil {
