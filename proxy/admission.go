@@ -28,10 +28,11 @@ func (p *Proxy) admit(w http.ResponseWriter, r *http.Request) (*Route, string, b
 // receive it (its path as r.URL.EscapedPath gives it, which is what
 // ReverseProxy forwards): the path and host must have one reading
 // (CanonicalPath, CanonicalHost), no header may override the path, and the
-// request may carry at most one L402/LSAT credential. It returns the host
-// in canonical form (r.Host stays as sent, for the upstream's
-// X-Forwarded-Host) and that credential, after removing every L402/LSAT
-// Authorization value from r.Header, so none reaches an upstream.
+// request may carry at most one L402/LSAT or Payment credential. It
+// returns the host in canonical form (r.Host stays as sent, for the
+// upstream's X-Forwarded-Host) and that credential, after removing every
+// L402/LSAT/Payment Authorization value from r.Header, so none reaches an
+// upstream.
 func (p *Proxy) canonical(r *http.Request) (string, string, *RequestError) {
 	path, err := CanonicalPath(r.URL.EscapedPath())
 	if err != nil {
@@ -71,19 +72,19 @@ func dropOwnHeaders(h http.Header) {
 	}
 }
 
-// takeCredential removes every L402 and LSAT Authorization value from h,
-// keeping other schemes' values for the upstream, and returns the one
-// credential the request carries ("" for none). A request may repeat its
-// credential (some clients send it under both schemes) but not carry two
-// different ones, which would leave open which one paid; nor hide one in
-// a list inside another scheme's value, where a server splitting on commas
-// would find it.
+// takeCredential removes every L402, LSAT and Payment Authorization value
+// from h, keeping other schemes' values for the upstream, and returns the
+// one credential the request carries ("" for none). A request may repeat
+// its credential (some clients send an L402 one under both L402 and LSAT)
+// but not carry two different ones, which would leave open which one paid;
+// nor hide one in a list inside another scheme's value, where a server
+// splitting on commas would find it.
 func takeCredential(h http.Header) (string, *RequestError) {
 	vals := h.Values(l402.HeaderAuthorization)
 	if len(vals) == 0 {
 		return "", nil
 	}
-	if len(vals) == 1 && !l402.IsAuthorization(vals[0]) && strings.IndexByte(vals[0], ',') < 0 {
+	if len(vals) == 1 && !isCredential(vals[0]) && strings.IndexByte(vals[0], ',') < 0 {
 		return "", nil // the common case of another scheme: nothing to do
 	}
 	var (
@@ -91,10 +92,10 @@ func takeCredential(h http.Header) (string, *RequestError) {
 		keep           []string
 	)
 	for _, v := range vals {
-		if !l402.IsAuthorization(v) {
+		if !isCredential(v) {
 			for _, part := range strings.Split(v, ",") {
-				if l402.IsAuthorization(part) {
-					return "", &RequestError{Reason: ReasonCredentials, Msg: "an L402/LSAT credential inside another scheme's Authorization value"}
+				if isCredential(part) {
+					return "", &RequestError{Reason: ReasonCredentials, Msg: "an L402/LSAT/Payment credential inside another scheme's Authorization value"}
 				}
 			}
 			keep = append(keep, v)
@@ -102,8 +103,11 @@ func takeCredential(h http.Header) (string, *RequestError) {
 		}
 		_, rest, _ := strings.Cut(strings.TrimSpace(v), " ")
 		rest = strings.TrimSpace(rest)
+		if l402.IsPaymentAuthorization(v) {
+			rest = "Payment " + rest // never the same credential as an L402 one
+		}
 		if cred != "" && rest != credRest {
-			return "", &RequestError{Reason: ReasonCredentials, Msg: "several different L402/LSAT credentials in one request"}
+			return "", &RequestError{Reason: ReasonCredentials, Msg: "several different L402/LSAT/Payment credentials in one request"}
 		}
 		if cred == "" {
 			cred, credRest = v, rest
@@ -117,8 +121,15 @@ func takeCredential(h http.Header) (string, *RequestError) {
 	return cred, nil
 }
 
+// isCredential reports whether an Authorization value is one the gate
+// reads (and removes): L402, LSAT or Payment.
+func isCredential(v string) bool {
+	return l402.IsAuthorization(v) || l402.IsPaymentAuthorization(v)
+}
+
 // wantsChallenge reports whether the client said it can pay, with
-// Accept-Authenticate: L402 (or LSAT), possibly among other schemes.
+// Accept-Authenticate: L402 (or LSAT, or Payment), possibly among other
+// schemes.
 func wantsChallenge(r *http.Request) bool {
 	for _, v := range r.Header.Values(l402.HeaderAcceptAuthenticate) {
 		for _, s := range strings.Split(v, ",") {
@@ -126,7 +137,7 @@ func wantsChallenge(r *http.Request) bool {
 			if i := strings.IndexAny(s, " ;"); i >= 0 {
 				s = s[:i]
 			}
-			if strings.EqualFold(s, "L402") || strings.EqualFold(s, "LSAT") {
+			if strings.EqualFold(s, "L402") || strings.EqualFold(s, "LSAT") || strings.EqualFold(s, l402.SchemePayment) {
 				return true
 			}
 		}

@@ -35,18 +35,33 @@ import (
 // hold invoice already made is canceled. The invoice may exist on the node
 // a moment before its record is durable; a crash in that moment leaves an
 // invoice no client was ever shown, so nobody pays it and it expires.
+//
+// A route that offers the Payment scheme gets a charge challenge too, on an
+// invoice of its own made beside the L402 one (a Payment-only route gets
+// only that), and its 402 body is an RFC 9457 problem document: of type
+// payment-required, or of the type problem calls for when a Payment
+// credential was refused. A challenge that fails for one scheme while the
+// other's succeeds is sent with the one that succeeded.
 func (p *Proxy) challenge(w http.ResponseWriter, r *http.Request, route *Route, why string) {
-	p.challengeFor(w, r, route, why, nil)
+	p.challengeFor(w, r, route, why, nil, nil)
+}
+
+// challengeWith is challenge for a refused Payment credential, problem
+// being why.
+func (p *Proxy) challengeWith(w http.ResponseWriter, r *http.Request, route *Route, why string, problem error) {
+	p.challengeFor(w, r, route, why, nil, problem)
 }
 
 // challengeTopUp answers 402 with a challenge whose token, once paid,
 // credits the balance acc instead of opening its own.
 func (p *Proxy) challengeTopUp(w http.ResponseWriter, r *http.Request, route *Route, acc AccountID, why string) {
-	p.challengeFor(w, r, route, why, &acc)
+	p.challengeFor(w, r, route, why, &acc, nil)
 }
 
-// challengeFor is challenge, for a top-up of the balance topUp when set.
-func (p *Proxy) challengeFor(w http.ResponseWriter, r *http.Request, route *Route, why string, topUp *AccountID) {
+// challengeFor is challenge, for a top-up of the balance topUp when set
+// (then with L402 only, as bundles are sold), and for a refused Payment
+// credential when problem is set.
+func (p *Proxy) challengeFor(w http.ResponseWriter, r *http.Request, route *Route, why string, topUp *AccountID, problem error) {
 	client := p.clientIP(r)
 	if !p.limit.allow(client.String(), time.Now()) {
 		p.m.requests.WithLabelValues(route.Name, "rate_limited").Inc()
@@ -62,9 +77,31 @@ func (p *Proxy) challengeFor(w http.ResponseWriter, r *http.Request, route *Rout
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), p.cfg.NodeTimeout)
 	defer cancel()
+	var (
+		charge    l402.PaymentChallenge
+		chargeErr error
+		chargeWG  sync.WaitGroup
+	)
+	offersCharge := route.offers(SchemePayment) && topUp == nil
+	if offersCharge {
+		chargeWG.Go(func() { charge, _, chargeErr = p.issueCharge(ctx, route, price) })
+	}
+	if !route.offers(SchemeL402) {
+		chargeWG.Wait()
+		if chargeErr != nil {
+			p.challengeFailed(w, route, chargeErr)
+			return
+		}
+		w.Header().Add(l402.HeaderWWWAuthenticate, charge.Header())
+		p.m.challenges.WithLabelValues(route.Name).Inc()
+		p.m.requests.WithLabelValues(route.Name, "challenged").Inc()
+		writeProblemChallenge(w, problemMsg(why, price, route), problem, charge, nil, price)
+		return
+	}
 	req := backend.InvoiceRequest{Amount: price, Memo: route.Memo, Expiry: route.InvoiceExpiry}
 	hold := route.SingleUse && p.holder != nil
 	if hold && !p.makeRoom(ctx, w, route, client) {
+		chargeWG.Wait()
 		return
 	}
 	caveats := []l402.Caveat{
@@ -96,33 +133,65 @@ func (p *Proxy) challengeFor(w http.ResponseWriter, r *http.Request, route *Rout
 			p.log.Info("backend will not take a preimage chosen by the proxy; challenges write their record after the invoice from now on")
 		}
 	}
-	if err != nil {
-		var ce *challengeError
-		if errors.As(err, &ce) {
-			if ce.status == http.StatusServiceUnavailable {
-				p.unavailable(w, route, ce.msg, ce.err)
-			} else {
-				p.log.Error(ce.msg, "route", route.Name, "err", ce.err)
-				writeError(w, ce.status, ce.msg, "")
-			}
-			return
-		}
-		p.unavailable(w, route, "cannot issue a challenge", err)
+	chargeWG.Wait()
+	chargeOK := offersCharge && chargeErr == nil
+	if err != nil && !chargeOK {
+		p.challengeFailed(w, route, err)
 		return
 	}
-	if hold {
-		p.unpaid.add(client, inv.PaymentHash, inv.ExpiresAt)
+	if err != nil {
+		p.log.Warn("L402 challenge failed; sending the Payment challenge alone", "route", route.Name, "err", err)
+		inv = nil
 	}
-	// Only a single-use hold route accepts the macaroon alone while the
-	// payment is in flight, so only its challenge says so.
-	l402.AddChallenges(w.Header(), l402.Challenge{Macaroon: mac, Invoice: inv.PaymentRequest, InFlight: hold})
+	if offersCharge && chargeErr != nil {
+		p.log.Warn("Payment challenge failed; sending the L402 challenge alone", "route", route.Name, "err", chargeErr)
+	}
+	if inv != nil {
+		if hold {
+			p.unpaid.add(client, inv.PaymentHash, inv.ExpiresAt)
+		}
+		// Only a single-use hold route accepts the macaroon alone while
+		// the payment is in flight, so only its challenge says so.
+		ch := l402.Challenge{Macaroon: mac, Invoice: inv.PaymentRequest, InFlight: hold}
+		l402.AddChallenges(w.Header(), ch)
+		if p.cfg.TokenChallenges {
+			w.Header().Add(l402.HeaderWWWAuthenticate, ch.TokenHeader(l402.SchemeL402))
+		}
+	}
+	if chargeOK {
+		w.Header().Add(l402.HeaderWWWAuthenticate, charge.Header())
+	}
 	p.m.challenges.WithLabelValues(route.Name).Inc()
 	p.m.requests.WithLabelValues(route.Name, "challenged").Inc()
+	if offersCharge {
+		writeProblemChallenge(w, problemMsg(why, price, route), problem, charge, inv, price)
+		return
+	}
+	writeChallenge(w, problemMsg(why, price, route), inv, price)
+}
+
+// problemMsg is the human-readable reason of a 402.
+func problemMsg(why string, price backend.MilliSat, route *Route) string {
 	msg := fmt.Sprintf("payment required: %s for %s", price, route.Name)
 	if why != "" {
 		msg = why + "; " + msg
 	}
-	writeChallenge(w, msg, inv, price)
+	return msg
+}
+
+// challengeFailed answers a challenge that could not be issued.
+func (p *Proxy) challengeFailed(w http.ResponseWriter, route *Route, err error) {
+	var ce *challengeError
+	if errors.As(err, &ce) {
+		if ce.status == http.StatusServiceUnavailable {
+			p.unavailable(w, route, ce.msg, ce.err)
+		} else {
+			p.log.Error(ce.msg, "route", route.Name, "err", ce.err)
+			writeError(w, ce.status, ce.msg, "")
+		}
+		return
+	}
+	p.unavailable(w, route, "cannot issue a challenge", err)
 }
 
 // challengeError is why a challenge could not be issued, with the answer

@@ -136,6 +136,11 @@ func (p *Proxy) forwardAuth(w http.ResponseWriter, r *http.Request) {
 	} else {
 		w.Header().Set(HeaderPaid, "false")
 	}
+	if g.receipt != "" {
+		// For the front server to add to its answer (nginx:
+		// auth_request_set and add_header, see the README).
+		w.Header().Set(l402.HeaderPaymentReceipt, g.receipt)
+	}
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -152,6 +157,8 @@ func (p *Proxy) cacheableUntil(cred string, route *Route, g *grant, now time.Tim
 	}
 	until := now.Add(limit).Unix() - 1
 	switch {
+	case l402.IsPaymentAuthorization(cred):
+		return 0, false // a charge serves one request
 	case route.Mode == ModeFree:
 	case route.Mode == ModeRequired && !route.SingleUse && route.Bundle == nil && g.paid:
 		// (A prepaid grant draws from a balance: every request must ask.)
@@ -311,8 +318,26 @@ func (n *nginxWriter) WriteHeader(code int) {
 			n.Header().Set(HeaderStatus, strconv.Itoa(code))
 			code = http.StatusUnauthorized
 		}
+		foldPaymentChallenges(n.Header())
 	}
 	n.ResponseWriter.WriteHeader(code)
+}
+
+// foldPaymentChallenges joins the challenges of a 402 that offers the
+// Payment scheme into one WWW-Authenticate value, as RFC 9110 allows:
+// nginx before 1.23 passes on only the first value of the header, which
+// would drop every challenge after the L402 one.
+func foldPaymentChallenges(h http.Header) {
+	vals := h.Values(l402.HeaderWWWAuthenticate)
+	if len(vals) < 2 {
+		return
+	}
+	for _, v := range vals {
+		if s, _, _ := strings.Cut(v, " "); strings.EqualFold(s, l402.SchemePayment) {
+			h.Set(l402.HeaderWWWAuthenticate, strings.Join(vals, ", "))
+			return
+		}
+	}
 }
 
 func (n *nginxWriter) Write(b []byte) (int, error) {

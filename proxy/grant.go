@@ -26,6 +26,9 @@ type grant struct {
 	finish  func(status int)
 	// meter, on a prepaid route, watches the response for its cost.
 	meter *meter
+	// receipt is the Payment-Receipt of a Payment charge, sent to the
+	// client with the upstream's answer.
+	receipt string
 }
 
 // resolve runs finish, if the grant has one.
@@ -49,6 +52,13 @@ func (p *Proxy) gate(w http.ResponseWriter, r *http.Request, route *Route, cred 
 			return &grant{}
 		}
 		p.challenge(w, r, route, "")
+		return nil
+	}
+	if l402.IsPaymentAuthorization(cred) {
+		return p.gateCharge(w, r, route, cred)
+	}
+	if !route.offers(SchemeL402) {
+		p.refuse(w, r, route, "scheme", errors.New("this route takes Payment credentials only"))
 		return nil
 	}
 	if mac, ok := l402.ParsePendingAuthorization(cred); ok {

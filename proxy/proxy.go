@@ -98,6 +98,22 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the proxy's Prometheus metrics when set.
 	Registerer prometheus.Registerer
+	// Schemes are the schemes a route offers when its own Schemes is
+	// empty: SchemeL402, SchemePayment or both (one 402 then carries the
+	// L402, LSAT and Payment challenges). Default: L402 only.
+	Schemes []string
+	// PaymentSecret keys the ids of Payment charge challenges, which bind
+	// each challenge to its parameters so that a credential verifies
+	// without a record; at least 32 bytes. Proxies sharing a Store must
+	// share it to accept each other's charges. Default: random for this
+	// process.
+	PaymentSecret []byte
+	// PaymentRealm is the realm of Payment challenges; default Location.
+	PaymentRealm string
+	// TokenChallenges also sends every L402 challenge in bLIP-26's form,
+	// version="0", token="...", after the macaroon= form that every client
+	// reads (clients written before bLIP-26 read only that one).
+	TokenChallenges bool
 	// Transport for upstream requests; default NewTransport with
 	// TransportConfig's defaults (256 idle connections per upstream,
 	// timeouts, HTTP/2 where an https upstream offers it).
@@ -126,6 +142,7 @@ type Proxy struct {
 	inflight sync.WaitGroup // single-use and prepaid grants not yet resolved
 	// forwarders are Config.TrustedForwarders, defaults filled.
 	forwarders forwarders
+	charges    *l402.ChargeIssuer
 	// refusesPreimage is set once the backend has refused a preimage
 	// chosen by the proxy on a plain route (see challenge).
 	refusesPreimage atomic.Bool
@@ -179,6 +196,24 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Transport == nil {
 		cfg.Transport = NewTransport(TransportConfig{})
 	}
+	if cfg.PaymentRealm == "" {
+		cfg.PaymentRealm = cfg.Location
+	}
+	if len(cfg.Schemes) == 0 {
+		cfg.Schemes = []string{SchemeL402}
+	}
+	if cfg.Schemes, err = normalizeSchemes(cfg.Schemes); err != nil {
+		return nil, err
+	}
+	for _, r := range rt.routes {
+		if err := r.setSchemes(cfg.Schemes); err != nil {
+			return nil, err
+		}
+	}
+	charges, err := newChargeIssuer(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	keys := newKeyring(cfg.Store, cfg.KeyCacheTTL, 1<<16)
 	p := &Proxy{
 		forwarders: forwarders(cfg.TrustedForwarders),
@@ -194,6 +229,7 @@ func New(cfg Config) (*Proxy, error) {
 		log:        cfg.Logger,
 		proxies:    map[*Route]*httputil.ReverseProxy{},
 		parsed:     newParseCache(4096),
+		charges:    charges,
 	}
 	if cfg.Backend.Supports(backend.AbilityHold) {
 		p.holder = cfg.Backend
@@ -296,6 +332,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		r.Header.Set(HeaderTokenID, g.tokenID)
 	} else {
 		r.Header.Set(HeaderPaid, "false")
+	}
+	if g.receipt != "" {
+		w.Header().Set(l402.HeaderPaymentReceipt, g.receipt)
 	}
 	sw := &statusWriter{ResponseWriter: w}
 	if g.finish == nil {

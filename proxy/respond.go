@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/l402"
 )
 
 // Responses: the gate's own answers (refusals, 402 bodies, 503) and the
@@ -50,6 +51,29 @@ func writeChallenge(w http.ResponseWriter, msg string, inv *backend.Invoice, pri
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusPaymentRequired)
 	json.NewEncoder(w).Encode(challengeBody{Error: msg, Invoice: inv.PaymentRequest, PaymentHash: inv.PaymentHash.String(), AmountMsat: int64(price)})
+}
+
+// problemChallenge is the 402 body of a route that offers the Payment
+// scheme: an RFC 9457 problem document (draft-httpauth-payment's types),
+// with the L402 invoice's fields of challengeBody as extension members when
+// an L402 challenge was sent too.
+type problemChallenge struct {
+	l402.Problem
+	Invoice     string `json:"invoice,omitempty"`
+	PaymentHash string `json:"payment_hash,omitempty"`
+	AmountMsat  int64  `json:"amount_msat,omitempty"`
+}
+
+func writeProblemChallenge(w http.ResponseWriter, msg string, problem error, charge l402.PaymentChallenge, inv *backend.Invoice, price backend.MilliSat) {
+	typ, title := l402.ProblemFor(problem)
+	body := problemChallenge{Problem: l402.Problem{Type: typ, Title: title, Status: http.StatusPaymentRequired, Detail: msg, ChallengeID: charge.ID}}
+	if inv != nil {
+		body.Invoice, body.PaymentHash, body.AmountMsat = inv.PaymentRequest, inv.PaymentHash.String(), int64(price)
+	}
+	w.Header().Set("Content-Type", l402.ProblemContentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusPaymentRequired)
+	json.NewEncoder(w).Encode(body)
 }
 
 // statusWriter remembers the status the handler wrote.

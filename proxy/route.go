@@ -82,6 +82,12 @@ type Route struct {
 	// Bundle, when set, makes the route prepaid: a payment buys units
 	// that requests draw from (see Bundle).
 	Bundle *Bundle
+	// Schemes the route offers: SchemeL402, SchemePayment or both; empty
+	// means Config.Schemes. A Payment charge buys one request whatever
+	// SingleUse says; its invoice asks the price rounded up to a whole
+	// satoshi, the unit of a charge request. A prepaid route (Bundle)
+	// sells its bundles with L402 only.
+	Schemes []string
 }
 
 func (r *Route) normalize() error {
