@@ -26,6 +26,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path"
 	"strconv"
 	"syscall"
 	"time"
@@ -258,11 +259,11 @@ func run(ctx context.Context, args []string, out *os.File) error {
 		// Before "/": a more specific pattern, so it is never priced itself.
 		mux.Handle(o.forwardAuth, p.ForwardAuth())
 	}
+	var gate http.Handler = p
 	if demo {
-		mux.Handle("/", p.Middleware(demoUpstream()))
-	} else {
-		mux.Handle("/", p)
+		gate = p.Middleware(demoUpstream())
 	}
+	mux.Handle("/", gate)
 
 	if o.pprof != "" {
 		stopPprof, err := servePprof(o.pprof, log)
@@ -276,7 +277,7 @@ func run(ctx context.Context, args []string, out *os.File) error {
 		return err
 	}
 	limits := newAddrLimits(o.server.maxConnsPerAddr, o.server.maxBodiesPerAddr, p.IsTrustedForwarder, reg)
-	srv := o.server.server(limits.handler(mux), log)
+	srv := o.server.server(limits.handler(uncleanToGate(mux, gate)), log)
 	log.Info("l402proxy listening", "addr", ln.Addr().String(), "backend", scheme, "state", where, "instance", instance, "abilities", backend.Abilities(b), "routes", len(routes))
 	if demo || isMemory {
 		printWalkthrough(out, ln.Addr().String(), isMemory, demo)
@@ -311,4 +312,32 @@ func printWalkthrough(out *os.File, addr string, memoryBackend, demo bool) {
 		fmt.Fprintf(out, "  curl -s %s/podcast/ep1\n  curl -si -H 'Accept-Authenticate: L402' %s/podcast/ep1\n\n", base, base)
 		fmt.Fprintf(out, "  # or all in one: go run ./cmd/l402 get %s%s --backend memory+dev://%s --max-price 100\n\n", base, path, addr)
 	}
+}
+
+// uncleanToGate sends a request whose path is not in clean form (dot
+// segments, doubled slashes) to the gate as it came, and every other
+// request to mux. ServeMux answers such a path with a redirect to its
+// cleaned form; the gate refuses it with 400, as for every path some
+// server could read differently, so no reading of it is ever served.
+func uncleanToGate(mux *http.ServeMux, gate http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p != "" && p != "*" && cleanPath(p) != p {
+			gate.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// cleanPath is ServeMux's reading of a path: path.Clean, keeping a
+// trailing slash.
+func cleanPath(p string) string {
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
 }
