@@ -456,3 +456,52 @@ func TestChargesUnderBudget(t *testing.T) {
 		t.Fatalf("pending %+v", pend)
 	}
 }
+
+// A token the server refuses is dropped from the store (and a new one
+// bought); a token past its validity is dropped when the store is listed
+// and never sent.
+func TestRefusedAndExpiredTokensAreDropped(t *testing.T) {
+	srv := newServer(t, backend.Sat(3))
+	path := filepath.Join(t.TempDir(), "l402.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &l402.Transport{Payer: srv.node, MaxPrice: backend.Sat(3), Tokens: s, Ledger: s}
+	if body, err := get(t, tr, srv.URL+"/paid/a"); err != nil || body != "paid body" {
+		t.Fatalf("%q %v", body, err)
+	}
+	key := strings.ToLower(srv.URL) + "/paid/"
+	good, ok := s.Get(key)
+	if !ok {
+		t.Fatal("no token stored")
+	}
+	// The same macaroon with a wrong preimage: the server refuses it.
+	var wrong backend.Preimage
+	wrong[0] = 1
+	bad := &l402.Token{Macaroon: good.Macaroon, Preimage: wrong}
+	s.Put(key, bad)
+	tr2 := &l402.Transport{Payer: srv.node, MaxPrice: backend.Sat(3), Tokens: s, Ledger: s}
+	if body, err := get(t, tr2, srv.URL+"/paid/b"); err != nil || body != "paid body" {
+		t.Fatalf("after the refusal: %q %v", body, err)
+	}
+	if n := srv.challenges.Load(); n != 2 {
+		t.Fatalf("%d challenges, want 2: the refused token is replaced", n)
+	}
+	toks, err := s.Tokens()
+	if err != nil || len(toks) != 1 || toks[0].PaymentHash == good.ID.PaymentHash || toks[0].Authorization == bad.Authorization() {
+		t.Fatalf("tokens after a refusal: %+v %v", toks, err)
+	}
+	// A token whose validity ended is dropped.
+	expired, err := l402.Attenuate(good.Macaroon.Clone(), l402.ValidUntilCaveat("svc", time.Now().Add(-time.Minute)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Put("https://other.example/", &l402.Token{Macaroon: expired, Preimage: good.Preimage})
+	if toks, err := s.Tokens(); err != nil || len(toks) != 1 || toks[0].Key != key {
+		t.Fatalf("tokens with an expired one: %+v %v", toks, err)
+	}
+	if _, ok := s.Get("https://other.example/"); ok {
+		t.Fatal("the expired token was kept")
+	}
+}
