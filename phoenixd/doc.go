@@ -30,6 +30,11 @@
 //     waiter looks up once more after every reconnection, so no payment is
 //     missed across a drop. An open invoice that reaches its expiry ends the
 //     wait, as an expired phoenixd invoice can no longer be paid.
+//   - Offers: POST /payoffer (offer, amountSat, message) fetches the
+//     offer's invoice and pays it, answering as /payinvoice does, so the
+//     driver is a backend.OfferPayer. phoenixd has one offer of its own
+//     (GET /getoffer) and cannot list or disable offers, so it is no
+//     backend.Offerer.
 //   - Paying: POST /payinvoice returns the preimage. phoenixd takes no fee
 //     limit (its fee is set by its LSP policy, 0.4% at the time of writing),
 //     so PayOptions.MaxFee cannot be enforced before paying: a fee above it is

@@ -472,7 +472,7 @@ func (c *driver) transportError(ctx context.Context, path string, err error) err
 	}
 	var op *net.OpError
 	dialFailed := errors.As(err, &op) && op.Op == "dial"
-	if path == "/payinvoice" && !dialFailed {
+	if (path == "/payinvoice" || path == "/payoffer") && !dialFailed {
 		return fmt.Errorf("phoenixd: %w: payinvoice: no answer, the payment's outcome is unknown (check GET /payments/outgoingbyhash): %w", backend.ErrPaymentUnknown, err)
 	}
 	return fmt.Errorf("phoenixd: %w: %s: %w", backend.ErrUnavailable, path, err)

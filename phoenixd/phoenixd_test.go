@@ -82,7 +82,7 @@ func TestConformance(t *testing.T) {
 func TestNotHoldInvoicer(t *testing.T) {
 	h := newHarness(t, phoenixdfake.Config{}, phoenixd.Config{})
 	got := backend.Abilities(h.client)
-	want := []backend.Ability{backend.AbilityWait, backend.AbilityPay, backend.AbilityInfo, backend.AbilityPing}
+	want := []backend.Ability{backend.AbilityWait, backend.AbilityPay, backend.AbilityInfo, backend.AbilityPing, backend.AbilityPayOffer}
 	if len(got) != len(want) {
 		t.Fatalf("abilities %v, want %v", got, want)
 	}

@@ -14,6 +14,8 @@
 //	                               "isExpired", "requestedSat"?, "receivedSat", "fees", "expiresAt",
 //	                               "completedAt"?, "createdAt"}
 //	POST /payinvoice               form: invoice, amountSat? (full-access password only)
+//	POST /payoffer                 form: offer, amountSat?, message? (full-access password only)
+//	GET  /getoffer                 the node's default offer (any amount)
 //	                               -> {"recipientAmountSat", "routingFeeSat", "paymentId", "paymentHash",
 //	                               "paymentPreimage"} or, still HTTP 200, {"paymentHash", "reason"}
 //	GET  /getinfo                  -> {"nodeId", "channels": [], "chain", "blockHeight", "version"}
@@ -100,12 +102,15 @@ type Config struct {
 
 // Server is a running fake phoenixd.
 type Server struct {
-	node *memory.Node
-	b    *backend.Backend // the node as the portable layer presents it: requests checked as a real node checks them
-	cfg  Config
-	log  *slog.Logger
-	addr string
-	hc   *http.Client // for webhooks
+	// offerMu guards offer, the node's default offer once /getoffer made it.
+	offerMu sync.Mutex
+	offer   string
+	node    *memory.Node
+	b       *backend.Backend // the node as the portable layer presents it: requests checked as a real node checks them
+	cfg     Config
+	log     *slog.Logger
+	addr    string
+	hc      *http.Client // for webhooks
 
 	ctx    context.Context // lives until Close: invoice watchers
 	cancel context.CancelFunc
@@ -260,6 +265,8 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("/createinvoice", s.route(http.MethodPost, false, s.createInvoice))
 	mux.HandleFunc("/payments/incoming/{paymentHash}", s.route(http.MethodGet, false, s.incomingPayment))
 	mux.HandleFunc("/payinvoice", s.route(http.MethodPost, true, s.payInvoice))
+	mux.HandleFunc("/payoffer", s.route(http.MethodPost, true, s.payOffer))
+	mux.HandleFunc("/getoffer", s.route(http.MethodGet, false, s.getOffer))
 	mux.HandleFunc("/websocket", s.websocket)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		text(w, http.StatusNotFound, "Unknown endpoint (check api doc)")
