@@ -38,8 +38,8 @@ func ledgerDDL(schema string) []string {
 }
 
 type ledgerQueries struct {
-	link, credit, tokenAccount, reserve, balance, takeReservation, settle, drain, stale string
-	collectBalances, collectTokens                                                      string
+	link, credit, tokenAccount, reserve, balance, settle, drain, stale string
+	collectBalances, collectTokens                                     string
 }
 
 const balanceCols = `account, route, credited, debited, reserved, expires`
@@ -70,10 +70,14 @@ func makeLedgerQueries(schema string) ledgerQueries {
 			r AS (INSERT INTO ` + r + ` (id, account, units, owner, at) SELECT $1, account, $3, $4, $5 FROM b)
 			SELECT ` + balanceCols + ` FROM b`,
 		balance: `SELECT ` + balanceCols + ` FROM ` + b + ` WHERE account = $1`,
-		takeReservation: `WITH r AS (DELETE FROM ` + r + ` WHERE id = $1 RETURNING account, units)
-			SELECT b.account, b.route, b.credited, b.debited, b.reserved, b.expires, r.units FROM ` + b + ` b JOIN r ON b.account = r.account
-			FOR UPDATE OF b`,
-		settle: `UPDATE ` + b + ` SET reserved = reserved - $2, debited = debited + $3 WHERE account = $1 RETURNING ` + balanceCols,
+		// One statement: the reservation goes, the balance row is locked
+		// and read, the charge computed on it (proxy.SettleCharge, in
+		// SQL) and applied, so the row is held only for the statement.
+		settle: `WITH r AS (DELETE FROM ` + r + ` WHERE id = $1 RETURNING account, units),
+			cur AS (SELECT b.account, r.units, GREATEST(0, LEAST($2::bigint, b.credited - b.debited - b.reserved + 2*r.units)) AS charge
+				FROM ` + b + ` b JOIN r ON b.account = r.account FOR UPDATE OF b)
+			UPDATE ` + b + ` b SET reserved = b.reserved - cur.units, debited = b.debited + cur.charge FROM cur WHERE b.account = cur.account
+			RETURNING b.account, b.route, b.credited, b.debited, b.reserved, b.expires, cur.charge`,
 		drain: `WITH cur AS (SELECT account, GREATEST(credited - debited - reserved, 0) AS n FROM ` + b + ` WHERE account = $1 FOR UPDATE)
 			UPDATE ` + b + ` b SET debited = b.debited + cur.n FROM cur WHERE b.account = cur.account
 			RETURNING b.account, b.route, b.credited, b.debited, b.reserved, b.expires, cur.n`,
@@ -171,28 +175,15 @@ func (s *Store) Reserve(ctx context.Context, r proxy.Reservation) (proxy.Balance
 
 // Settle implements proxy.Ledger.
 func (s *Store) Settle(ctx context.Context, id proxy.ReservationID, used int64) (proxy.Settlement, error) {
-	var out proxy.Settlement
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var units int64
-		b, err := scanBalance(tx.QueryRow(ctx, s.lq.takeReservation, id[:]), &units)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return proxy.ErrNoRecord
-		}
-		if err != nil {
-			return err
-		}
-		charge := proxy.SettleCharge(b.Available(), units, used)
-		b, err = scanBalance(tx.QueryRow(ctx, s.lq.settle, b.Account[:], units, charge))
-		if err != nil {
-			return err
-		}
-		out = proxy.Settlement{Balance: b, Charged: charge, Forgiven: used - charge}
-		return nil
-	})
-	if errors.Is(err, proxy.ErrNoRecord) {
-		return proxy.Settlement{}, err
+	var charge int64
+	b, err := scanBalance(s.pool.QueryRow(ctx, s.lq.settle, id[:], used), &charge)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return proxy.Settlement{}, proxy.ErrNoRecord
 	}
-	return out, wrap(err)
+	if err != nil {
+		return proxy.Settlement{}, wrap(err)
+	}
+	return proxy.Settlement{Balance: b, Charged: charge, Forgiven: used - charge}, nil
 }
 
 // Balance implements proxy.Ledger.
