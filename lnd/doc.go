@@ -3,11 +3,14 @@
 // It needs neither lnd's Go module nor gRPC or protobuf, so importing it
 // adds no replace lines to a program's go.mod.
 //
-// A Backend implements backend.Backend and every optional ability: Waiter
+// A Backend implements backend.Backend and every invoice ability: Waiter
 // (the invoice subscription stream, GET /v2/invoices/subscribe), HoldInvoicer
 // (/v2/invoices/hodl, settle, cancel), Payer (the payment stream of
 // POST /v2/router/send, routerrpc's SendPaymentV2, with fee limit and
-// timeout) and Informer (/v1/getinfo).
+// timeout) and Informer (/v1/getinfo). It has no offer abilities
+// (backend.Offerer, backend.OfferPayer): LND has no native BOLT12, so
+// Supports(backend.AbilityOffer) is false and the offer methods of the
+// Backend answer ErrUnsupported.
 //
 // Connections are made when a call needs one and reused while they last, so
 // a node that is down answers ErrUnavailable quickly and the same Backend
