@@ -17,7 +17,7 @@ import (
 func TestProxyHealthFollowsTheService(t *testing.T) {
 	node := newMemoryNode(t)
 	h := newLNURLHarness(t, node, node, 0)
-	p, err := proxy.New(proxy.Config{Backend: h.Backend(), NodeTimeout: 5 * time.Second,
+	p, err := proxy.New(proxy.Config{Backend: h.Backend(), NodeTimeout: 5 * time.Second, HealthMaxAge: -1,
 		Routes: []proxy.Route{{PathPrefix: "/", Price: backend.Sat(1)}}})
 	if err != nil {
 		t.Fatal(err)

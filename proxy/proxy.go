@@ -61,6 +61,11 @@ type Config struct {
 	Location string
 	// NodeTimeout bounds each backend call; default 5 s.
 	NodeTimeout time.Duration
+	// HealthMaxAge bounds how old the node ping /healthz answers from may
+	// be: one ping at a time, its result reused until it is this old, so
+	// health checks, however many, cost the node at most one call per
+	// period. Default 2 s; negative: ping on every request.
+	HealthMaxAge time.Duration
 	// ChallengesPerMinute bounds challenges (each a new invoice on the
 	// node) per client address; default 120, negative for no limit.
 	ChallengesPerMinute int
@@ -142,6 +147,7 @@ type Proxy struct {
 	inflight sync.WaitGroup // single-use and prepaid grants not yet resolved
 	// forwarders are Config.TrustedForwarders, defaults filled.
 	forwarders forwarders
+	health     healthCache
 	charges    *l402.ChargeIssuer
 	// refusesPreimage is set once the backend has refused a preimage
 	// chosen by the proxy on a plain route (see challenge).
@@ -174,6 +180,9 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	if cfg.Location == "" {
 		cfg.Location = "l402kit"
+	}
+	if cfg.HealthMaxAge == 0 {
+		cfg.HealthMaxAge = 2 * time.Second
 	}
 	if cfg.NodeTimeout <= 0 {
 		cfg.NodeTimeout = 5 * time.Second

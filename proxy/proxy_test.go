@@ -142,7 +142,8 @@ func TestRateLimitAndNodeDown(t *testing.T) {
 		}
 	}
 
-	p2, err := proxy.New(proxy.Config{Backend: n, Routes: []proxy.Route{{PathPrefix: "/", Price: backend.Sat(1)}}})
+	// HealthMaxAge < 0: every /healthz pings, so it follows the node at once.
+	p2, err := proxy.New(proxy.Config{Backend: n, HealthMaxAge: -1, Routes: []proxy.Route{{PathPrefix: "/", Price: backend.Sat(1)}}})
 	if err != nil {
 		t.Fatal(err)
 	}

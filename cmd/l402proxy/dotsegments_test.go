@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -38,5 +39,34 @@ func TestDotSegmentsRefused(t *testing.T) {
 	}
 	if st, h := get(t, "http://"+addr+"/paid/article", ""); st != http.StatusPaymentRequired || !strings.HasPrefix(h.Get("Www-Authenticate"), "L402") {
 		t.Fatalf("/paid/article: %d", st)
+	}
+}
+
+// TestAdminListener: with --admin-listen, /metrics and the node's identity
+// are served there only; the public /healthz shows no node.
+func TestAdminListener(t *testing.T) {
+	addr, admin := freeAddr(t), freeAddr(t)
+	startProxy(t, addr, nil, "--backend", "memory://", "--state", "memory", "--admin-listen", admin)
+	body := func(url string) (int, string) {
+		resp, err := httpc.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = io.Copy(&b, resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	if st, b := body("http://" + addr + "/healthz"); st != http.StatusOK || strings.Contains(b, `"node"`) {
+		t.Fatalf("public /healthz: %d %s", st, b)
+	}
+	if st, b := body("http://" + admin + "/healthz"); st != http.StatusOK || !strings.Contains(b, `"node"`) {
+		t.Fatalf("admin /healthz: %d %s", st, b)
+	}
+	if st, b := body("http://" + admin + "/metrics"); st != http.StatusOK || !strings.Contains(b, "l402_") {
+		t.Fatalf("admin /metrics: %d", st)
+	}
+	if st, _ := body("http://" + addr + "/metrics"); st == http.StatusOK {
+		t.Fatal("/metrics still on the public listener")
 	}
 }

@@ -77,6 +77,8 @@ type options struct {
 	state, instance                      string
 	newState                             bool
 	version                              bool
+	adminListen                          string
+	healthzNodeInfo                      bool
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -106,6 +108,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	fs.DurationVar(&o.forwardAuthCache, "forward-auth-cache", defCache, "let a front server cache forward-auth grants this long at most, never past the token's expiry (nginx X-Accel-Expires; a revoked token passes until then); 0: never")
 	fs.StringVar(&o.state, "state", env("L402_STATE", ""), "where sold tokens, spent single-use tokens and held payments are kept: a file path (embedded store; default $XDG_STATE_HOME/l402kit/state.db), postgres://... to share one database between several proxies, or memory (lost on exit)")
+	fs.StringVar(&o.adminListen, "admin-listen", env("L402_ADMIN_LISTEN", ""), "serve /metrics and /healthz with the node's identity on this address of their own (e.g. 127.0.0.1:9402); /metrics then leaves the public listener")
+	nodeInfo, _ := strconv.ParseBool(env("L402_HEALTHZ_NODE_INFO", "false"))
+	fs.BoolVar(&o.healthzNodeInfo, "healthz-node-info", nodeInfo, "show the node's identity (id, alias) on the public /healthz too; off by default: it tells anyone which node takes the payments")
 	newState, _ := strconv.ParseBool(env("L402_NEW_STATE", "false"))
 	fs.BoolVar(&o.newState, "new-state", newState, "let the embedded store start empty where one existed before (its file is missing or 0 bytes while its marker FILE.id remains); never needed on a first start")
 	fs.StringVar(&o.instance, "instance", env("L402_INSTANCE", ""), "this proxy's name among those sharing a state database, the same across restarts (default host name and listen address)")
@@ -230,8 +235,21 @@ func run(ctx context.Context, args []string, out *os.File) error {
 	defer p.Close()
 
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/healthz", p.Healthz())
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	if o.adminListen != "" {
+		stopAdmin, err := serveAdmin(o.adminListen, metrics, p.HealthzWithNode(), log)
+		if err != nil {
+			return err
+		}
+		defer stopAdmin()
+	} else {
+		mux.Handle("/metrics", metrics)
+	}
+	if o.healthzNodeInfo {
+		mux.Handle("/healthz", p.HealthzWithNode())
+	} else {
+		mux.Handle("/healthz", p.Healthz())
+	}
 	node, isMemory := memory.AsNode(b)
 	if isMemory {
 		// Development only: nobody outside this process can pay a memory

@@ -29,3 +29,19 @@ func servePprof(addr string, log *slog.Logger) (func(), error) {
 	log.Info("pprof listening", "addr", ln.Addr().String())
 	return func() { srv.Close() }, nil
 }
+
+// serveAdmin serves /metrics and /healthz with the node's identity on the
+// operator's own listener (--admin-listen), apart from the public one.
+func serveAdmin(addr string, metrics, health http.Handler, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--admin-listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics)
+	mux.Handle("/healthz", health)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	log.Info("admin listening (/metrics, /healthz with the node's identity)", "addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
+}
