@@ -488,6 +488,13 @@ func (s *Service) pay(c *connection, p map[string]any) (any, *responseError) {
 	if old := s.paid[d.PaymentHash]; old == nil || old.State != "settled" {
 		s.paid[d.PaymentHash] = t
 	}
+	// Outgoing records answer lookup_invoice for a day, long enough for a
+	// client to resolve a payment whose answer it missed.
+	for h, old := range s.paid {
+		if old.State != "pending" && old.CreatedAt < time.Now().Add(-paidKeep).Unix() {
+			delete(s.paid, h)
+		}
+	}
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(s.ctx, s.payTO+15*time.Second)
 	defer cancel()
@@ -579,6 +586,9 @@ type watch struct {
 	c     *connection
 	until time.Time
 }
+
+// paidKeep is how long the service remembers a finished outgoing payment.
+const paidKeep = 24 * time.Hour
 
 // watchEvery is how often the watcher looks up the invoices it watches.
 const watchEvery = 500 * time.Millisecond
