@@ -94,6 +94,9 @@ func newShop(t *testing.T, price backend.MilliSat) *shop {
 		http.Error(w, "payment required", http.StatusPaymentRequired)
 	}
 	mux.HandleFunc("/paid/", paid)
+	for i := range 5 {
+		mux.HandleFunc(fmt.Sprintf("/paid%d/", i), paid)
+	}
 	mux.HandleFunc("/hold/", paid)
 	mux.HandleFunc("/file/", paid)
 	s.srv = httptest.NewServer(mux)
@@ -373,5 +376,59 @@ func TestChargeWithinBudget(t *testing.T) {
 	}
 	if toks, _ := st.Tokens(); len(toks) != 0 {
 		t.Fatalf("a charge left tokens %+v", toks)
+	}
+}
+
+// Several l402 get processes sharing one store and budget at once: however
+// they interleave, together they never pay past it; each either pays,
+// reuses a token another stored, or is refused with exit status 3.
+func TestConcurrentProcessesHoldTheBudget(t *testing.T) {
+	s := newShop(t, backend.Sat(10))
+	store := filepath.Join(t.TempDir(), "l402.db")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const n = 5
+	var kids []*exec.Cmd
+	var errs []*bytes.Buffer
+	for i := range n {
+		// Different routes need different tokens: every one must pay.
+		args := []string{"get", fmt.Sprintf("%s/paid%d/x", s.srv.URL, i), "--backend", s.payURL, "--max-price", "10", "--store", store, "--budget", "life=25"}
+		c := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+		c.Env = append(os.Environ(), childArgsEnv+"="+strings.Join(args, "\x1f"))
+		var e bytes.Buffer
+		c.Stderr = &e
+		kids, errs = append(kids, c), append(errs, &e)
+	}
+	for _, c := range kids {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	paid, refused := 0, 0
+	for i, c := range kids {
+		err := c.Wait()
+		switch code := c.ProcessState.ExitCode(); code {
+		case 0:
+			paid++
+		case exitOverBudget:
+			refused++
+		default:
+			t.Errorf("child %d: exit %d (%v): %s", i, code, err, errs[i])
+		}
+	}
+	// 25 sat at 10 a token: exactly two pay, three are refused.
+	if paid != 2 || refused != 3 {
+		t.Fatalf("%d paid, %d refused; want 2 and 3", paid, refused)
+	}
+	spends, err := openStore(t, store).Spends(time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum backend.MilliSat
+	for _, r := range spends {
+		sum += r.Spent()
+	}
+	if len(spends) != 2 || sum != backend.Sat(20) {
+		t.Fatalf("spend log: %d entries, %s", len(spends), sum)
 	}
 }
