@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -22,6 +24,13 @@ type fileConfig struct {
 	Routes            []routeConfig    `yaml:"routes"`
 	Server            *serverConfig    `yaml:"server"`
 	UpstreamTransport *transportConfig `yaml:"upstream_transport"`
+	// Schemes the routes offer unless they name theirs (as --schemes).
+	Schemes []string `yaml:"schemes"`
+	// PaymentSecret keys Payment challenge ids (as --payment-secret).
+	PaymentSecret string `yaml:"payment_secret"`
+	// TokenChallenges also sends bLIP-26's L402 form (as
+	// --token-challenges).
+	TokenChallenges bool `yaml:"token_challenges"`
 }
 
 type routeConfig struct {
@@ -37,6 +46,7 @@ type routeConfig struct {
 	InvoiceExpiry duration `yaml:"invoice_expiry"`
 	Memo          string   `yaml:"memo"`
 	Caveats       []string `yaml:"caveats"`
+	Schemes       []string `yaml:"schemes"`
 	// Bundle makes the route prepaid (proxy.Bundle).
 	Bundle *bundleConfig `yaml:"bundle"`
 }
@@ -113,6 +123,7 @@ func (rc routeConfig) route() (proxy.Route, error) {
 		InvoiceExpiry: time.Duration(rc.InvoiceExpiry),
 		Memo:          rc.Memo,
 		Price:         backend.Sat(rc.PriceSat) + backend.MilliSat(rc.PriceMsat),
+		Schemes:       rc.Schemes,
 	}
 	if b := rc.Bundle; b != nil {
 		r.Bundle = &proxy.Bundle{Units: b.Units, Cost: b.Cost, Metered: b.Metered, UsageHeader: b.UsageHeader,
@@ -139,4 +150,40 @@ func parseUpstream(s string) (*url.URL, error) {
 		return nil, fmt.Errorf("upstream %q: want http://host:port or https://host:port", s)
 	}
 	return u, nil
+}
+
+// splitList reads a comma-separated list, dropping empty entries.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// paymentSecret reads the key of Payment challenge ids (value, env:NAME or
+// file:PATH). Proxies sharing a PostgreSQL state must share it, so one that
+// offers Payment there without one is refused rather than left to refuse
+// the charges its peers issue.
+func paymentSecret(o *options, where string, routes []proxy.Route) ([]byte, error) {
+	if o.paymentSecret != "" {
+		v, err := backend.ReadSecret(o.paymentSecret)
+		if err != nil {
+			return nil, fmt.Errorf("payment secret: %w", err)
+		}
+		if len(v) < 32 {
+			return nil, fmt.Errorf("payment secret: %d bytes, want 32 or more", len(v))
+		}
+		return []byte(v), nil
+	}
+	offers := slices.ContainsFunc(o.schemes, func(s string) bool { return strings.EqualFold(s, proxy.SchemePayment) })
+	for _, r := range routes {
+		offers = offers || slices.ContainsFunc(r.Schemes, func(s string) bool { return strings.EqualFold(s, proxy.SchemePayment) })
+	}
+	if offers && strings.HasPrefix(where, "postgres") {
+		return nil, fmt.Errorf("routes offer the Payment scheme on a shared state (%s): set --payment-secret (or payment_secret) to the same value on every proxy", where)
+	}
+	return nil, nil
 }

@@ -75,3 +75,40 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal("zero price accepted")
 	}
 }
+
+// TestConfigSchemes: the schemes a route offers, the default for all, the
+// Payment secret, and the refusal to offer Payment on a shared state
+// without a shared secret.
+func TestConfigSchemes(t *testing.T) {
+	fc, err := parseConfig([]byte(`
+schemes: [L402, Payment]
+payment_secret: env:TEST_L402_PAYMENT_SECRET
+token_challenges: true
+routes:
+  - path: /charge/
+    price_sat: 3
+    schemes: [Payment]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := fc.Routes[0].route()
+	if err != nil || len(r.Schemes) != 1 || r.Schemes[0] != proxy.SchemePayment || len(fc.Schemes) != 2 || !fc.TokenChallenges {
+		t.Fatalf("%+v %+v %v", fc, r, err)
+	}
+	t.Setenv("TEST_L402_PAYMENT_SECRET", "0123456789abcdef0123456789abcdef")
+	o := &options{schemes: fc.Schemes, paymentSecret: fc.PaymentSecret}
+	if s, err := paymentSecret(o, "postgresql", []proxy.Route{r}); err != nil || string(s) != "0123456789abcdef0123456789abcdef" {
+		t.Fatalf("secret %q %v", s, err)
+	}
+	t.Setenv("TEST_L402_PAYMENT_SECRET", "short")
+	if _, err := paymentSecret(o, "postgresql", nil); err == nil {
+		t.Fatal("a short secret was accepted")
+	}
+	if _, err := paymentSecret(&options{schemes: []string{"L402"}}, "postgresql", []proxy.Route{r}); err == nil {
+		t.Fatal("a route offering Payment on a shared state without a secret was accepted")
+	}
+	if s, err := paymentSecret(&options{schemes: []string{"payment"}}, "/var/lib/l402kit/state.db", nil); err != nil || s != nil {
+		t.Fatalf("one process: %q %v, want the proxy's random default", s, err)
+	}
+}

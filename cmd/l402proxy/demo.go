@@ -8,11 +8,12 @@ import (
 	"github.com/l402kit/l402kit/proxy"
 )
 
-// demoRoutes price the built-in demo upstream: a paid article, a podcast
+// demoRoutes price the built-in demo upstream: a paid article (sold with
+// L402 and with the Payment scheme's Lightning charge, both in one 402), a podcast
 // whose ad-free variant is for paying clients, and a free page.
 func demoRoutes(price backend.MilliSat) []proxy.Route {
 	return []proxy.Route{
-		{Name: "paid", PathPrefix: "/paid/", Price: price, Mode: proxy.ModeRequired},
+		{Name: "paid", PathPrefix: "/paid/", Price: price, Mode: proxy.ModeRequired, Schemes: []string{proxy.SchemeL402, proxy.SchemePayment}},
 		{Name: "podcast", PathPrefix: "/podcast/", Price: price, Mode: proxy.ModeOptional},
 		{Name: "free", PathPrefix: "/free/", Mode: proxy.ModeFree},
 	}

@@ -75,6 +75,9 @@ type options struct {
 	pprof                                string
 	forwardAuthCache                     time.Duration
 	state, instance                      string
+	schemes                              []string
+	paymentSecret                        string
+	tokenChallenges                      bool
 	newState                             bool
 	version                              bool
 	adminListen                          string
@@ -115,6 +118,11 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.newState, "new-state", newState, "let the embedded store start empty where one existed before (its file is missing or 0 bytes while its marker FILE.id remains); never needed on a first start")
 	fs.StringVar(&o.instance, "instance", env("L402_INSTANCE", ""), "this proxy's name among those sharing a state database, the same across restarts (default host name and listen address)")
 	fs.BoolVar(&o.version, "version", false, "print the version, the commit and the build settings, then exit")
+	schemes := env("L402_SCHEMES", "L402")
+	fs.StringVar(&schemes, "schemes", schemes, "schemes the routes offer unless they name theirs: L402, Payment (the Payment scheme's Lightning charge) or L402,Payment; the demo's /paid/ offers both")
+	fs.StringVar(&o.paymentSecret, "payment-secret", env("L402_PAYMENT_SECRET", ""), "key of Payment challenge ids (32 bytes or more; env:NAME or file:PATH), shared by every proxy sharing the state; default random per process")
+	tokenChallenges, _ := strconv.ParseBool(env("L402_TOKEN_CHALLENGES", "false"))
+	fs.BoolVar(&o.tokenChallenges, "token-challenges", tokenChallenges, "also send each L402 challenge in bLIP-26's form, version=\"0\", token=\"...\"")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -124,6 +132,7 @@ func parseFlags(args []string) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	o.schemes = splitList(schemes)
 	if o.trustedForwarders, err = proxy.ParseTrustedForwarders(trusted); err != nil {
 		return nil, fmt.Errorf("--trusted-forwarders: %w", err)
 	}
@@ -174,6 +183,13 @@ func run(ctx context.Context, args []string, out *os.File) error {
 		if fc.State != "" {
 			o.state = fc.State
 		}
+		if len(fc.Schemes) > 0 {
+			o.schemes = fc.Schemes
+		}
+		if fc.PaymentSecret != "" {
+			o.paymentSecret = fc.PaymentSecret
+		}
+		o.tokenChallenges = o.tokenChallenges || fc.TokenChallenges
 		fc.Server.apply(&o.server)
 		if err := fc.UpstreamTransport.apply(&o.transport); err != nil {
 			return fmt.Errorf("%s: %w", o.config, err)
@@ -227,8 +243,13 @@ func run(ctx context.Context, args []string, out *os.File) error {
 		host, _ := os.Hostname()
 		instance = host + "/" + o.listen
 	}
+	secret, err := paymentSecret(o, where, routes)
+	if err != nil {
+		return err
+	}
 	p, err := proxy.New(proxy.Config{Backend: b, Routes: routes, Logger: log, Registerer: reg, TrustedForwarders: o.trustedForwarders,
-		Transport: proxy.NewTransport(o.transport), ForwardAuthCacheMax: o.forwardAuthCache, Store: store, Instance: instance})
+		Transport: proxy.NewTransport(o.transport), ForwardAuthCacheMax: o.forwardAuthCache, Store: store, Instance: instance,
+		Schemes: o.schemes, PaymentSecret: secret, TokenChallenges: o.tokenChallenges})
 	if err != nil {
 		return err
 	}
