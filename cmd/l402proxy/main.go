@@ -311,6 +311,10 @@ func run(ctx context.Context, args []string, out *os.File) error {
 		}
 		defer stopPprof()
 	}
+	// Signals are caught before the port opens: a SIGTERM as soon as the
+	// proxy listens is a graceful stop too, never the default kill.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return err
@@ -322,8 +326,6 @@ func run(ctx context.Context, args []string, out *os.File) error {
 		printWalkthrough(out, ln.Addr().String(), isMemory, demo)
 	}
 
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	return o.server.serve(ctx, srv, o.server.listener(limits.listener(ln)), p, log)
 }
 
