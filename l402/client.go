@@ -1,7 +1,6 @@
 package l402
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -165,18 +164,6 @@ func (t *Transport) drop(key string, tok *Token) {
 	if cur, ok := t.cache.Get(key); ok && sameToken(cur, tok) {
 		t.cache.Delete(key)
 	}
-}
-
-// sameToken reports whether a and b are one token. A durable TokenCache
-// decodes a new *Token on every Get, so pointers cannot tell: the preimage
-// and the macaroon's signature (which covers its identifier and caveats)
-// do.
-func sameToken(a, b *Token) bool {
-	if a == b {
-		return true
-	}
-	return a != nil && b != nil && a.Preimage == b.Preimage && a.Macaroon != nil && b.Macaroon != nil &&
-		bytes.Equal(a.Macaroon.Signature(), b.Macaroon.Signature())
 }
 
 // Receipt records one payment the Transport made.
