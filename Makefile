@@ -92,11 +92,11 @@ stress-deps:
 
 ## images: build the regtest container images (btcd, lnd) locally; cached by version
 images:
-	$(GO) run ./internal/tools/images/cmd/images
+	$(GO) run ./internal/testenv/images/cmd/images
 
 ## fronts: build the Traefik binary the front-server tests run (nginx and Caddy come from Debian: scripts/ci-deps.sh); cached by version
 fronts:
-	$(GO) run ./internal/tools/images/cmd/images -traefik
+	$(GO) run ./internal/testenv/images/cmd/images -traefik
 
 ## demo: run the reference proxy on the embedded memory backend
 demo:

@@ -12,8 +12,9 @@ import (
 	"github.com/l402kit/l402kit/backend"
 	_ "github.com/l402kit/l402kit/cln"
 	"github.com/l402kit/l402kit/conformance"
-	"github.com/l402kit/l402kit/internal/clnfake"
+	"github.com/l402kit/l402kit/internal/fakes/clnfake"
 	"github.com/l402kit/l402kit/memory"
+	"github.com/l402kit/l402kit/proxy/proxytest"
 )
 
 // fakeHarness is the adapter against clnfake over one transport. The payer
@@ -159,7 +160,7 @@ func TestProxyFlow(t *testing.T) {
 	for _, tr := range transports {
 		for _, plugin := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/holdplugin=%v", tr, plugin), func(t *testing.T) {
-				conformance.RunProxyFlow(t, newFakeHarness(t, tr, plugin))
+				proxytest.RunFlow(t, newFakeHarness(t, tr, plugin))
 			})
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"net/url"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/nodeurl"
+	"github.com/l402kit/l402kit/internal/plumbing/nodeurl"
 )
 
 // HTTPDoer is the part of *http.Client the CLNRest transport uses.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/conformance"
+	"github.com/l402kit/l402kit/proxy/proxytest"
 )
 
 // The real-daemon harness: Core Lightning's official image for the node
@@ -316,7 +317,7 @@ func TestRealCLN(t *testing.T) {
 			hh := *h
 			hh.b = b
 			conformance.Run(t, &hh)
-			t.Run("ProxyFlow", func(t *testing.T) { conformance.RunProxyFlow(t, &hh) })
+			t.Run("ProxyFlow", func(t *testing.T) { proxytest.RunFlow(t, &hh) })
 		})
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/clnfake"
+	"github.com/l402kit/l402kit/internal/fakes/clnfake"
 )
 
 // TestPayMethodFollowsTheNode pays through the adapter on fakes of three

@@ -8,9 +8,11 @@
 // ability the backend lacks (see backend.Abilities and Support) is skipped
 // with its name and the reason, never passed.
 //
-// The same Harness runs the HTTP 402 flow end to end with RunProxyFlow.
+// The same Harness runs the HTTP 402 flow end to end through the proxy with
+// proxytest.RunFlow (package proxy/proxytest), which keeps this package free
+// of everything above backend.
 //
-// Harnesses for real nodes on a regtest chain live in this package too; they
+// Harnesses for real LND nodes on a regtest chain live in lnd/regtest; they
 // build their container images locally and skip, saying why, when no Docker
 // engine is reachable. Set L402KIT_REQUIRE_REGTEST=1 to make such a skip fail.
 package conformance

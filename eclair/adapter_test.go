@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/eclairfake"
+	"github.com/l402kit/l402kit/internal/fakes/eclairfake"
 	"github.com/l402kit/l402kit/memory"
 )
 

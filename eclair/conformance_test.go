@@ -8,8 +8,9 @@ import (
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/conformance"
 	"github.com/l402kit/l402kit/eclair"
-	"github.com/l402kit/l402kit/internal/eclairfake"
+	"github.com/l402kit/l402kit/internal/fakes/eclairfake"
 	"github.com/l402kit/l402kit/memory"
+	"github.com/l402kit/l402kit/proxy/proxytest"
 )
 
 const testPassword = "21satoshi"
@@ -81,5 +82,5 @@ func TestConformanceFake(t *testing.T) {
 // The proxy flow over Eclair: no hold invoices, so single-use tokens rest
 // on the proxy's spent-hash record, which SingleUse/ReplayRefused shows.
 func TestProxyFlowFake(t *testing.T) {
-	conformance.RunProxyFlow(t, newFakeHarness(t))
+	proxytest.RunFlow(t, newFakeHarness(t))
 }

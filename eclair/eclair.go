@@ -46,8 +46,8 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/eventwait"
-	"github.com/l402kit/l402kit/internal/nodeurl"
+	"github.com/l402kit/l402kit/internal/plumbing/eventwait"
+	"github.com/l402kit/l402kit/internal/plumbing/nodeurl"
 )
 
 // Config sets up a Backend.

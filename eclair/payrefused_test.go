@@ -11,7 +11,7 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/bolt11"
-	"github.com/l402kit/l402kit/internal/eclairfake"
+	"github.com/l402kit/l402kit/internal/fakes/eclairfake"
 	"github.com/l402kit/l402kit/memory"
 )
 

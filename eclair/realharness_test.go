@@ -27,7 +27,8 @@ import (
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/conformance"
 	"github.com/l402kit/l402kit/eclair"
-	"github.com/l402kit/l402kit/internal/tools/images"
+	"github.com/l402kit/l402kit/internal/testenv/images"
+	"github.com/l402kit/l402kit/proxy/proxytest"
 )
 
 // The real-daemon harness: two Eclair nodes from Eclair's official image on
@@ -123,7 +124,7 @@ func TestConformanceRegtest(t *testing.T) {
 	requireImages(t, bitcoindImage, eclairImage)
 	h := startRegtest(t, bitcoindImage, eclairImage)
 	t.Run("Backend", func(t *testing.T) { conformance.Run(t, h) })
-	t.Run("ProxyFlow", func(t *testing.T) { conformance.RunProxyFlow(t, h) })
+	t.Run("ProxyFlow", func(t *testing.T) { proxytest.RunFlow(t, h) })
 }
 
 // regtest is the running harness.

@@ -12,7 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/eventwait"
+	"github.com/l402kit/l402kit/internal/plumbing/eventwait"
 )
 
 // WaitInvoice implements backend.Waiter. It listens for payment-received

@@ -16,13 +16,13 @@ import (
 	"gopkg.in/macaroon.v2"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/l402fake"
+	"github.com/l402kit/l402kit/internal/fakes/l402fake"
 	"github.com/l402kit/l402kit/l402"
 	"github.com/l402kit/l402kit/memory"
 )
 
 // The Transport against stand-ins for the L402 servers users meet, each
-// written from that server's source (internal/l402fake). The fakes fail the
+// written from that server's source (internal/fakes/l402fake). The fakes fail the
 // test if they are sent the in-flight form, which neither advertises.
 
 func newNode(t *testing.T) *backend.Backend {

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/lndrest"
+	"github.com/l402kit/l402kit/internal/plumbing/lndrest"
 )
 
 // stateOf maps LND's invoice states; ACCEPTED is LND's name for a hold

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/lndrest"
+	"github.com/l402kit/l402kit/internal/plumbing/lndrest"
 )
 
 // Texts LND puts in errors it returns with the code Unknown, so only the

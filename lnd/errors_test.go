@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/lndrest"
+	"github.com/l402kit/l402kit/internal/plumbing/lndrest"
 )
 
 func TestMapErr(t *testing.T) {

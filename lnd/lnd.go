@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/lndrest"
+	"github.com/l402kit/l402kit/internal/plumbing/lndrest"
 )
 
 // DefaultConnectTimeout bounds one connection attempt when

@@ -26,7 +26,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/lndrest"
+	"github.com/l402kit/l402kit/internal/plumbing/lndrest"
 )
 
 // stubLND answers the REST calls the adapter makes the way LND v0.20's

@@ -16,10 +16,11 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/conformance"
-	"github.com/l402kit/l402kit/conformance/regtest"
 	"github.com/l402kit/l402kit/l402"
 	"github.com/l402kit/l402kit/lnd"
+	"github.com/l402kit/l402kit/lnd/regtest"
 	"github.com/l402kit/l402kit/proxy"
+	"github.com/l402kit/l402kit/proxy/proxytest"
 )
 
 // TestRegtest runs the contract and the proxy flow against real LND nodes
@@ -128,7 +129,7 @@ func TestRegtest(t *testing.T) {
 		t.Logf("Alice's gRPC port: %v", err)
 	})
 	timed(t, "Conformance", func(t *testing.T) { conformance.Run(t, net) })
-	timed(t, "ProxyFlow", func(t *testing.T) { conformance.RunProxyFlow(t, net) })
+	timed(t, "ProxyFlow", func(t *testing.T) { proxytest.RunFlow(t, net) })
 	timed(t, "StopAliceMidSuite", func(t *testing.T) { stopAliceMidSuite(t, net) })
 	timed(t, "ChallengeOverhead", func(t *testing.T) { challengeOverhead(t, net) })
 	timed(t, "ValidTokenSpeed", func(t *testing.T) { validTokenSpeed(t, net) })

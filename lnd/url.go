@@ -6,7 +6,7 @@ import (
 	"net/url"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/nodeurl"
+	"github.com/l402kit/l402kit/internal/plumbing/nodeurl"
 )
 
 // Scheme is the URL scheme this package registers with backend.Open.

@@ -7,6 +7,7 @@ import (
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/conformance"
 	"github.com/l402kit/l402kit/memory"
+	"github.com/l402kit/l402kit/proxy/proxytest"
 )
 
 // newMemoryNode is the node behind the LNURL server in the always-run
@@ -31,7 +32,7 @@ func TestConformanceMemory(t *testing.T) {
 
 func TestProxyFlowMemory(t *testing.T) {
 	node := newMemoryNode(t)
-	conformance.RunProxyFlow(t, newLNURLHarness(t, node, node, 0))
+	proxytest.RunFlow(t, newLNURLHarness(t, node, node, 0))
 }
 
 // nodeOf is the memory node behind b.

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/nodeurl"
+	"github.com/l402kit/l402kit/internal/plumbing/nodeurl"
 )
 
 func init() { backend.Register("lnurl", openURL) }

@@ -6,7 +6,8 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/conformance"
-	"github.com/l402kit/l402kit/conformance/regtest"
+	"github.com/l402kit/l402kit/lnd/regtest"
+	"github.com/l402kit/l402kit/proxy/proxytest"
 )
 
 // TestRegtestLND runs the contract and the proxy flow over the lnurl
@@ -32,5 +33,5 @@ func TestRegtestLND(t *testing.T) {
 	// the lnd adapter's suite.
 	h := newLNURLHarness(t, net.Backend(), net.Payer(), 0)
 	t.Run("Run", func(t *testing.T) { conformance.Run(t, h) })
-	t.Run("ProxyFlow", func(t *testing.T) { conformance.RunProxyFlow(t, h) })
+	t.Run("ProxyFlow", func(t *testing.T) { proxytest.RunFlow(t, h) })
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/conformance"
 	"github.com/l402kit/l402kit/memory"
+	"github.com/l402kit/l402kit/proxy/proxytest"
 )
 
 // harness runs the suite on a memory node that pays its own invoices; taking
@@ -46,7 +47,7 @@ func TestConformance(t *testing.T) {
 
 func TestProxyFlow(t *testing.T) {
 	n := newNode(t)
-	conformance.RunProxyFlow(t, harness{n, backend.New(n, backend.Options{})})
+	proxytest.RunFlow(t, harness{n, backend.New(n, backend.Options{})})
 }
 
 // noHold hides the memory node's hold invoices, so the proxy flow runs the
@@ -63,5 +64,5 @@ func (h noHold) Backend() *backend.Backend {
 
 func TestProxyFlowWithoutHoldInvoices(t *testing.T) {
 	n := newNode(t)
-	conformance.RunProxyFlow(t, noHold{harness{n, backend.New(n, backend.Options{})}})
+	proxytest.RunFlow(t, noHold{harness{n, backend.New(n, backend.Options{})}})
 }

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/nodeurl"
+	"github.com/l402kit/l402kit/internal/plumbing/nodeurl"
 )
 
 // DevPayPath is where the reference proxy mounts DevPayHandler, only when it

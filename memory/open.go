@@ -7,7 +7,7 @@ import (
 	"sync"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/nodeurl"
+	"github.com/l402kit/l402kit/internal/plumbing/nodeurl"
 )
 
 // Scheme is the URL scheme of the memory backend: memory:// opens a new node;

@@ -8,9 +8,10 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/conformance"
-	"github.com/l402kit/l402kit/internal/nostrrelay"
+	"github.com/l402kit/l402kit/internal/testenv/nostrrelay"
 	"github.com/l402kit/l402kit/memory"
 	"github.com/l402kit/l402kit/nwc"
+	"github.com/l402kit/l402kit/proxy/proxytest"
 )
 
 // harness is the NWC adapter -> a relay -> this package's wallet service
@@ -132,5 +133,5 @@ func TestConformanceMemory(t *testing.T) {
 }
 
 func TestProxyFlowMemory(t *testing.T) {
-	conformance.RunProxyFlow(t, newMemoryHarness(t))
+	proxytest.RunFlow(t, newMemoryHarness(t))
 }

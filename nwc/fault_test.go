@@ -14,7 +14,7 @@ import (
 	nostr "github.com/nbd-wtf/go-nostr"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/nostrrelay"
+	"github.com/l402kit/l402kit/internal/testenv/nostrrelay"
 	"github.com/l402kit/l402kit/memory"
 )
 

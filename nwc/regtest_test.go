@@ -11,9 +11,10 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/conformance"
-	"github.com/l402kit/l402kit/conformance/regtest"
+	"github.com/l402kit/l402kit/lnd/regtest"
 	"github.com/l402kit/l402kit/nwc"
 	"github.com/l402kit/l402kit/proxy"
+	"github.com/l402kit/l402kit/proxy/proxytest"
 )
 
 // TestRegtestLND runs the contract and the proxy flow over NWC in front of
@@ -43,7 +44,7 @@ func TestRegtestLND(t *testing.T) {
 	_, bobURI := serve(t, relay, bob, nwc.Permissions{})
 	h := &harness{relay: relay, uri: aliceURI, b: open(t, aliceURI), payer: open(t, bobURI), sup: nwcSupport(net.Support())}
 	t.Run("Run", func(t *testing.T) { conformance.Run(t, h) })
-	t.Run("ProxyFlow", func(t *testing.T) { conformance.RunProxyFlow(t, h) })
+	t.Run("ProxyFlow", func(t *testing.T) { proxytest.RunFlow(t, h) })
 	t.Run("ChallengeTime", func(t *testing.T) {
 		// Interleaved, one request at a time, so both see the same load.
 		direct, over := challengeServer(t, net.Backend()), challengeServer(t, h.b)

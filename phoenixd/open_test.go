@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/phoenixdfake"
+	"github.com/l402kit/l402kit/internal/fakes/phoenixdfake"
 	"github.com/l402kit/l402kit/phoenixd"
 )
 

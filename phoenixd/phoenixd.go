@@ -18,7 +18,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/eventwait"
+	"github.com/l402kit/l402kit/internal/plumbing/eventwait"
 )
 
 // MaxDescription is the longest description phoenixd accepts, in UTF-16 code

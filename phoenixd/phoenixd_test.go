@@ -11,9 +11,10 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/conformance"
-	"github.com/l402kit/l402kit/internal/phoenixdfake"
+	"github.com/l402kit/l402kit/internal/fakes/phoenixdfake"
 	"github.com/l402kit/l402kit/memory"
 	"github.com/l402kit/l402kit/phoenixd"
+	"github.com/l402kit/l402kit/proxy/proxytest"
 )
 
 const password = "correct horse battery staple"
@@ -411,5 +412,5 @@ func TestWaitSurvivesRestart(t *testing.T) {
 // as its backend. phoenixd has no hold invoices, so single-use tokens rest on
 // the proxy's spent-hash record (SingleUse/ReplayRefused).
 func TestProxyFlow(t *testing.T) {
-	conformance.RunProxyFlow(t, newHarness(t, phoenixdfake.Config{}, phoenixd.Config{}))
+	proxytest.RunFlow(t, newHarness(t, phoenixdfake.Config{}, phoenixd.Config{}))
 }

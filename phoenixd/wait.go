@@ -13,7 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/eventwait"
+	"github.com/l402kit/l402kit/internal/plumbing/eventwait"
 )
 
 // connectedPoll is how often a waiter still looks its invoice up while the

@@ -224,5 +224,15 @@ func TestPaidThroughReverseProxy(t *testing.T) {
 }
 
 func TestMemoryStore(t *testing.T) {
-	statetest.Run(t, statetest.Harness{Open: func(t *testing.T) proxy.Store { return proxy.NewMemoryStore() }})
+	statetest.Run(t, statetest.Harness{
+		Open: func(t *testing.T) proxy.Store { return proxy.NewMemoryStore() },
+		Node: func(t *testing.T) *backend.Backend {
+			b, err := memory.New(t.Context(), memory.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return b
+		},
+	})
 }

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs what the test suite needs beyond Go and Docker, from Debian:
-# nginx and Caddy, the front servers internal/fronttest runs forward auth
+# nginx and Caddy, the front servers internal/testenv/fronttest runs forward auth
 # behind (make bench also runs nginx), wrk, make bench's load generator,
 # and the PostgreSQL server, which scripts/pg-test.sh starts on loopback for
 # the shared-state tests, and docker-compose, which checks the compose file

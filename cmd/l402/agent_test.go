@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/l402fake"
+	"github.com/l402kit/l402kit/internal/fakes/l402fake"
 	"github.com/l402kit/l402kit/l402"
 	"github.com/l402kit/l402kit/l402/clientstore"
 	"github.com/l402kit/l402kit/memory"

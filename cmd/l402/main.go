@@ -37,7 +37,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/version"
+	"github.com/l402kit/l402kit/internal/plumbing/version"
 	"github.com/l402kit/l402kit/l402"
 
 	// Adapters register their URL schemes.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/nostrrelay"
+	"github.com/l402kit/l402kit/internal/testenv/nostrrelay"
 )
 
 // TestNWCServe runs "l402 nwc serve" on a memory backend and a loopback

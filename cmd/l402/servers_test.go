@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/l402fake"
+	"github.com/l402kit/l402kit/internal/fakes/l402fake"
 )
 
 // fakeServer is an l402fake stand-in for a server users meet.

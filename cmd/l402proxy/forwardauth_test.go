@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/l402kit/l402kit/internal/version"
+	"github.com/l402kit/l402kit/internal/plumbing/version"
 	"github.com/l402kit/l402kit/proxy"
 )
 

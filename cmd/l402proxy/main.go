@@ -36,7 +36,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/version"
+	"github.com/l402kit/l402kit/internal/plumbing/version"
 	"github.com/l402kit/l402kit/lnurl"
 	"github.com/l402kit/l402kit/memory"
 

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/nostrrelay"
+	"github.com/l402kit/l402kit/internal/testenv/nostrrelay"
 	"github.com/l402kit/l402kit/l402"
 	"github.com/l402kit/l402kit/memory"
 	"github.com/l402kit/l402kit/nwc"

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/fronttest"
+	"github.com/l402kit/l402kit/internal/testenv/fronttest"
 	"github.com/l402kit/l402kit/l402"
 	"github.com/l402kit/l402kit/proxy"
 )

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/l402kit/l402kit/internal/pgtest"
+	"github.com/l402kit/l402kit/internal/testenv/pgtest"
 	"github.com/l402kit/l402kit/l402"
 	"github.com/l402kit/l402kit/proxy"
 	"github.com/l402kit/l402kit/proxy/pgstore"

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/pgtest"
+	"github.com/l402kit/l402kit/internal/testenv/pgtest"
 	"github.com/l402kit/l402kit/l402"
 	"github.com/l402kit/l402kit/memory"
 )

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/memory"
 	"github.com/l402kit/l402kit/proxy"
 	"github.com/l402kit/l402kit/proxy/boltstore"
 	"github.com/l402kit/l402kit/proxy/statetest"
@@ -39,6 +41,14 @@ func TestContract(t *testing.T) {
 			n := open(t, p)
 			paths[n] = p
 			return n
+		},
+		Node: func(t *testing.T) *backend.Backend {
+			b, err := memory.New(t.Context(), memory.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return b
 		},
 	})
 }

@@ -5,7 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/l402kit/l402kit/internal/pgtest"
+	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/testenv/pgtest"
+	"github.com/l402kit/l402kit/memory"
 	"github.com/l402kit/l402kit/proxy"
 	"github.com/l402kit/l402kit/proxy/pgstore"
 	"github.com/l402kit/l402kit/proxy/statetest"
@@ -30,6 +32,14 @@ func TestContract(t *testing.T) {
 			return open(t, schemas[s])
 		},
 		Second: func(t *testing.T, s proxy.Store) proxy.Store { return open(t, schemas[s]) },
+		Node: func(t *testing.T) *backend.Backend {
+			b, err := memory.New(t.Context(), memory.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return b
+		},
 	})
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/l402"
-	"github.com/l402kit/l402kit/memory"
 	"github.com/l402kit/l402kit/proxy"
 )
 
@@ -27,26 +26,25 @@ func restartCases(t *testing.T, h Harness) {
 	t.Run("Restart/InFlightIsSettled", func(t *testing.T) { restartInFlight(t, h) })
 }
 
-// newNode makes a memory node and the Backend over it that the proxies of
-// a test share, as a restarted proxy finds its node again.
-func newNode(t *testing.T) (*memory.Node, *backend.Backend) {
-	n, err := memory.NewNode(memory.Config{})
-	must(t, err)
-	b := backend.New(n, backend.Options{})
-	t.Cleanup(func() { b.Close() })
-	return n, b
+// newNode returns the harness's node, the Backend the proxies of a test
+// share, as a restarted proxy finds its node again.
+func newNode(t *testing.T, h Harness) *backend.Backend {
+	if h.Node == nil {
+		t.Fatal("statetest: Harness.Node is required for the cases that run a proxy")
+	}
+	return h.Node(t)
 }
 
-// noHold is a driver that hides the memory node's hold invoices, so
-// single-use routes go through the store's spent hashes.
-type noHold struct{ n *memory.Node }
+// noHold is a driver that hides the node's hold invoices, so single-use
+// routes go through the store's spent hashes.
+type noHold struct{ b *backend.Backend }
 
 func (d noHold) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) (*backend.Invoice, error) {
-	return d.n.CreateInvoice(ctx, req)
+	return d.b.CreateInvoice(ctx, req)
 }
 
 func (d noHold) LookupInvoice(ctx context.Context, h backend.PaymentHash) (*backend.Invoice, error) {
-	return d.n.LookupInvoice(ctx, h)
+	return d.b.LookupInvoice(ctx, h)
 }
 
 func (d noHold) Close() error { return nil }
@@ -93,7 +91,7 @@ func expect(t *testing.T, w *httptest.ResponseRecorder, status int, what string)
 }
 
 func restartToken(t *testing.T, h Harness) {
-	_, node := newNode(t)
+	node := newNode(t, h)
 	s := h.Open(t)
 	p := newProxy(t, node, s, "a", false, 0)
 	c := challengeOf(t, p)
@@ -111,8 +109,8 @@ func restartToken(t *testing.T, h Harness) {
 }
 
 func restartSpent(t *testing.T, h Harness) {
-	n, node := newNode(t)
-	nh := backend.New(noHold{n}, backend.Options{})
+	node := newNode(t, h)
+	nh := backend.New(noHold{node}, backend.Options{})
 	s := h.Open(t)
 	p := newProxy(t, nh, s, "a", true, 0)
 	c := challengeOf(t, p)
@@ -165,7 +163,7 @@ func state(t *testing.T, node *backend.Backend, hash backend.PaymentHash) backen
 }
 
 func restartHeldServed(t *testing.T, h Harness) {
-	_, node := newNode(t)
+	node := newNode(t, h)
 	s := h.Open(t)
 	p := newProxy(t, node, s, "a", true, 0)
 	auth, hash, paid := holdPaid(t, node, p)
@@ -187,7 +185,7 @@ func restartHeldServed(t *testing.T, h Harness) {
 }
 
 func restartHeldExpired(t *testing.T, h Harness) {
-	_, node := newNode(t)
+	node := newNode(t, h)
 	s := h.Open(t)
 	p := newProxy(t, node, s, "a", true, time.Hour)
 	_, hash, paid := holdPaid(t, node, p)
@@ -205,7 +203,7 @@ func restartHeldExpired(t *testing.T, h Harness) {
 }
 
 func restartInFlight(t *testing.T, h Harness) {
-	_, node := newNode(t)
+	node := newNode(t, h)
 	s := h.Open(t)
 	p := newProxy(t, node, s, "a", true, 0)
 	_, hash, paid := holdPaid(t, node, p)
@@ -234,8 +232,8 @@ func restartInFlight(t *testing.T, h Harness) {
 // revokeAcross revokes a token through one proxy and checks that a second
 // proxy over the same state refuses it once its cached key is older than
 // KeyCacheTTL, while the first refuses it at once.
-func revokeAcross(t *testing.T, a, b proxy.Store) {
-	_, node := newNode(t)
+func revokeAcross(t *testing.T, h Harness, a, b proxy.Store) {
+	node := newNode(t, h)
 	mk := func(s proxy.Store) *proxy.Proxy {
 		p, err := proxy.New(proxy.Config{
 			Backend: node, Store: s, CollectEvery: -1, ChallengesPerMinute: -1, Logger: quiet, KeyCacheTTL: 50 * time.Millisecond,

@@ -33,6 +33,11 @@ type Harness struct {
 	// Second opens another handle onto the state of s, as a second proxy
 	// process would; nil for stores that cannot be shared.
 	Second func(t *testing.T, s proxy.Store) proxy.Store
+	// Node returns the Lightning node of the cases that run a proxy over
+	// the store (restarts, revocation across proxies): a Backend with hold
+	// invoices that pays its own invoices, as memory.New gives, closed
+	// when the test ends. Required.
+	Node func(t *testing.T) *backend.Backend
 }
 
 // Run checks the store h makes against the proxy.Store contract.
@@ -73,7 +78,7 @@ func Run(t *testing.T, h Harness) {
 		if h.Second != nil {
 			b = h.Second(t, a)
 		}
-		revokeAcross(t, a, b)
+		revokeAcross(t, h, a, b)
 	})
 	t.Run("Shared/TwoHandles", func(t *testing.T) {
 		if h.Second == nil {

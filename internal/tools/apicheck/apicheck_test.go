@@ -104,9 +104,9 @@ func TestCheckCatchesBrokenAPI(t *testing.T) {
 }
 
 func TestParseChanges(t *testing.T) {
-	out := "- ./proxy.Config.Store: removed\n- ./proxy/boltstore.Open: changed from func(string) to func(string, int)\n- package github.com/l402kit/l402kit/conformance/regtest: removed\n- ./bolt11.(*Invoice).Amount: removed\n"
+	out := "- ./proxy.Config.Store: removed\n- ./proxy/boltstore.Open: changed from func(string) to func(string, int)\n- package github.com/l402kit/l402kit/lnd/regtest: removed\n- ./bolt11.(*Invoice).Amount: removed\n"
 	got := parseChanges(out, "github.com/l402kit/l402kit")
-	for pkg, n := range map[string]int{"proxy": 1, "proxy/boltstore": 1, "conformance/regtest": 1, "bolt11": 1} {
+	for pkg, n := range map[string]int{"proxy": 1, "proxy/boltstore": 1, "lnd/regtest": 1, "bolt11": 1} {
 		if len(got[pkg]) != n {
 			t.Errorf("%s: %v", pkg, got[pkg])
 		}

@@ -27,9 +27,9 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/conformance/regtest"
 	"github.com/l402kit/l402kit/internal/tools/childproc"
 	"github.com/l402kit/l402kit/l402"
+	"github.com/l402kit/l402kit/lnd/regtest"
 )
 
 // priceSat is what the demo article costs; maxPriceSat what the buyer

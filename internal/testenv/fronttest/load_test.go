@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/fronttest"
+	"github.com/l402kit/l402kit/internal/testenv/fronttest"
 	"github.com/l402kit/l402kit/proxy"
 )
 
@@ -27,7 +27,7 @@ import (
 // driven by wrk with a valid token. Bounded (rounds x targets x duration),
 // loopback only; it reports figures and asserts none. Opt-in:
 //
-//	L402KIT_FRONT_LOAD=1 go test -run TestNginxForwardAuthLoad -v ./internal/fronttest/
+//	L402KIT_FRONT_LOAD=1 go test -run TestNginxForwardAuthLoad -v ./internal/testenv/fronttest/
 func TestNginxForwardAuthLoad(t *testing.T) {
 	if os.Getenv("L402KIT_FRONT_LOAD") != "1" {
 		t.Skip("load run; set L402KIT_FRONT_LOAD=1 to run it")

@@ -13,7 +13,7 @@ import (
 	"github.com/l402kit/l402kit/backend"
 	_ "github.com/l402kit/l402kit/cln"
 	_ "github.com/l402kit/l402kit/eclair"
-	"github.com/l402kit/l402kit/internal/nodeurl"
+	"github.com/l402kit/l402kit/internal/plumbing/nodeurl"
 	_ "github.com/l402kit/l402kit/lnd"
 	_ "github.com/l402kit/l402kit/lnurl"
 	_ "github.com/l402kit/l402kit/memory"

@@ -1,4 +1,7 @@
-package conformance
+// Package proxytest runs the HTTP 402 flow end to end through the real proxy
+// over any backend's conformance.Harness: the same harnesses that run the
+// driver contract (conformance.Run) run this suite, on every adapter.
+package proxytest
 
 import (
 	"context"
@@ -17,6 +20,7 @@ import (
 	"gopkg.in/macaroon.v2"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/conformance"
 	"github.com/l402kit/l402kit/l402"
 	"github.com/l402kit/l402kit/proxy"
 )
@@ -24,7 +28,21 @@ import (
 // flowPrice is what the proxy-flow routes charge: whole satoshis, small.
 const flowPrice = backend.MilliSat(100_000)
 
-// RunProxyFlow runs the HTTP 402 flow end to end over h's backend: a real
+// callTimeout bounds every single call the suite makes, as in conformance.
+const callTimeout = 30 * time.Second
+
+func callCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+type payResult struct {
+	p   *backend.Payment
+	err error
+}
+
+// RunFlow runs the HTTP 402 flow end to end over h's backend: a real
 // upstream and a real proxy on loopback listeners, a client that pays with
 // h's payer. Cases: challenge then paid access (all three Authorization
 // forms), forged signature, wrong preimage, expired token, wrong path,
@@ -36,9 +54,9 @@ const flowPrice = backend.MilliSat(100_000)
 // beside L402 in one 402: paid by hand and by the client in either
 // preference order, its replay, a credential for another route, a tampered
 // request and an unreadable one refused with their problem types), and
-// (when h is a Restarter) a node that goes down: challenges answer 503
+// (when h is a conformance.Restarter) a node that goes down: challenges answer 503
 // while valid tokens keep working.
-func RunProxyFlow(t *testing.T, h Harness) {
+func RunFlow(t *testing.T, h conformance.Harness) {
 	t.Helper()
 	f := newFlow(t, h)
 	for _, c := range []struct {
@@ -68,7 +86,7 @@ func RunProxyFlow(t *testing.T, h Harness) {
 }
 
 type flow struct {
-	h        Harness
+	h        conformance.Harness
 	payer    backend.Payer
 	hold     bool
 	base     string
@@ -81,7 +99,7 @@ type seen struct {
 	path, paid, auth string
 }
 
-func newFlow(t *testing.T, h Harness) *flow {
+func newFlow(t *testing.T, h conformance.Harness) *flow {
 	f := &flow{h: h, payer: h.Payer(), client: &http.Client{Timeout: callTimeout}}
 	f.hold = h.Backend().Supports(backend.AbilityHold)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -484,7 +502,7 @@ func flowTransportSingleUse(t *testing.T, f *flow) {
 }
 
 func flowNodeDown(t *testing.T, f *flow) {
-	r, ok := f.h.(Restarter)
+	r, ok := f.h.(conformance.Restarter)
 	if !ok {
 		t.Skipf("harness %T is not a conformance.Restarter: cannot stop the node", f.h)
 	}

@@ -334,7 +334,7 @@ func buildInModule(ctx context.Context, o *Options, name, version, goLine, modul
 	if err := os.MkdirAll(mod, 0o755); err != nil {
 		return fmt.Errorf("images: %w", err)
 	}
-	gomod := fmt.Sprintf("// Written by l402kit's internal/tools/images to build %s %s.\nmodule l402kit.local/%s-builder\n\n%s\n\nrequire %s %s\n\n%s",
+	gomod := fmt.Sprintf("// Written by l402kit's internal/testenv/images to build %s %s.\nmodule l402kit.local/%s-builder\n\n%s\n\nrequire %s %s\n\n%s",
 		name, version, name, goLine, module, version, extra)
 	if err := writeIfChanged(filepath.Join(mod, "go.mod"), []byte(gomod)); err != nil {
 		return err

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/l402kit/l402kit/deploy"
-	"github.com/l402kit/l402kit/internal/fronttest"
+	"github.com/l402kit/l402kit/internal/testenv/fronttest"
 )
 
 // TestREADMEShowsDeployFiles keeps README's forward-auth section and the

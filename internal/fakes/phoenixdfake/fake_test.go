@@ -83,7 +83,7 @@ func keys(t *testing.T, b []byte) []string {
 }
 
 func fixtureKeys(t *testing.T, name string) []string {
-	b, err := os.ReadFile(filepath.Join("..", "..", "phoenixd", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "phoenixd", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestShapesMatchDocumentedExamples(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("incoming: %d %s", status, b)
 	}
-	listB, _ := os.ReadFile(filepath.Join("..", "..", "phoenixd", "testdata", "payments-incoming-list.json"))
+	listB, _ := os.ReadFile(filepath.Join("..", "..", "..", "phoenixd", "testdata", "payments-incoming-list.json"))
 	var list []json.RawMessage
 	json.Unmarshal(listB, &list)
 	wantUnpaid := keys(t, list[0])

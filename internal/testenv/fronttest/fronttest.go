@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/deploy"
-	"github.com/l402kit/l402kit/internal/tools/images"
+	"github.com/l402kit/l402kit/internal/testenv/images"
 )
 
 // Front is a running front server.
@@ -53,7 +53,7 @@ func RepoFile(t testing.TB, rel string) string {
 	if !ok {
 		t.Fatal("fronttest: cannot locate the repository")
 	}
-	root := filepath.Join(filepath.Dir(self), "..", "..")
+	root := filepath.Join(filepath.Dir(self), "..", "..", "..")
 	b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(rel)))
 	if err != nil {
 		t.Fatal(err)

@@ -115,7 +115,7 @@ func TestImporterNeedsNoReplace(t *testing.T) {
 		t.Skipf("no go command: %v", err)
 	}
 	_, here, _, _ := runtime.Caller(0)
-	checkout := filepath.Clean(filepath.Join(filepath.Dir(here), "..", ".."))
+	checkout := filepath.Clean(filepath.Join(filepath.Dir(here), "..", "..", ".."))
 	gomod, err := os.ReadFile(filepath.Join(checkout, "go.mod"))
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/l402kit/l402kit/internal/fronttest"
+	"github.com/l402kit/l402kit/internal/testenv/fronttest"
 	"github.com/l402kit/l402kit/proxy"
 )
 

@@ -1,11 +1,11 @@
-// Package regtest runs real Lightning nodes on a private regtest chain in
-// containers, for conformance.Run and conformance.RunProxyFlow and for
+// Package regtest runs real LND nodes on a private btcd regtest chain in
+// containers, for conformance.Run and proxytest.RunFlow and for
 // anyone's own integration tests.
 //
 // StartLND starts btcd, Alice (the LND node under test) and Bob (an LND
 // node that pays Alice's invoices), funds Bob, opens a channel Bob→Alice
 // and waits until it is active. Images are built locally by
-// internal/tools/images ("make images"); StartLND builds missing ones itself only
+// internal/testenv/images ("make images"); StartLND builds missing ones itself only
 // with WithBuild or L402KIT_REGTEST_BUILD=1, and otherwise reports
 // ErrNoImages. L402KIT_LND_IMAGE and L402KIT_BTCD_IMAGE name other images,
 // such as official ones, to run instead.

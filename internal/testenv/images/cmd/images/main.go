@@ -1,10 +1,10 @@
 // Command images builds the regtest harness's container images (btcd and
 // lnd, FROM scratch, from pinned versions) when their tags are missing:
 //
-//	go run ./internal/tools/images/cmd/images           # build what is missing
-//	go run ./internal/tools/images/cmd/images -rebuild  # build again (cached binaries reused)
-//	go run ./internal/tools/images/cmd/images -print    # print the image references and exit
-//	go run ./internal/tools/images/cmd/images -traefik  # build only the Traefik binary the front-server tests run
+//	go run ./internal/testenv/images/cmd/images           # build what is missing
+//	go run ./internal/testenv/images/cmd/images -rebuild  # build again (cached binaries reused)
+//	go run ./internal/testenv/images/cmd/images -print    # print the image references and exit
+//	go run ./internal/testenv/images/cmd/images -traefik  # build only the Traefik binary the front-server tests run
 package main
 
 import (
@@ -17,7 +17,7 @@ import (
 	"os/signal"
 	"time"
 
-	"github.com/l402kit/l402kit/internal/tools/images"
+	"github.com/l402kit/l402kit/internal/testenv/images"
 )
 
 func main() {

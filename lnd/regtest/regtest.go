@@ -28,8 +28,8 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/conformance"
-	"github.com/l402kit/l402kit/internal/lndrest"
-	"github.com/l402kit/l402kit/internal/tools/images"
+	"github.com/l402kit/l402kit/internal/plumbing/lndrest"
+	"github.com/l402kit/l402kit/internal/testenv/images"
 	"github.com/l402kit/l402kit/lnd"
 )
 
@@ -50,7 +50,7 @@ const EnvRequire = "L402KIT_REQUIRE_REGTEST"
 const EnvBuild = "L402KIT_REGTEST_BUILD"
 
 // BuildCommand is what builds the images (make images runs it).
-const BuildCommand = "go run ./internal/tools/images/cmd/images"
+const BuildCommand = "go run ./internal/testenv/images/cmd/images"
 
 // Require ends the test when err is not nil: a skip naming the reason when
 // Docker is unreachable or the images are not built (a failure instead when
@@ -92,7 +92,7 @@ type options struct {
 	build bool
 }
 
-// WithBuild lets StartLND build missing images (see internal/tools/images)
+// WithBuild lets StartLND build missing images (see internal/testenv/images)
 // instead of failing with ErrNoImages.
 func WithBuild() Option {
 	return func(o *options) { o.build = true }

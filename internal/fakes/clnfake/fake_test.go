@@ -85,7 +85,7 @@ func rawCall(t *testing.T, f *Fake, method string, params any) reply {
 // that list), keyed by the entry's status where there is one.
 func exampleShapes(t *testing.T, method, list string) map[string]map[string]string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "cln", "testdata", method+".json"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "cln", "testdata", method+".json"))
 	if err != nil {
 		t.Fatal(err)
 	}

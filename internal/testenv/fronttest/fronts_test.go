@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/internal/fronttest"
+	"github.com/l402kit/l402kit/internal/testenv/fronttest"
 	"github.com/l402kit/l402kit/l402"
 	"github.com/l402kit/l402kit/memory"
 	"github.com/l402kit/l402kit/proxy"
