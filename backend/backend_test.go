@@ -14,6 +14,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/bolt11"
 )
 
 func TestHashAndPreimageParsing(t *testing.T) {
@@ -171,40 +172,6 @@ func TestDecodeInvoiceRejects(t *testing.T) {
 	}
 }
 
-func TestEncodeInvoiceRoundTrip(t *testing.T) {
-	key, err := btcec.NewPrivateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pre, _ := backend.NewPreimage()
-	created := time.Unix(1_700_000_000, 0)
-	dh := [32]byte{9}
-	for _, tc := range []backend.InvoiceTemplate{
-		{Network: "regtest", PaymentHash: pre.Hash(), CreatedAt: created, Expiry: time.Hour, Amount: 1500, Memo: "coffee"},
-		{Network: "mainnet", PaymentHash: pre.Hash(), CreatedAt: created, Expiry: 90 * time.Second, DescriptionHash: &dh},
-	} {
-		s, err := backend.EncodeInvoice(tc, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := backend.DecodeInvoice(s)
-		if err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-		if d.Network != tc.Network || d.PaymentHash != tc.PaymentHash || d.Amount != tc.Amount || d.Memo != tc.Memo ||
-			!d.CreatedAt.Equal(created) || d.Expiry != tc.Expiry || (tc.DescriptionHash != nil && *d.DescriptionHash != dh) ||
-			d.Payee != fmt.Sprintf("%x", key.PubKey().SerializeCompressed()) {
-			t.Errorf("decoded %+v from template %+v", d, tc)
-		}
-	}
-	if _, err := backend.EncodeInvoice(backend.InvoiceTemplate{Network: "regtest", Expiry: 0}, key); !errors.Is(err, backend.ErrInvalid) {
-		t.Errorf("zero expiry: %v", err)
-	}
-	if _, err := backend.EncodeInvoice(backend.InvoiceTemplate{Network: "moon", Expiry: time.Hour}, key); !errors.Is(err, backend.ErrInvalid) {
-		t.Errorf("unknown network: %v", err)
-	}
-}
-
 func TestNewOfABackendKeepsAbilitiesTruthful(t *testing.T) {
 	inner := backend.New(fake{}, backend.Options{})
 	if got := backend.Abilities(backend.New(inner, backend.Options{})); len(got) != 0 {
@@ -228,8 +195,8 @@ func TestPayErrorsSayWhatBecameOfTheMoney(t *testing.T) {
 		t.Fatal(err)
 	}
 	pre, _ := backend.NewPreimage()
-	inv, err := backend.EncodeInvoice(backend.InvoiceTemplate{Network: "regtest", PaymentHash: pre.Hash(),
-		CreatedAt: time.Now(), Expiry: time.Hour, Amount: 1000}, key)
+	inv, err := bolt11.EncodePayable(bolt11.Invoice{Network: "regtest", PaymentHash: pre.Hash(),
+		Timestamp: time.Now(), Expiry: time.Hour, Amount: 1000}, key)
 	if err != nil {
 		t.Fatal(err)
 	}

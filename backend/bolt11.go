@@ -1,13 +1,11 @@
 package backend
 
 import (
-	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/l402kit/l402kit/bolt11"
 )
 
@@ -55,52 +53,4 @@ func DecodeInvoice(s string) (*DecodedInvoice, error) {
 		CreatedAt:       inv.Timestamp,
 		Expiry:          inv.Expiry,
 	}, nil
-}
-
-// InvoiceTemplate is what EncodeInvoice writes into a BOLT11 invoice.
-type InvoiceTemplate struct {
-	Network     string // as NodeInfo spells it
-	PaymentHash PaymentHash
-	CreatedAt   time.Time     // written in whole seconds
-	Expiry      time.Duration // written in whole seconds; must be at least one
-	// Amount, Memo and DescriptionHash as in InvoiceRequest.
-	Amount          MilliSat
-	Memo            string
-	DescriptionHash *[32]byte
-	// MinFinalCLTV is the final hop's CLTV delta; zero means 80 blocks.
-	MinFinalCLTV uint64
-}
-
-// EncodeInvoice builds a BOLT11 payment request with a random payment
-// secret and the features today's payers require (var_onion_optin and
-// payment_secret, both required), signed by key. Nodes whose RPC signs or
-// stores an invoice they are handed (Core Lightning's signinvoice and
-// createinvoice) take such a string signed with any key; the memory node
-// signs with its own.
-func EncodeInvoice(t InvoiceTemplate, key *btcec.PrivateKey) (string, error) {
-	if t.Expiry < time.Second {
-		return "", fmt.Errorf("%w: expiry under one second", ErrInvalid)
-	}
-	inv := &bolt11.Invoice{
-		Network:         t.Network,
-		Amount:          int64(t.Amount),
-		Timestamp:       t.CreatedAt.Truncate(time.Second),
-		PaymentHash:     t.PaymentHash,
-		Description:     t.Memo,
-		DescriptionHash: t.DescriptionHash,
-		Expiry:          t.Expiry.Truncate(time.Second),
-		MinFinalCLTV:    t.MinFinalCLTV,
-		Features:        []int{8, 14},
-	}
-	if inv.MinFinalCLTV == 0 {
-		inv.MinFinalCLTV = 80
-	}
-	if _, err := rand.Read(inv.PaymentSecret[:]); err != nil {
-		return "", fmt.Errorf("payment secret: %w", err)
-	}
-	s, err := bolt11.Encode(inv, key)
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	return s, nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -382,5 +383,37 @@ func checkDecode(t *testing.T, key *btcec.PrivateKey, s string) {
 	want.Payee, want.Signature = got.Payee, got.Signature
 	if d := compare(got, &want); d != "" {
 		t.Fatal(d)
+	}
+}
+
+func TestEncodePayableRoundTrip(t *testing.T) {
+	key := newKey(t)
+	hash := sha256.Sum256([]byte("preimage"))
+	created := time.Unix(1_700_000_000, 0)
+	dh := [32]byte{9}
+	for _, tc := range []Invoice{
+		{Network: "regtest", PaymentHash: hash, Timestamp: created, Expiry: time.Hour, Amount: 1500, Description: "coffee"},
+		{Network: "mainnet", PaymentHash: hash, Timestamp: created, Expiry: 90 * time.Second, DescriptionHash: &dh},
+	} {
+		s, err := EncodePayable(tc, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := Decode(s)
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		if d.Network != tc.Network || d.PaymentHash != tc.PaymentHash || d.Amount != tc.Amount || d.Description != tc.Description ||
+			!d.Timestamp.Equal(created) || d.Expiry != tc.Expiry || (tc.DescriptionHash != nil && *d.DescriptionHash != dh) ||
+			d.Payee != [33]byte(key.PubKey().SerializeCompressed()) || d.PaymentSecret == ([32]byte{}) ||
+			d.MinFinalCLTV != 80 || !slices.Equal(d.Features, []int{8, 14}) {
+			t.Errorf("decoded %+v from %+v", d, tc)
+		}
+	}
+	if _, err := EncodePayable(Invoice{Network: "regtest", Expiry: 0}, key); !errors.Is(err, ErrInvalid) {
+		t.Errorf("zero expiry: %v", err)
+	}
+	if _, err := EncodePayable(Invoice{Network: "moon", Expiry: time.Hour}, key); !errors.Is(err, ErrInvalid) {
+		t.Errorf("unknown network: %v", err)
 	}
 }

@@ -2,7 +2,9 @@ package bolt11
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"strconv"
 	"time"
@@ -102,6 +104,29 @@ func Encode(inv *Invoice, key *btcec.PrivateKey) (string, error) {
 		return "", fail(ErrBech32, "%v", err)
 	}
 	return s, nil
+}
+
+// EncodePayable writes inv as an invoice today's payers take, signed by key:
+// a random payment secret, the features var_onion_optin and payment_secret
+// (both required), a final CLTV delta of 80 blocks when MinFinalCLTV is
+// zero, the timestamp and expiry in whole seconds. The expiry must be at
+// least one second. Nodes whose RPC signs or stores an invoice they are
+// handed (Core Lightning's signinvoice and createinvoice) take such a string
+// signed with any key; the memory node signs with its own.
+func EncodePayable(inv Invoice, key *btcec.PrivateKey) (string, error) {
+	if inv.Expiry < time.Second {
+		return "", fail(ErrField, "expiry under one second")
+	}
+	inv.Timestamp = inv.Timestamp.Truncate(time.Second)
+	inv.Expiry = inv.Expiry.Truncate(time.Second)
+	inv.Features = []int{8, 14}
+	if inv.MinFinalCLTV == 0 {
+		inv.MinFinalCLTV = 80
+	}
+	if _, err := rand.Read(inv.PaymentSecret[:]); err != nil {
+		return "", fmt.Errorf("bolt11: payment secret: %w", err)
+	}
+	return Encode(&inv, key)
 }
 
 // formatAmount writes the amount with the largest multiplier that keeps it

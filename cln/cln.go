@@ -14,6 +14,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/bolt11"
 )
 
 // Config sets up a Backend. Exactly one of SocketPath and RESTURL is set.
@@ -841,12 +842,12 @@ func encodeUnsigned(network string, hash backend.PaymentHash, req backend.Invoic
 	if err != nil {
 		return "", fmt.Errorf("cln: %w", err)
 	}
-	s, err := backend.EncodeInvoice(backend.InvoiceTemplate{
-		Network: portableNetwork(network), PaymentHash: hash, CreatedAt: time.Now(), Expiry: expiry,
-		Amount: req.Amount, Memo: req.Memo, DescriptionHash: req.CommittedDescriptionHash(), MinFinalCLTV: holdCLTV,
+	s, err := bolt11.EncodePayable(bolt11.Invoice{
+		Network: portableNetwork(network), PaymentHash: hash, Timestamp: time.Now(), Expiry: expiry,
+		Amount: int64(req.Amount), Description: req.Memo, DescriptionHash: req.CommittedDescriptionHash(), MinFinalCLTV: holdCLTV,
 	}, key)
 	if err != nil {
-		return "", fmt.Errorf("cln: node network %q: %w", network, err)
+		return "", fmt.Errorf("cln: node network %q: %w: %w", network, backend.ErrInvalid, err)
 	}
 	return s, nil
 }

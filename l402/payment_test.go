@@ -18,6 +18,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/bolt11"
 )
 
 // canonicalText canonicalizes JSON text through Canonical.
@@ -491,8 +492,8 @@ func testInvoice(t testing.TB, hash backend.PaymentHash, amount backend.MilliSat
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv, err := backend.EncodeInvoice(backend.InvoiceTemplate{
-		Network: "regtest", PaymentHash: hash, CreatedAt: now, Expiry: time.Hour, Amount: amount, Memo: "charge",
+	inv, err := bolt11.EncodePayable(bolt11.Invoice{
+		Network: "regtest", PaymentHash: hash, Timestamp: now, Expiry: time.Hour, Amount: int64(amount), Description: "charge",
 	}, key)
 	if err != nil {
 		t.Fatal(err)

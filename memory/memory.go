@@ -269,12 +269,12 @@ func (n *Node) Len() int {
 }
 
 func (n *Node) encode(hash backend.PaymentHash, created time.Time, expiry time.Duration, req backend.InvoiceRequest) (string, error) {
-	s, err := backend.EncodeInvoice(backend.InvoiceTemplate{
-		Network: n.network, PaymentHash: hash, CreatedAt: created, Expiry: expiry,
-		Amount: req.Amount, Memo: req.Memo, DescriptionHash: req.CommittedDescriptionHash(),
+	s, err := bolt11.EncodePayable(bolt11.Invoice{
+		Network: n.network, PaymentHash: hash, Timestamp: created, Expiry: expiry,
+		Amount: int64(req.Amount), Description: req.Memo, DescriptionHash: req.CommittedDescriptionHash(),
 	}, n.key)
 	if err != nil {
-		return "", fmt.Errorf("memory: %w", err)
+		return "", fmt.Errorf("memory: %w: %w", backend.ErrInvalid, err)
 	}
 	return s, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/bolt11"
 	"github.com/l402kit/l402kit/memory"
 )
 
@@ -332,7 +333,7 @@ func TestRefusesWhatLightningdRefuses(t *testing.T) {
 	pre, _ := backend.NewPreimage()
 	dh := sha256.Sum256([]byte("metadata"))
 	encode := func(network string, hash backend.PaymentHash, dh *[32]byte, memo string) string {
-		s, err := backend.EncodeInvoice(backend.InvoiceTemplate{Network: network, PaymentHash: hash, CreatedAt: time.Now(), Expiry: time.Hour, Amount: 1000, Memo: memo, DescriptionHash: dh}, key)
+		s, err := bolt11.EncodePayable(bolt11.Invoice{Network: network, PaymentHash: hash, Timestamp: time.Now(), Expiry: time.Hour, Amount: 1000, Description: memo, DescriptionHash: dh}, key)
 		if err != nil {
 			t.Fatal(err)
 		}
