@@ -3,7 +3,6 @@ package backend
 import (
 	"encoding/hex"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/l402kit/l402kit/bolt11"
@@ -30,14 +29,26 @@ type DecodedInvoice struct {
 // ExpiresAt is CreatedAt plus Expiry.
 func (d *DecodedInvoice) ExpiresAt() time.Time { return d.CreatedAt.Add(d.Expiry) }
 
+// Invoice is the open invoice the BOLT11 string alone describes: hash,
+// payment request, amount, memo, creation and expiry. Adapters add what
+// their node reports beyond it (state, amount received, preimage).
+func (d *DecodedInvoice) Invoice() *Invoice {
+	return &Invoice{
+		PaymentHash:    d.PaymentHash,
+		PaymentRequest: d.PaymentRequest,
+		Amount:         d.Amount,
+		Memo:           d.Memo,
+		State:          StateOpen,
+		CreatedAt:      d.CreatedAt,
+		ExpiresAt:      d.ExpiresAt(),
+	}
+}
+
 // DecodeInvoice decodes and checks a BOLT11 payment request (signature
 // included) with package bolt11, after trimming whitespace and a
 // "lightning:" URI scheme. Its errors match ErrInvalid.
 func DecodeInvoice(s string) (*DecodedInvoice, error) {
-	s = strings.TrimSpace(s)
-	if len(s) >= len("lightning:") && strings.EqualFold(s[:len("lightning:")], "lightning:") {
-		s = s[len("lightning:"):]
-	}
+	s = TrimInvoice(s)
 	inv, err := bolt11.Decode(s)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)

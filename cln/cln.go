@@ -532,14 +532,8 @@ func fromHold(h *holdInvoice) (*backend.Invoice, error) {
 	if err != nil {
 		return nil, err
 	}
-	inv := &backend.Invoice{
-		PaymentHash:    hash,
-		PaymentRequest: h.Invoice,
-		Amount:         d.Amount,
-		Memo:           d.Memo,
-		CreatedAt:      d.CreatedAt,
-		ExpiresAt:      d.ExpiresAt(),
-	}
+	inv := d.Invoice()
+	inv.PaymentHash = hash // as the plugin lists it
 	for _, htlc := range h.HTLCs {
 		if htlc.State == "accepted" || htlc.State == "paid" {
 			inv.AmountReceived += backend.MilliSat(htlc.Msat)
@@ -824,15 +818,7 @@ func (h *holdDriver) CreateHoldInvoice(ctx context.Context, hash backend.Payment
 	if err := h.call(ctx, "injectholdinvoice", map[string]string{"invoice": signed.Bolt11}, nil); err != nil {
 		return nil, err
 	}
-	return &backend.Invoice{
-		PaymentHash:    hash,
-		PaymentRequest: signed.Bolt11,
-		Amount:         d.Amount,
-		Memo:           d.Memo,
-		State:          backend.StateOpen,
-		CreatedAt:      d.CreatedAt,
-		ExpiresAt:      d.ExpiresAt(),
-	}, nil
+	return d.Invoice(), nil
 }
 
 // encodeUnsigned writes a BOLT11 invoice for signinvoice, which ignores the

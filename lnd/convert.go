@@ -67,13 +67,5 @@ func fromPaymentRequest(bolt11 string) (*backend.Invoice, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &backend.Invoice{
-		PaymentHash:    d.PaymentHash,
-		PaymentRequest: bolt11,
-		Amount:         d.Amount,
-		Memo:           d.Memo,
-		State:          backend.StateOpen,
-		CreatedAt:      d.CreatedAt,
-		ExpiresAt:      d.ExpiresAt(),
-	}, nil
+	return d.Invoice(), nil
 }

@@ -350,14 +350,8 @@ func (c *Client) callback(ctx context.Context, p *payParams, amount backend.Mill
 			return nil, "", fmt.Errorf("lnurl: %w: callback's LUD-21 %v", backend.ErrInvalid, err)
 		}
 	}
-	inv := &backend.Invoice{
-		PaymentHash:    d.PaymentHash,
-		PaymentRequest: resp.PR,
-		Amount:         d.Amount,
-		State:          backend.StateOpen,
-		CreatedAt:      d.CreatedAt,
-		ExpiresAt:      d.ExpiresAt(),
-	}
+	inv := d.Invoice() // no memo: the invoice commits to the metadata's hash
+	inv.PaymentRequest = resp.PR
 	return inv, resp.Verify, nil
 }
 

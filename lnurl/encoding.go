@@ -30,10 +30,7 @@ func Encode(rawURL string) (string, error) {
 // and any length; it refuses another human-readable part and bech32m
 // checksums.
 func Decode(lnurl string) (string, error) {
-	s := strings.TrimSpace(lnurl)
-	if len(s) >= len("lightning:") && strings.EqualFold(s[:len("lightning:")], "lightning:") {
-		s = s[len("lightning:"):]
-	}
+	s := backend.TrimInvoice(lnurl) // a link carries an LNURL as it carries an invoice
 	gotHRP, data, err := bech32.DecodeNoLimit(s)
 	if err != nil {
 		return "", fmt.Errorf("lnurl: %w: malformed LNURL: %v", backend.ErrInvalid, err)

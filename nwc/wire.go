@@ -157,14 +157,7 @@ func (t *transaction) invoice() (*backend.Invoice, error) {
 	if t.PaymentHash != "" && !strings.EqualFold(t.PaymentHash, d.PaymentHash.String()) {
 		return nil, fmt.Errorf("nwc: %w: wallet's payment_hash %s is not its invoice's %s", backend.ErrUnavailable, t.PaymentHash, d.PaymentHash)
 	}
-	inv := &backend.Invoice{
-		PaymentHash:    d.PaymentHash,
-		PaymentRequest: d.PaymentRequest,
-		Amount:         d.Amount,
-		Memo:           d.Memo,
-		CreatedAt:      d.CreatedAt,
-		ExpiresAt:      d.ExpiresAt(),
-	}
+	inv := d.Invoice()
 	switch t.State {
 	case "settled":
 		inv.State = backend.StateSettled
