@@ -738,12 +738,3 @@ func discard(resp *http.Response) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
 }
-
-// sameToken reports whether a and b are one credential. A durable
-// TokenCache decodes a new *Token on every Get, so pointers cannot tell.
-func sameToken(a, b *Token) bool {
-	if a == b {
-		return true
-	}
-	return a != nil && b != nil && a.Authorization() == b.Authorization()
-}
