@@ -161,7 +161,7 @@ func (t *Transport) cached(origin, method, path string) (*Token, string) {
 // drop removes tok from the cache under key, unless another request
 // replaced it there meanwhile.
 func (t *Transport) drop(key string, tok *Token) {
-	if cur, ok := t.cache.Get(key); ok && sameToken(cur, tok) {
+	if cur, ok := t.cache.Get(key); ok && sameCredential(cur, tok) {
 		t.cache.Delete(key)
 	}
 }
@@ -467,7 +467,7 @@ func (t *Transport) obtain(ctx context.Context, origin string, req *http.Request
 		return nil, nil, nil, err
 	}
 	defer unlock()
-	if cur, _ := t.cached(origin, req.Method, req.URL.Path); cur != nil && !sameToken(cur, sent) {
+	if cur, _ := t.cached(origin, req.Method, req.URL.Path); cur != nil && !sameCredential(cur, sent) {
 		return cur, nil, nil, nil
 	}
 	if t.Ledger != nil {
@@ -737,4 +737,14 @@ func pickChallenge(chs []Challenge) Challenge {
 func discard(resp *http.Response) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
+}
+
+// sameCredential reports whether a and b are one token. A durable
+// TokenCache decodes a new *Token on every Get, so pointers cannot tell;
+// the credential can.
+func sameCredential(a, b *Token) bool {
+	if a == b {
+		return true
+	}
+	return a != nil && b != nil && a.Authorization() == b.Authorization()
 }
