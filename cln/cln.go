@@ -33,9 +33,9 @@ type Config struct {
 	// waitinvoice (bounded by its caller) and pay (bounded by PayOptions).
 	// Default 30 s.
 	CallTimeout time.Duration
-	// HoldPollInterval is how often WaitInvoice looks up a hold invoice,
+	// PollInterval is how often WaitInvoice looks up a hold invoice,
 	// since the hold plugin has no blocking wait over JSON-RPC. Default 250 ms.
-	HoldPollInterval time.Duration
+	PollInterval time.Duration
 	// Logger receives debug logs; default slog.Default().
 	Logger *slog.Logger
 }
@@ -128,7 +128,7 @@ func open(ctx context.Context, cfg Config) (backend.Driver, error) {
 
 func newDriver(cfg Config) (*driver, error) {
 	b := &driver{
-		holdPoll: cfg.HoldPollInterval,
+		holdPoll: cfg.PollInterval,
 		log:      cfg.Logger,
 	}
 	if b.holdPoll <= 0 {

@@ -16,9 +16,17 @@ type HTTPDoer interface {
 	Do(*http.Request) (*http.Response, error)
 }
 
+// Scheme is the URL scheme of a node's JSON-RPC socket (cln:///path), and
+// RESTScheme that of CLNRest (clnrest://host:port?rune=...), both registered
+// with backend.Open.
+const (
+	Scheme     = "cln"
+	RESTScheme = "clnrest"
+)
+
 func init() {
-	backend.Register("cln", openSocket)
-	backend.Register("clnrest", openREST)
+	backend.Register(Scheme, openSocket)
+	backend.Register(RESTScheme, openREST)
 }
 
 // openSocket opens cln:///path/to/lightning-rpc.

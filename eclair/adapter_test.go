@@ -32,7 +32,7 @@ func newTestBackend(cfg Config) (*driver, *backend.Backend, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return d, backend.New(d, backend.Options{CallTimeout: cfg.RequestTimeout}), nil
+	return d, backend.New(d, backend.Options{CallTimeout: cfg.CallTimeout}), nil
 }
 
 func newEnv(t testing.TB, poll time.Duration) *env {

@@ -57,11 +57,11 @@ type Config struct {
 	// Password is the API password (eclair.api.password).
 	Password string
 	// HTTPClient makes the calls; nil uses a client with a 5 s dial timeout.
-	// Its Timeout, if any, applies on top of RequestTimeout.
+	// Its Timeout, if any, applies on top of CallTimeout.
 	HTTPClient *http.Client
-	// RequestTimeout bounds each API call whose context has no earlier
+	// CallTimeout bounds each API call whose context has no earlier
 	// deadline; default 30 s, Eclair's own default for a call.
-	RequestTimeout time.Duration
+	CallTimeout time.Duration
 	// PollInterval is how often WaitInvoice looks the invoice up while the
 	// websocket is down, and the longest pause between getsentinfo polls
 	// while a payment is in flight; default 1 s. With the websocket up,
@@ -101,7 +101,7 @@ func New(_ context.Context, cfg Config) (*backend.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return backend.New(d, backend.Options{CallTimeout: cfg.RequestTimeout}), nil
+	return backend.New(d, backend.Options{CallTimeout: cfg.CallTimeout}), nil
 }
 
 func newDriver(cfg Config) (*driver, error) {
@@ -126,8 +126,8 @@ func newDriver(cfg Config) (*driver, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = newHTTPClient(nil)
 	}
-	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = 30 * time.Second
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 30 * time.Second
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
@@ -139,7 +139,7 @@ func newDriver(cfg Config) (*driver, error) {
 		base:     u,
 		password: cfg.Password,
 		http:     cfg.HTTPClient,
-		timeout:  cfg.RequestTimeout,
+		timeout:  cfg.CallTimeout,
 		poll:     cfg.PollInterval,
 		log:      cfg.Logger,
 	}

@@ -16,9 +16,9 @@ import (
 	"github.com/l402kit/l402kit/internal/plumbing/lndrest"
 )
 
-// DefaultConnectTimeout bounds one connection attempt when
-// Config.ConnectTimeout is zero.
-const DefaultConnectTimeout = 2 * time.Second
+// DefaultDialTimeout bounds one connection attempt when
+// Config.DialTimeout is zero.
+const DefaultDialTimeout = 2 * time.Second
 
 // Config says how to reach an LND node.
 type Config struct {
@@ -39,9 +39,9 @@ type Config struct {
 	// own (backend.Options.CallTimeout); zero means
 	// backend.DefaultCallTimeout.
 	CallTimeout time.Duration
-	// ConnectTimeout bounds dialing and the TLS handshake of one
-	// connection. Zero means DefaultConnectTimeout.
-	ConnectTimeout time.Duration
+	// DialTimeout bounds dialing and the TLS handshake of one
+	// connection. Zero means DefaultDialTimeout.
+	DialTimeout time.Duration
 	// Logger receives connection-level messages; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -129,8 +129,8 @@ func newDriver(cfg Config) (*driver, error) {
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = backend.DefaultCallTimeout
 	}
-	if cfg.ConnectTimeout <= 0 {
-		cfg.ConnectTimeout = DefaultConnectTimeout
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = DefaultDialTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -138,7 +138,7 @@ func newDriver(cfg Config) (*driver, error) {
 	// Connections are made per call as needed and reused while they last,
 	// so a node that restarts is found again by the next call; there is no
 	// reconnect backoff to wait out.
-	rest, err := lndrest.New(lndrest.Config{Address: cfg.Address, TLSCert: cert, Macaroon: mac, ConnectTimeout: cfg.ConnectTimeout})
+	rest, err := lndrest.New(lndrest.Config{Address: cfg.Address, TLSCert: cert, Macaroon: mac, DialTimeout: cfg.DialTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("lnd: %w: %v", backend.ErrInvalid, err)
 	}

@@ -23,7 +23,7 @@ func TestParseURL(t *testing.T) {
 		{"lnd://node.example:8080?macaroon=env:LND_MAC",
 			Config{Address: "node.example:8080", Macaroon: "env:LND_MAC"}},
 		{"lnd://[::1]:8080?macaroon=0201036c6e64&timeout=3s&connect_timeout=500ms",
-			Config{Address: "[::1]:8080", Macaroon: "0201036c6e64", CallTimeout: 3 * time.Second, ConnectTimeout: 500 * time.Millisecond}},
+			Config{Address: "[::1]:8080", Macaroon: "0201036c6e64", CallTimeout: 3 * time.Second, DialTimeout: 500 * time.Millisecond}},
 	}
 	for _, g := range good {
 		u, err := url.Parse(g.raw)
@@ -35,7 +35,7 @@ func TestParseURL(t *testing.T) {
 			t.Fatalf("ParseURL(%s): %v", g.raw, err)
 		}
 		if got.Address != g.want.Address || got.Macaroon != g.want.Macaroon || got.TLSCert != g.want.TLSCert ||
-			got.CallTimeout != g.want.CallTimeout || got.ConnectTimeout != g.want.ConnectTimeout {
+			got.CallTimeout != g.want.CallTimeout || got.DialTimeout != g.want.DialTimeout {
 			t.Fatalf("ParseURL(%s) = %+v, want %+v", g.raw, got, g.want)
 		}
 	}

@@ -104,7 +104,7 @@ func (ro *rogue) address() string { return "alice@" + strings.TrimPrefix(ro.srv.
 func (ro *rogue) client(t *testing.T) (*backend.Backend, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := lnurl.New(ctx, lnurl.Config{Address: ro.address(), PollInterval: 20 * time.Millisecond, RequestTimeout: 5 * time.Second})
+	c, err := lnurl.New(ctx, lnurl.Config{Address: ro.address(), PollInterval: 20 * time.Millisecond, CallTimeout: 5 * time.Second})
 	if err == nil {
 		t.Cleanup(func() { c.Close() })
 	}
@@ -466,7 +466,7 @@ func TestBadInput(t *testing.T) {
 			case <-r.Context().Done():
 			}
 		}
-		c, err := lnurl.New(ctx, lnurl.Config{Address: ro.address(), RequestTimeout: 200 * time.Millisecond})
+		c, err := lnurl.New(ctx, lnurl.Config{Address: ro.address(), CallTimeout: 200 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}

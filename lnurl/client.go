@@ -19,10 +19,10 @@ import (
 
 // Defaults for the zero values of Config.
 const (
-	DefaultParamsTTL      = 30 * time.Second
-	DefaultPollInterval   = time.Second
-	DefaultRequestTimeout = 30 * time.Second
-	DefaultRetain         = 24 * time.Hour
+	DefaultParamsTTL    = 30 * time.Second
+	DefaultPollInterval = time.Second
+	DefaultCallTimeout  = 30 * time.Second
+	DefaultRetain       = 24 * time.Hour
 )
 
 // maxBody bounds every response read: LUD-06 metadata may carry a 100 kB
@@ -42,7 +42,7 @@ type Config struct {
 	// own, which follows up to 5 redirects (a lightning address on a
 	// custom domain may redirect to its provider) but never to plain http
 	// that AllowHTTP would refuse. Each request is bounded by
-	// RequestTimeout whatever the client's settings.
+	// CallTimeout whatever the client's settings.
 	HTTPClient *http.Client
 	// AllowHTTP permits plain http to clearnet hosts. By LUD-01 and LUD-16
 	// a service is https (http only for .onion hosts); http to a loopback
@@ -64,9 +64,9 @@ type Config struct {
 	// (DefaultPollInterval when zero): the Backend's Options.PollInterval,
 	// since LNURL-pay has no push and the Backend polls LookupInvoice.
 	PollInterval time.Duration
-	// RequestTimeout bounds each HTTP request (DefaultRequestTimeout when
+	// CallTimeout bounds each HTTP request (DefaultCallTimeout when
 	// zero).
-	RequestTimeout time.Duration
+	CallTimeout time.Duration
 	// Retain is how long past its expiry an invoice this client created
 	// stays known to LookupInvoice (DefaultRetain when zero). The record is
 	// held in memory only; a new Client knows no earlier invoices.
@@ -154,7 +154,7 @@ func New(ctx context.Context, cfg Config) (*backend.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return backend.New(c, backend.Options{CallTimeout: cfg.RequestTimeout, PollInterval: cfg.PollInterval}), nil
+	return backend.New(c, backend.Options{CallTimeout: cfg.CallTimeout, PollInterval: cfg.PollInterval}), nil
 }
 
 func open(ctx context.Context, cfg Config) (*Client, error) {
@@ -184,8 +184,8 @@ func newClient(cfg Config) (*Client, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = DefaultPollInterval
 	}
-	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = DefaultRequestTimeout
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
 	}
 	if cfg.Retain <= 0 {
 		cfg.Retain = DefaultRetain
@@ -201,7 +201,7 @@ func newClient(cfg Config) (*Client, error) {
 		c.log = slog.Default()
 	}
 	if c.hc == nil {
-		c.hc = &http.Client{Timeout: cfg.RequestTimeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		c.hc = &http.Client{Timeout: cfg.CallTimeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			// A lightning address on a custom domain may redirect to
 			// its provider; it must not lead to plain http.
 			if len(via) >= 5 {
@@ -623,7 +623,7 @@ func (e *serviceError) Unwrap() error { return e.sentinel }
 // wrapping ErrInvalid (or ErrUnavailable with those codes); anything else
 // undecodable is ErrInvalid.
 func (c *Client) getJSON(ctx context.Context, rawURL, what string, dst any) error {
-	rctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodGet, rawURL, nil)
 	if err != nil {

@@ -10,7 +10,10 @@ import (
 	"github.com/l402kit/l402kit/internal/plumbing/nodeurl"
 )
 
-func init() { backend.Register("lnurl", openURL) }
+// Scheme is the URL scheme this package registers with backend.Open.
+const Scheme = "lnurl"
+
+func init() { backend.Register(Scheme, openURL) }
 
 // openURL opens
 //

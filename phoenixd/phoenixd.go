@@ -27,9 +27,9 @@ const MaxDescription = 128
 
 // Defaults for Config's zero fields.
 const (
-	DefaultDialTimeout    = 5 * time.Second
-	DefaultRequestTimeout = 30 * time.Second
-	DefaultPollInterval   = time.Second
+	DefaultDialTimeout  = 5 * time.Second
+	DefaultCallTimeout  = 30 * time.Second
+	DefaultPollInterval = time.Second
 )
 
 // maxBody bounds what the adapter reads from one answer: phoenixd's largest
@@ -50,10 +50,10 @@ type Config struct {
 	HTTPClient *http.Client
 	// DialTimeout bounds connecting when HTTPClient is nil.
 	DialTimeout time.Duration
-	// RequestTimeout bounds each call except WaitInvoice and PayInvoice
+	// CallTimeout bounds each call except WaitInvoice and PayInvoice
 	// (bounded by PayOptions.Timeout) when the caller's context has no
 	// deadline: the Backend's CallTimeout.
-	RequestTimeout time.Duration
+	CallTimeout time.Duration
 	// PollInterval is how often WaitInvoice looks an invoice up while the
 	// websocket is down.
 	PollInterval time.Duration
@@ -90,7 +90,7 @@ func New(_ context.Context, cfg Config) (*backend.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return backend.New(d, backend.Options{CallTimeout: cfg.RequestTimeout}), nil
+	return backend.New(d, backend.Options{CallTimeout: cfg.CallTimeout}), nil
 }
 
 func newDriver(cfg Config) (*driver, error) {
@@ -110,7 +110,7 @@ func newDriver(cfg Config) (*driver, error) {
 		base:     u,
 		password: cfg.Password,
 		http:     cfg.HTTPClient,
-		reqTO:    orDefault(cfg.RequestTimeout, DefaultRequestTimeout),
+		reqTO:    orDefault(cfg.CallTimeout, DefaultCallTimeout),
 		poll:     orDefault(cfg.PollInterval, DefaultPollInterval),
 		dialTO:   orDefault(cfg.DialTimeout, DefaultDialTimeout),
 		log:      cfg.Logger,

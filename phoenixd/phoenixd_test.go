@@ -217,7 +217,7 @@ func TestNodeDown(t *testing.T) {
 }
 
 // TestNoAnswerIsUnavailable: a phoenixd that accepts connections but never
-// answers is ErrUnavailable once RequestTimeout passes; a payment that
+// answers is ErrUnavailable once CallTimeout passes; a payment that
 // never gets an answer has an unknown outcome, which is ErrPaymentFailed,
 // not a retryable ErrUnavailable.
 func TestNoAnswerIsUnavailable(t *testing.T) {
@@ -235,13 +235,13 @@ func TestNoAnswerIsUnavailable(t *testing.T) {
 			defer c.Close() // held open, never answered, until the test ends
 		}
 	}()
-	c, err := phoenixd.New(context.Background(), phoenixd.Config{URL: "http://" + ln.Addr().String(), Password: password, RequestTimeout: 200 * time.Millisecond})
+	c, err := phoenixd.New(context.Background(), phoenixd.Config{URL: "http://" + ln.Addr().String(), Password: password, CallTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	start := time.Now()
-	_, err = c.Info(context.Background()) // no deadline of its own: RequestTimeout bounds it
+	_, err = c.Info(context.Background()) // no deadline of its own: CallTimeout bounds it
 	t.Logf("Info against a silent listener failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
 	if !errors.Is(err, backend.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Info with no answer: %v, want ErrUnavailable wrapping the deadline", err)

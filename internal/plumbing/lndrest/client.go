@@ -28,9 +28,9 @@ type Config struct {
 	TLSCert []byte
 	// Macaroon is the macaroon's binary form; it travels hex encoded.
 	Macaroon []byte
-	// ConnectTimeout bounds dialing and the TLS handshake of one
+	// DialTimeout bounds dialing and the TLS handshake of one
 	// connection. Zero means 2 s.
-	ConnectTimeout time.Duration
+	DialTimeout time.Duration
 }
 
 // Client calls one LND node's REST API. It is safe for concurrent use;
@@ -56,14 +56,14 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.ConnectTimeout <= 0 {
-		cfg.ConnectTimeout = 2 * time.Second
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 2 * time.Second
 	}
 	tr := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:         (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:     tlsCfg,
-		TLSHandshakeTimeout: cfg.ConnectTimeout,
+		TLSHandshakeTimeout: cfg.DialTimeout,
 		// LND's REST listener speaks HTTP/1.1. Offering h2 as well makes
 		// its gRPC listener, if the URL names that port by mistake,
 		// answer with an HTTP/2 gRPC response that says so clearly

@@ -54,7 +54,7 @@ func ParseURL(u *url.URL) (Config, error) {
 	if cfg.CallTimeout, err = q.Duration("timeout"); err != nil {
 		return cfg, err
 	}
-	if cfg.ConnectTimeout, err = q.Duration("connect_timeout"); err != nil {
+	if cfg.DialTimeout, err = q.Duration("connect_timeout"); err != nil {
 		return cfg, err
 	}
 	if err := q.Done(); err != nil {
