@@ -356,12 +356,3 @@ func (t *Transport) record(ctx context.Context, e LedgerEntry, tok *Token, r *Re
 		t.log.ErrorContext(ctx, "l402: ledger did not record a payment", "err", lerr, "paid", err == nil)
 	}
 }
-
-// sameToken reports whether a and b are the same credential. A durable
-// TokenCache hands out a new *Token on each Get, so identity is not enough.
-func sameToken(a, b *Token) bool {
-	if a == b {
-		return true
-	}
-	return a != nil && b != nil && a.Authorization() == b.Authorization()
-}
