@@ -100,6 +100,13 @@ func (c *chainRPC) generate(ctx context.Context, n int) error {
 	return nil
 }
 
+// height returns btcd's best block height.
+func (c *chainRPC) height(ctx context.Context) (int64, error) {
+	var h int64
+	err := c.call(ctx, "getblockcount", &h)
+	return h, err
+}
+
 // coinbase returns the coinbase transaction of the block at height.
 func (c *chainRPC) coinbase(ctx context.Context, height int64) (*wire.MsgTx, error) {
 	var hash string

@@ -125,6 +125,9 @@ type LNDNet struct {
 	chanPt  string
 
 	mu sync.Mutex // serializes StopNode and StartNode
+
+	nudgeMu sync.Mutex // guards nudged
+	nudged  time.Time  // when waitSynced last mined a block
 }
 
 type node struct {
@@ -469,21 +472,45 @@ func (n *LNDNet) connectNode(ctx context.Context, nd *node) error {
 }
 
 func (n *LNDNet) waitSynced(ctx context.Context, nd *node) error {
-	return poll(ctx, 2*time.Minute, func() error {
+	return poll(ctx, 3*time.Minute, func() error {
 		info, err := nd.b.Info(ctx)
 		if err != nil {
 			return err
 		}
 		nd.pubkey = info.NodeID
-		if !info.Synced {
-			// LND calls itself synced only when the tip is recent.
-			if err := n.chain.generate(ctx, 1); err != nil {
-				return err
-			}
-			return fmt.Errorf("%s not synced to chain at height %d", nd.name, info.BlockHeight)
+		if info.Synced {
+			return nil
 		}
-		return nil
+		best, err := n.chain.height(ctx)
+		if err != nil {
+			return err
+		}
+		if int64(info.BlockHeight) < best {
+			// Still catching up: a block mined now would only move the
+			// target. Mining one per poll for both nodes once kept a loaded
+			// node behind for two minutes (440 blocks became 907).
+			return fmt.Errorf("%s catching up: at height %d of %d", nd.name, info.BlockHeight, best)
+		}
+		// At the tip but not synced: LND calls itself synced only when the
+		// tip is recent, so a fresh block settles it; at most one every few
+		// seconds for the whole net.
+		if err := n.nudgeChain(ctx); err != nil {
+			return err
+		}
+		return fmt.Errorf("%s at the tip (height %d) but not synced to chain", nd.name, info.BlockHeight)
 	})
+}
+
+// nudgeChain mines one block unless one was mined by a nudge in the last
+// few seconds.
+func (n *LNDNet) nudgeChain(ctx context.Context) error {
+	n.nudgeMu.Lock()
+	defer n.nudgeMu.Unlock()
+	if time.Since(n.nudged) < 5*time.Second {
+		return nil
+	}
+	n.nudged = time.Now()
+	return n.chain.generate(ctx, 1)
 }
 
 // fundBob sends the reward of block 1 to Bob's wallet and confirms it.
