@@ -262,7 +262,7 @@ func testClose(t *testing.T, s *suite) {
 		t.Errorf("a second Close: %v", err)
 	}
 
-	if left := leaked(before); len(left) > 0 {
+	if left := leaked(before, s.h, leakWait); len(left) > 0 {
 		t.Errorf("%d goroutines started with the Backend still run after Close:\n%s", len(left), strings.Join(left, "\n\n"))
 	}
 }
@@ -294,12 +294,19 @@ func harnessSide(stack string) bool {
 		strings.Contains(stack, "fake.") || strings.Contains(stack, "fake/")
 }
 
-// leaked waits (up to ten seconds) until every goroutine that is not in
-// before and not on the harness's side has ended, and returns the stacks of
-// those still running.
-func leaked(before map[string]string) []string {
-	deadline := time.Now().Add(10 * time.Second)
+// leakWait is how long leaked waits for goroutines to end.
+const leakWait = 10 * time.Second
+
+// leaked waits (up to wait) until every goroutine that is not in before and
+// not on the harness's side has ended, and returns the stacks of those
+// still running. When h is a Quiescer, its Quiesce runs before each count.
+func leaked(before map[string]string, h any, wait time.Duration) []string {
+	deadline := time.Now().Add(wait)
+	q, _ := h.(Quiescer)
 	for {
+		if q != nil {
+			q.Quiesce()
+		}
 		var out []string
 		for id, g := range goroutines() {
 			if _, old := before[id]; !old && !harnessSide(g) {

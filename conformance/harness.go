@@ -66,3 +66,17 @@ type Reopener interface {
 	// OpenBackend opens a new Backend; the case that asked closes it.
 	OpenBackend(ctx context.Context) (*backend.Backend, error)
 }
+
+// Quiescer is a harness with a side of its own in the test's process that
+// the Backend's calls set to work, such as a wallet service (the nwc
+// harnesses) whose client to the node keeps HTTP connections alive. The
+// Close case counts the goroutines a closed Backend leaves; a connection
+// its calls made the harness's side open is not the Backend's, but its
+// goroutines look the same. So before each count that case calls Quiesce,
+// which must return once the harness's side keeps nothing idle that it
+// started (for example after closing its idle HTTP connections). Quiesce
+// must leave the Backend under test alone: what that Backend still runs
+// is still counted and reported.
+type Quiescer interface {
+	Quiesce()
+}

@@ -3,6 +3,7 @@ package nwc_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -24,6 +25,21 @@ type harness struct {
 	b     *backend.Backend
 	payer *backend.Backend
 	sup   conformance.Support
+	// served are the nodes the harness's wallet services serve.
+	served []*backend.Backend
+}
+
+// Quiesce closes the idle HTTP connections of the served nodes' adapters
+// (LND's REST client on regtest): the wallet service is the harness's side,
+// and a connection it opened while serving the Backend under test is not
+// that Backend's leak (conformance.Quiescer).
+func (h *harness) Quiesce() {
+	for _, n := range h.served {
+		var c *http.Client
+		if n.As(&c) {
+			c.CloseIdleConnections()
+		}
+	}
 }
 
 func (h *harness) Backend() *backend.Backend { return h.b }

@@ -42,7 +42,7 @@ func TestRegtestLND(t *testing.T) {
 	relay := startRelay(t)
 	_, aliceURI := serve(t, relay, net.Backend(), nwc.Permissions{})
 	_, bobURI := serve(t, relay, bob, nwc.Permissions{})
-	h := &harness{relay: relay, uri: aliceURI, b: open(t, aliceURI), payer: open(t, bobURI), sup: nwcSupport(net.Support())}
+	h := &harness{relay: relay, uri: aliceURI, b: open(t, aliceURI), payer: open(t, bobURI), sup: nwcSupport(net.Support()), served: []*backend.Backend{net.Backend(), bob}}
 	t.Run("Run", func(t *testing.T) { conformance.Run(t, h) })
 	t.Run("ProxyFlow", func(t *testing.T) { proxytest.RunFlow(t, h) })
 	t.Run("ChallengeTime", func(t *testing.T) {

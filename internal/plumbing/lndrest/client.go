@@ -106,6 +106,14 @@ func (m macaroonTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return m.next.RoundTrip(r)
 }
 
+// CloseIdleConnections lets the HTTPClient's CloseIdleConnections reach the
+// pool it shares with the Client.
+func (m macaroonTransport) CloseIdleConnections() {
+	if c, ok := m.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 // CloseIdleConnections closes connections no call is using; streams in
 // progress end with their contexts.
 func (c *Client) CloseIdleConnections() { c.tr.CloseIdleConnections() }
