@@ -19,6 +19,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -329,7 +330,7 @@ func run(ctx context.Context, args []string, out *os.File) error {
 	return o.server.serve(ctx, srv, o.server.listener(limits.listener(ln)), p, log)
 }
 
-func printWalkthrough(out *os.File, addr string, memoryBackend, demo bool) {
+func printWalkthrough(out io.Writer, addr string, memoryBackend, demo bool) {
 	base := "http://" + addr
 	path := "/paid/article"
 	if !demo {
@@ -349,10 +350,34 @@ func printWalkthrough(out *os.File, addr string, memoryBackend, demo bool) {
 	fmt.Fprintf(out, "  # 3. retry with the token: 200 and the paid body\n")
 	fmt.Fprintf(out, "  curl -s -H \"Authorization: L402 $MAC:$PRE\" %s%s\n\n", base, path)
 	if demo {
+		printPaymentWalkthrough(out, base, path, memoryBackend)
 		fmt.Fprintf(out, "  # optional route: plain clients get the free variant, L402 clients a challenge\n")
 		fmt.Fprintf(out, "  curl -s %s/podcast/ep1\n  curl -si -H 'Accept-Authenticate: L402' %s/podcast/ep1\n\n", base, base)
 		fmt.Fprintf(out, "  # or all in one: go run ./cmd/l402 get %s%s --backend memory+dev://%s --max-price 100\n\n", base, path, addr)
 	}
+}
+
+// printPaymentWalkthrough prints the demo's /paid/ flow with the Payment
+// scheme (Lightning charge), as README shows it: the route offers it in the
+// same 402 as L402.
+func printPaymentWalkthrough(out io.Writer, base, path string, memoryBackend bool) {
+	fmt.Fprintf(out, "  # the same route with the Payment scheme (Lightning charge): one credential buys one request\n")
+	fmt.Fprintf(out, "  # 1. the Payment challenge of the 402 and its parameters; request is base64url JSON naming the invoice\n")
+	fmt.Fprintf(out, "  P=$(curl -si %s%s | grep -i '^www-authenticate: Payment' | tr -d '\\r'); p() { echo \"$P\" | sed \"s/.* $1=\\\"\\([^\\\"]*\\)\\\".*/\\1/\"; }\n", base, path)
+	fmt.Fprintf(out, "  ID=$(p id); REALM=$(p realm); REQ=$(p request); EXP=$(p expires); OPQ=$(p opaque)\n")
+	fmt.Fprintf(out, "  b64d() { s=$(echo \"$1\" | tr '_-' '/+'); while [ $(( ${#s} %% 4 )) -ne 0 ]; do s=\"$s=\"; done; echo \"$s\" | base64 -d; }\n")
+	fmt.Fprintf(out, "  INV=$(b64d $REQ | sed 's/.*\"invoice\":\"\\([^\"]*\\)\".*/\\1/')\n\n")
+	if memoryBackend {
+		fmt.Fprintf(out, "  # 2. pay (development endpoint, memory backend only)\n")
+		fmt.Fprintf(out, "  PRE=$(curl -s -d invoice=$INV %s%s | sed 's/.*\"preimage\":\"\\([0-9a-f]*\\)\".*/\\1/')\n\n", base, memory.DevPayPath)
+	} else {
+		fmt.Fprintf(out, "  # 2. pay $INV with any wallet and set PRE to the preimage it shows\n\n")
+	}
+	fmt.Fprintf(out, "  # 3. the credential (the challenge echoed, and the preimage, as base64url JSON): 200 and a Payment-Receipt\n")
+	fmt.Fprintf(out, "  CRED=$(printf '{\"challenge\":{\"id\":\"%%s\",\"realm\":\"%%s\",\"method\":\"lightning\",\"intent\":\"charge\",\"request\":\"%%s\",\"expires\":\"%%s\",\"opaque\":\"%%s\"},\"payload\":{\"preimage\":\"%%s\"}}' \"$ID\" \"$REALM\" \"$REQ\" \"$EXP\" \"$OPQ\" \"$PRE\" | base64 -w0 | tr '+/' '-_' | tr -d '=')\n")
+	fmt.Fprintf(out, "  curl -si -H \"Authorization: Payment $CRED\" %s%s\n", base, path)
+	fmt.Fprintf(out, "  # 4. the same credential again: 402, problem+json verification-failed (used)\n")
+	fmt.Fprintf(out, "  curl -s -H \"Authorization: Payment $CRED\" %s%s\n\n", base, path)
 }
 
 // uncleanToGate sends a request whose path is not in clean form (dot
