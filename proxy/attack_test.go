@@ -125,9 +125,15 @@ func newAttackEnv(t *testing.T, b *backend.Backend, n payer, cfg proxy.Config) *
 
 // raw sends one request with the target and headers exactly as given.
 func (e *attackEnv) raw(method, target string, hdr ...string) (int, string) {
+	st, _, body := e.rawResp(method, target, hdr...)
+	return st, body
+}
+
+// rawResp is raw, with the answer's headers.
+func (e *attackEnv) rawResp(method, target string, hdr ...string) (int, http.Header, string) {
 	c, err := net.DialTimeout("tcp", e.addr, 5*time.Second)
 	if err != nil {
-		return 0, err.Error()
+		return 0, nil, err.Error()
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(20 * time.Second))
@@ -149,11 +155,11 @@ func (e *attackEnv) raw(method, target string, hdr ...string) (int, string) {
 	w.Flush()
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
-		return 0, err.Error()
+		return 0, nil, err.Error()
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, resp.Header, string(b)
 }
 
 func (e *attackEnv) get(target string, hdr ...string) (int, string) {
