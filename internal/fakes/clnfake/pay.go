@@ -12,9 +12,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -30,42 +27,6 @@ const (
 	codeXpayAlreadyPaid   = 219 // PAY_INJECTPAYMENTONION_ALREADY_PAID
 	defaultRetryForSecond = 60  // xpay's and pay's retry_for default
 )
-
-// DefaultVersion is the Core Lightning release the fake plays when
-// Config.Version is empty.
-const DefaultVersion = "v26.06.6"
-
-// release is a Core Lightning version as year and month (v26.06.6 is 26, 6).
-type release struct{ year, month int }
-
-func (r release) atLeast(year, month int) bool {
-	return r.year > year || r.year == year && r.month >= month
-}
-
-// parseRelease reads "v26.06", "v26.06.6", "v24.11rc1" or "v26.06-258-g...".
-func parseRelease(v string) (release, error) {
-	s := strings.TrimPrefix(v, "v")
-	parts := strings.SplitN(s, ".", 3)
-	if len(parts) < 2 {
-		return release{}, fmt.Errorf("clnfake: version %q is not vYY.MM", v)
-	}
-	y, err := strconv.Atoi(parts[0])
-	if err != nil {
-		return release{}, fmt.Errorf("clnfake: version %q: %w", v, err)
-	}
-	m := parts[1]
-	for i, c := range m {
-		if c < '0' || c > '9' {
-			m = m[:i]
-			break
-		}
-	}
-	mo, err := strconv.Atoi(m)
-	if err != nil {
-		return release{}, fmt.Errorf("clnfake: version %q: %w", v, err)
-	}
-	return release{y, mo}, nil
-}
 
 // payUsage is help's text for the paying methods the played release has:
 // xpay from v24.11 (doc/schemas/xpay.json "added"), pay until v27.03, which
@@ -113,69 +74,6 @@ type payRecord struct {
 	sent        int64
 	createdAt   time.Time
 	completedAt time.Time
-}
-
-// PayFault makes the next xpay or pay answer an error instead of its
-// outcome, with the payment left in Status as listpays then reports it, for
-// tests of the cases a real node reaches only under load or failure: xpay
-// giving up with parts still in flight (209 "Timed out after ..." while
-// listpays says pending), a catch-all error (-1) after the payment
-// completed, or a connection lost mid-call (Drop).
-type PayFault struct {
-	// Code and Message are the error answered; ignored with Drop.
-	Code    int
-	Message string
-	// Status is what the payment becomes: "complete" (the fake pays it
-	// first), "pending" or "failed" (nothing is paid), or "" (nothing is
-	// recorded: the node refused before sending).
-	Status string
-	// Drop closes the connection instead of answering, as a lightningd
-	// that dies mid-call would.
-	Drop bool
-}
-
-// FailNextPay arms fault for the next xpay or pay call.
-func (f *Fake) FailNextPay(fault PayFault) {
-	f.state.mu.Lock()
-	defer f.state.mu.Unlock()
-	f.state.fault = &fault
-}
-
-// errDrop tells the transport to close the connection without replying.
-var errDrop = errors.New("clnfake: drop the connection")
-
-// takeFault returns and disarms the armed fault, if any.
-func (f *Fake) takeFault() *PayFault {
-	f.state.mu.Lock()
-	defer f.state.mu.Unlock()
-	pf := f.state.fault
-	f.state.fault = nil
-	return pf
-}
-
-// applyFault records (and, for "complete", makes) the payment as the fault
-// says and returns the error to answer.
-func (f *Fake) applyFault(ctx context.Context, pf *PayFault, bolt11 string, d *backend.DecodedInvoice, amount int64) *rpcError {
-	rec := &payRecord{hash: d.PaymentHash, bolt11: bolt11, destination: d.Payee, status: pf.Status, amount: amount, sent: amount, createdAt: time.Now()}
-	if rec.amount == 0 {
-		rec.amount = int64(d.Amount)
-		rec.sent = rec.amount
-	}
-	if pf.Status == "complete" {
-		pay, err := f.payThrough(ctx, bolt11, backend.PayOptions{Amount: backend.MilliSat(amount), Timeout: time.Minute})
-		if err != nil {
-			return nodeError(err)
-		}
-		rec.preimage = pay.Preimage.String()
-		rec.completedAt = time.Now()
-	}
-	if pf.Status != "" {
-		f.record(rec)
-	}
-	if pf.Drop {
-		return &rpcError{Code: codeLightningd, Message: errDrop.Error(), Data: errDrop}
-	}
-	return errorf(pf.Code, "%s", pf.Message)
 }
 
 // record adds a payment to the node's table.
@@ -416,115 +314,4 @@ func (f *Fake) pay(ctx context.Context, params json.RawMessage) (any, *rpcError)
 		return nil, rerr
 	}
 	return payCompat(rec, 1), nil
-}
-
-// payments returns this node's payments, oldest first, filtered by the
-// bolt11, payment_hash and status parameters listpays and listsendpays
-// share.
-func (f *Fake) payments(params json.RawMessage) ([]*payRecord, *rpcError) {
-	p, rerr := bind(params, []string{"bolt11", "payment_hash", "status", "index", "start", "limit"}, 0)
-	if rerr != nil {
-		return nil, rerr
-	}
-	hash, hasHash, rerr := hash32(p, "payment_hash")
-	if rerr != nil {
-		return nil, rerr
-	}
-	status, rerr := str(p, "status")
-	if rerr != nil {
-		return nil, rerr
-	}
-	switch status {
-	case "", "pending", "complete", "failed":
-	default:
-		return nil, paramErr("status", p["status"], "a payment status")
-	}
-	var byBolt11 *backend.PaymentHash
-	if _, ok := p["bolt11"]; ok {
-		s, rerr := str(p, "bolt11")
-		if rerr != nil {
-			return nil, rerr
-		}
-		d, err := decodeInvstring(s)
-		if err != nil {
-			return nil, errorf(codeInvalidParams, "Invalid bolt11: %v", err)
-		}
-		byBolt11 = &d.PaymentHash
-	}
-	f.state.mu.Lock()
-	defer f.state.mu.Unlock()
-	var out []*payRecord
-	for h, r := range f.state.sent {
-		if (hasHash && h != hash) || (byBolt11 != nil && h != *byBolt11) || (status != "" && r.status != status) {
-			continue
-		}
-		c := *r
-		out = append(out, &c)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].index < out[j].index })
-	return out, nil
-}
-
-// listpays reports payments as doc/schemas/listpays.json: a complete one
-// with preimage and amounts, a failed one with amount_sent_msat, a pending
-// one with neither.
-func (f *Fake) listpays(params json.RawMessage) (any, *rpcError) {
-	recs, rerr := f.payments(params)
-	if rerr != nil {
-		return nil, rerr
-	}
-	pays := []map[string]any{}
-	for _, r := range recs {
-		e := map[string]any{
-			"payment_hash":  r.hash.String(),
-			"status":        r.status,
-			"destination":   r.destination,
-			"created_at":    r.createdAt.Unix(),
-			"bolt11":        r.bolt11,
-			"created_index": r.index,
-		}
-		switch r.status {
-		case "complete":
-			e["completed_at"] = r.completedAt.Unix()
-			e["amount_msat"] = r.amount
-			e["amount_sent_msat"] = r.sent
-			e["preimage"] = r.preimage
-		case "failed":
-			e["amount_sent_msat"] = r.sent
-		}
-		pays = append(pays, e)
-	}
-	return map[string]any{"pays": pays}, nil
-}
-
-// listsendpays reports payment parts as doc/schemas/listsendpays.json (one
-// part per payment here).
-func (f *Fake) listsendpays(params json.RawMessage) (any, *rpcError) {
-	recs, rerr := f.payments(params)
-	if rerr != nil {
-		return nil, rerr
-	}
-	out := []map[string]any{}
-	for _, r := range recs {
-		e := map[string]any{
-			"created_index":    r.index,
-			"id":               r.index,
-			"payment_hash":     r.hash.String(),
-			"groupid":          1,
-			"partid":           1, // xpay's parts are numbered from 1 (injectpaymentonion's partid is nonzero)
-			"destination":      r.destination,
-			"amount_msat":      r.amount,
-			"amount_sent_msat": r.sent,
-			"created_at":       r.createdAt.Unix(),
-			"status":           r.status,
-			"bolt11":           r.bolt11,
-		}
-		if r.status == "complete" {
-			e["completed_at"] = r.completedAt.Unix()
-			e["payment_preimage"] = r.preimage
-			e["updated_index"] = r.index
-		}
-		out = append(out, e)
-	}
-	return map[string]any{"payments": out}, nil
 }

@@ -383,3 +383,27 @@ func newUUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
+
+func (s *Server) getInfo(w http.ResponseWriter, r *http.Request) {
+	info, err := s.b.Info(r.Context())
+	if err != nil {
+		s.nodeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, getInfoJSON{
+		Version: s.cfg.Version,
+		NodeID:  info.NodeID,
+		Alias:   info.Alias,
+		Color:   "#49daaa",
+		Features: featuresJSON{Activated: map[string]string{
+			"var_onion_optin": "mandatory",
+			"payment_secret":  "mandatory",
+			"basic_mpp":       "optional",
+		}},
+		ChainHash:       chainHash(info.Network),
+		Network:         info.Network,
+		BlockHeight:     info.BlockHeight,
+		PublicAddresses: []string{},
+		InstanceID:      newUUID(),
+	})
+}
