@@ -20,8 +20,23 @@ import (
 
 // challenge answers 402 with a fresh invoice and macaroon.
 //
-// The durable record of the token (its root key, and for a hold route the
-// preimage) is written while the node makes the invoice, so a challenge
+// On a KeyStore (the default) the token's root key is derived from the
+// store's master secret and its id, and its expiry rides in the id, so a
+// challenge on a plain route, single-use ones spending hashes included,
+// writes nothing durable: it costs the node call and the minting. Nothing
+// is written behind either: the record of an unpaid challenge served only
+// to find its root key and to drop it once its invoice expired unpaid, and
+// an unpaid token is worthless without the preimage that only paying its
+// invoice gives. Single use is enforced when a token is used (Spend, a
+// hold's claim), never at the challenge, so it holds across restarts and
+// instances as before. Two kinds of challenge still write before their
+// 402: a hold route's (the preimage the proxy chose, which it needs to
+// settle, its claim and the bound on open holds) and a top-up's (the link
+// sending its payment to the balance being topped up); so does every
+// challenge with Config.StoredRootKeys or on a Store that is no KeyStore
+// (the token's record with its random root key).
+//
+// Such a write is made while the node makes the invoice, so a challenge
 // costs the slower of the two rather than their sum. That needs the payment
 // hash before the node answers: the proxy chooses the preimage itself, as it
 // must for a hold invoice, and for a plain one hands it to the node
@@ -121,7 +136,8 @@ func (p *Proxy) challengeFor(w http.ResponseWriter, r *http.Request, route *Rout
 		inv *backend.Invoice
 		mac *macaroon.Macaroon
 	)
-	if hold || !p.refusesPreimage.Load() {
+	writes := hold || !p.derive || topUp != nil
+	if hold || writes && !p.refusesPreimage.Load() {
 		inv, mac, err = p.issueAhead(ctx, r, route, req, c, caveats, hold)
 	}
 	if inv == nil && (err == nil || errors.Is(err, errNoPreimage)) {
@@ -244,7 +260,7 @@ func (p *Proxy) issueAhead(ctx context.Context, r *http.Request, route *Route, r
 	// moment within NodeTimeout of now, so this bound is never early and
 	// the collector never asks about a still-payable invoice too soon.
 	c.InvoiceExpires = time.Now().Add(req.ExpiryOrDefault() + p.cfg.NodeTimeout)
-	mac, err := p.newToken(&c.TokenRecord, caveats)
+	mac, err := p.newToken(ctx, &c.TokenRecord, caveats)
 	if err != nil {
 		return nil, nil, tokenFailure(err)
 	}
@@ -296,7 +312,7 @@ func (p *Proxy) issueAhead(ctx context.Context, r *http.Request, route *Route, r
 			p.log.Warn("could not forget the hold of a challenge never sent; the collector drops it at expiry", "err", derr)
 		}
 	}
-	if chErr == nil {
+	if chErr == nil && !p.derive {
 		if rerr := p.store.Revoke(uctx, c.TokenID); rerr != nil {
 			p.log.Warn("could not drop the record of a challenge never sent; the collector drops it at expiry", "err", rerr)
 		}
@@ -324,9 +340,12 @@ func (p *Proxy) issueAfter(ctx context.Context, r *http.Request, req backend.Inv
 		return nil, nil, nodeFailure(err)
 	}
 	c.PaymentHash, c.InvoiceExpires = inv.PaymentHash, inv.ExpiresAt
-	mac, err := p.newToken(&c.TokenRecord, caveats)
+	mac, err := p.newToken(ctx, &c.TokenRecord, caveats)
 	if err != nil {
 		return nil, nil, tokenFailure(err)
+	}
+	if p.derive && c.topUp == nil {
+		return inv, mac, nil // nothing to write
 	}
 	// The store gets its own deadline, not what the node call left over.
 	sctx, scancel := context.WithTimeout(r.Context(), p.cfg.NodeTimeout)
@@ -338,15 +357,31 @@ func (p *Proxy) issueAfter(ctx context.Context, r *http.Request, req backend.Inv
 }
 
 // newToken makes the token of a challenge: a fresh token id and root key,
-// set in c for its record.
-func (p *Proxy) newToken(c *TokenRecord, caveats []l402.Caveat) (*macaroon.Macaroon, error) {
-	id, err := l402.NewIdentifier(c.PaymentHash)
-	if err != nil {
-		return nil, err
-	}
-	key := make([]byte, l402.RootKeySize)
-	if _, err := rand.Read(key); err != nil {
-		return nil, err
+// set in c for its record. The key is derived from the store's master
+// secret when p.derive, else random (and then must be written).
+func (p *Proxy) newToken(ctx context.Context, c *TokenRecord, caveats []l402.Caveat) (*macaroon.Macaroon, error) {
+	var (
+		id  l402.Identifier
+		key []byte
+		err error
+	)
+	if p.derive {
+		master, merr := p.keys.master.get(ctx)
+		if merr != nil {
+			return nil, merr
+		}
+		if id, err = newDerivedID(c.PaymentHash, c.TokenExpires); err != nil {
+			return nil, err
+		}
+		key = deriveRootKey(master, id.TokenID)
+	} else {
+		if id, err = l402.NewIdentifier(c.PaymentHash); err != nil {
+			return nil, err
+		}
+		key = make([]byte, l402.RootKeySize)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
 	}
 	mac, err := l402.NewMacaroon(key, id, p.cfg.Location, caveats...)
 	if err != nil {

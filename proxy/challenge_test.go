@@ -95,7 +95,7 @@ func (g *gateNode) CreateHoldInvoice(ctx context.Context, hash backend.PaymentHa
 	return g.Node.CreateHoldInvoice(ctx, hash, req)
 }
 
-// The token's record is written while the node makes the invoice (the
+// With stored root keys, the token's record is written while the node makes the invoice (the
 // node makes it only once the write has begun, and the write ends only
 // once the invoice exists), and the 402 waits for the write.
 func TestChallengeWritesBesideTheNodeAndAnswersAfter(t *testing.T) {
@@ -107,7 +107,7 @@ func TestChallengeWritesBesideTheNodeAndAnswersAfter(t *testing.T) {
 		defer n.Close()
 		st := &gatedStore{MemoryStore: proxy.NewMemoryStore(), entered: make(chan struct{}), release: make(chan struct{})}
 		gn := &gateNode{Node: n, gate: st.entered}
-		p, err := proxy.New(proxy.Config{Backend: backend.New(gn, backend.Options{}), Store: st, Logger: quietLogger(),
+		p, err := proxy.New(proxy.Config{Backend: backend.New(gn, backend.Options{}), Store: st, Logger: quietLogger(), StoredRootKeys: true,
 			Routes: []proxy.Route{{PathPrefix: "/", Price: backend.Sat(1), SingleUse: single}}})
 		if err != nil {
 			t.Fatal(err)
@@ -154,7 +154,7 @@ func TestChallengeWritesBesideTheNodeAndAnswersAfter(t *testing.T) {
 	}
 }
 
-// A failed record write sends no challenge, and a hold invoice made beside
+// With stored root keys, a failed record write sends no challenge, and a hold invoice made beside
 // it is canceled and its hold forgotten.
 func TestChallengeStoreFailureSendsNothing(t *testing.T) {
 	for _, single := range []bool{false, true} {
@@ -165,7 +165,7 @@ func TestChallengeStoreFailureSendsNothing(t *testing.T) {
 		defer n.Close()
 		st := &gatedStore{MemoryStore: proxy.NewMemoryStore(), fail: errors.New("disk gone")}
 		hn := &holdNode{Node: n}
-		p, err := proxy.New(proxy.Config{Backend: backend.New(hn, backend.Options{}), Store: st, Logger: quietLogger(),
+		p, err := proxy.New(proxy.Config{Backend: backend.New(hn, backend.Options{}), Store: st, Logger: quietLogger(), StoredRootKeys: true,
 			Routes: []proxy.Route{{PathPrefix: "/", Price: backend.Sat(1), SingleUse: single}}})
 		if err != nil {
 			t.Fatal(err)
@@ -222,7 +222,7 @@ func TestChallengeBackendChoosesPreimage(t *testing.T) {
 	defer n.Close()
 	rn := &refusingNode{Node: n}
 	st := proxy.NewMemoryStore()
-	p, err := proxy.New(proxy.Config{Backend: backend.New(rn, backend.Options{}), Store: st, Logger: quietLogger(),
+	p, err := proxy.New(proxy.Config{Backend: backend.New(rn, backend.Options{}), Store: st, Logger: quietLogger(), StoredRootKeys: true,
 		Routes: []proxy.Route{{PathPrefix: "/", Price: backend.Sat(1)}}})
 	if err != nil {
 		t.Fatal(err)

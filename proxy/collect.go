@@ -164,8 +164,10 @@ func (p *Proxy) collectChallenges(ctx context.Context, now time.Time) error {
 			}
 			dead = append(dead, c.TokenID)
 		}
-		if err := p.store.Revoke(ctx, dead...); err != nil {
-			return err
+		if len(dead) > 0 {
+			if err := p.store.Revoke(ctx, dead...); err != nil {
+				return err
+			}
 		}
 		p.m.collected.Add(float64(len(dead)))
 		if len(cs) < collectBatch {

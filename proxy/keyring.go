@@ -16,8 +16,17 @@ import (
 // how a token revoked through another proxy sharing the store stops working
 // here. Tokens the store does not know are not cached: another proxy may
 // have just minted them.
+//
+// On a KeyStore a token id the store has no record of gets the key derived
+// from the master secret, unless the id is on the revocation list; one it
+// has a record of (minted with a stored key, before keys were derived or
+// with Config.StoredRootKeys) keeps its stored key. A token minted with a
+// stored key whose record is gone gets a derived key that is not the one it
+// was signed with, so it fails as it did before.
 type keyring struct {
 	store    Store
+	keys     KeyStore   // nil when the store keeps no master secret
+	master   *masterKey // nil with keys
 	ttl      time.Duration
 	perShard int
 	shards   [16]keyShard
@@ -32,11 +41,16 @@ type cachedKey struct {
 	key          []byte
 	tokenExpires time.Time
 	fetched      time.Time
-	paid         bool // guarded by the shard's lock
+	// paid: the record is marked paid, or there is no record (a
+	// derived key) to mark. Guarded by the shard's lock.
+	paid bool
 }
 
 func newKeyring(store Store, ttl time.Duration, entries int) *keyring {
 	k := &keyring{store: store, ttl: ttl, perShard: max(1, entries/16)}
+	if ks, ok := store.(KeyStore); ok {
+		k.keys, k.master = ks, &masterKey{ks: ks}
+	}
 	for i := range k.shards {
 		k.shards[i].m = make(map[l402.TokenID]*cachedKey)
 	}
@@ -55,17 +69,36 @@ func (k *keyring) entry(ctx context.Context, id l402.TokenID) (*cachedKey, error
 	if e != nil && time.Since(e.fetched) < k.ttl {
 		return e, nil
 	}
-	c, err := k.store.Token(ctx, id)
-	if errors.Is(err, ErrNoRecord) {
+	forget := func() (*cachedKey, error) {
 		s.mu.Lock()
 		delete(s.m, id)
 		s.mu.Unlock()
 		return nil, l402.ErrUnknownToken
 	}
-	if err != nil {
+	if k.keys != nil {
+		revoked, err := k.keys.Revoked(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("revocation list: %w", err)
+		}
+		if revoked {
+			return forget()
+		}
+	}
+	c, err := k.store.Token(ctx, id)
+	switch {
+	case err == nil:
+		e = &cachedKey{key: c.RootKey, tokenExpires: c.TokenExpires, fetched: time.Now(), paid: c.Paid}
+	case errors.Is(err, ErrNoRecord) && k.keys != nil:
+		master, err := k.master.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		e = &cachedKey{key: deriveRootKey(master, id), tokenExpires: derivedExpiry(id), fetched: time.Now(), paid: true}
+	case errors.Is(err, ErrNoRecord):
+		return forget()
+	default:
 		return nil, err
 	}
-	e = &cachedKey{key: c.RootKey, tokenExpires: c.TokenExpires, fetched: time.Now(), paid: c.Paid}
 	s.mu.Lock()
 	if len(s.m) >= k.perShard {
 		// Crude but bounded: a dropped entry costs one store read.
@@ -85,9 +118,28 @@ func (k *keyring) RootKey(ctx context.Context, id l402.TokenID) ([]byte, error) 
 	return e.key, nil
 }
 
-// Revoke deletes id's record from the store and drops it from the cache,
-// so its tokens fail here at once.
+// Revoke puts id on the store's revocation list (on a KeyStore), deletes
+// its record and drops it from the cache, so its tokens fail here at once.
+// The list keeps id until its token would have expired anyway.
 func (k *keyring) Revoke(ctx context.Context, id l402.TokenID) error {
+	if k.keys != nil {
+		var until time.Time
+		c, err := k.store.Token(ctx, id)
+		switch {
+		case err == nil:
+			until = c.TokenExpires
+		case errors.Is(err, ErrNoRecord):
+			until = derivedExpiry(id)
+		default:
+			return err
+		}
+		if !until.IsZero() {
+			until = until.Add(time.Second)
+		}
+		if err := k.keys.AddRevoked(ctx, until, id); err != nil {
+			return err
+		}
+	}
 	if err := k.store.Revoke(ctx, id); err != nil {
 		return err
 	}

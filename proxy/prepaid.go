@@ -500,9 +500,13 @@ type challengeRecord struct {
 // putToken writes a challenge's token record and, for a top-up, the link
 // that sends its payment to the balance being topped up, before the 402
 // leaves, so a paid top-up always finds its balance.
+//
+// A token whose key is derived (p.derive) has no record to write.
 func (p *Proxy) putToken(ctx context.Context, c challengeRecord) error {
-	if err := p.store.PutToken(ctx, c.TokenRecord); err != nil {
-		return err
+	if !p.derive {
+		if err := p.store.PutToken(ctx, c.TokenRecord); err != nil {
+			return err
+		}
 	}
 	if c.topUp == nil {
 		return nil

@@ -40,6 +40,14 @@ type Config struct {
 	// default a MemoryStore, which a restart empties. Proxies sharing a
 	// store accept each other's tokens.
 	Store Store
+	// StoredRootKeys mints each token under a random root key written to
+	// Store before its 402 leaves, as every store did before keys were
+	// derived: a durable write per challenge, but no master secret whose
+	// theft lets a thief mint tokens. By default a Store that is a
+	// KeyStore derives root keys from its master secret and a challenge
+	// on a plain route writes nothing (see KeyStore). Tokens minted
+	// either way keep verifying when this changes.
+	StoredRootKeys bool
 	// KeyCacheTTL is how long a root key read from Store is used before it
 	// is read again: the bound on how long a token revoked through another
 	// proxy sharing the store keeps working here. Default 30 s.
@@ -149,6 +157,9 @@ type Proxy struct {
 	forwarders forwarders
 	health     healthCache
 	charges    *l402.ChargeIssuer
+	// derive: tokens are minted under keys derived from the store's
+	// master secret, with no record (KeyStore, not StoredRootKeys).
+	derive bool
 	// refusesPreimage is set once the backend has refused a preimage
 	// chosen by the proxy on a plain route (see challenge).
 	refusesPreimage atomic.Bool
@@ -239,6 +250,7 @@ func New(cfg Config) (*Proxy, error) {
 		proxies:    map[*Route]*httputil.ReverseProxy{},
 		parsed:     newParseCache(4096),
 		charges:    charges,
+		derive:     keys.master != nil && !cfg.StoredRootKeys,
 	}
 	if cfg.Backend.Supports(backend.AbilityHold) {
 		p.holder = cfg.Backend

@@ -158,19 +158,22 @@ func (q StaleHoldQuery) Matches(h Hold) bool {
 // holds is lost when the process ends, with every token it sold. For tests
 // and single-process programs that accept that.
 type MemoryStore struct {
-	mu     sync.Mutex
-	tokens map[l402.TokenID]*TokenRecord
-	spent  map[backend.PaymentHash]time.Time
-	holds  map[backend.PaymentHash]*Hold
-	ledger memLedger
+	mu      sync.Mutex
+	master  []byte
+	revoked map[l402.TokenID]time.Time
+	tokens  map[l402.TokenID]*TokenRecord
+	spent   map[backend.PaymentHash]time.Time
+	holds   map[backend.PaymentHash]*Hold
+	ledger  memLedger
 }
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{
-		tokens: map[l402.TokenID]*TokenRecord{},
-		spent:  map[backend.PaymentHash]time.Time{},
-		holds:  map[backend.PaymentHash]*Hold{},
+		revoked: map[l402.TokenID]time.Time{},
+		tokens:  map[l402.TokenID]*TokenRecord{},
+		spent:   map[backend.PaymentHash]time.Time{},
+		holds:   map[backend.PaymentHash]*Hold{},
 	}
 }
 
@@ -237,6 +240,41 @@ func (s *MemoryStore) ExpiredUnpaid(_ context.Context, now time.Time, limit int)
 		}
 	}
 	return out, nil
+}
+
+// MasterKey implements KeyStore: a secret of this store's lifetime.
+func (s *MemoryStore) MasterKey(context.Context) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.master == nil {
+		k, err := NewMasterKey()
+		if err != nil {
+			return nil, err
+		}
+		s.master = k
+	}
+	return slices.Clone(s.master), nil
+}
+
+// AddRevoked implements KeyStore.
+func (s *MemoryStore) AddRevoked(_ context.Context, until time.Time, ids ...l402.TokenID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		if old, ok := s.revoked[id]; ok && (old.IsZero() || !until.IsZero() && old.After(until)) {
+			continue
+		}
+		s.revoked[id] = until
+	}
+	return nil
+}
+
+// Revoked implements KeyStore.
+func (s *MemoryStore) Revoked(_ context.Context, id l402.TokenID) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.revoked[id]
+	return ok, nil
 }
 
 // Spend implements Store.
@@ -345,6 +383,12 @@ func (s *MemoryStore) Collect(_ context.Context, now time.Time) (int, error) {
 			n++
 		}
 	}
+	for id, until := range s.revoked {
+		if !until.IsZero() && until.Before(now) {
+			delete(s.revoked, id)
+			n++
+		}
+	}
 	n += s.ledger.collect(now)
 	return n, nil
 }
@@ -352,4 +396,4 @@ func (s *MemoryStore) Collect(_ context.Context, now time.Time) (int, error) {
 // Close implements Store.
 func (s *MemoryStore) Close() error { return nil }
 
-var _ Store = (*MemoryStore)(nil)
+var _ KeyStore = (*MemoryStore)(nil)

@@ -31,6 +31,9 @@ type fileConfig struct {
 	// TokenChallenges also sends bLIP-26's L402 form (as
 	// --token-challenges).
 	TokenChallenges bool `yaml:"token_challenges"`
+	// StoredRootKeys writes a random root key per challenge instead of
+	// deriving it (as --stored-root-keys).
+	StoredRootKeys bool `yaml:"stored_root_keys"`
 }
 
 type routeConfig struct {

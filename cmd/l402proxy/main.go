@@ -79,6 +79,7 @@ type options struct {
 	schemes                              []string
 	paymentSecret                        string
 	tokenChallenges                      bool
+	storedRootKeys                       bool
 	newState                             bool
 	version                              bool
 	adminListen                          string
@@ -124,6 +125,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.paymentSecret, "payment-secret", env("L402_PAYMENT_SECRET", ""), "key of Payment challenge ids (32 bytes or more; env:NAME or file:PATH), shared by every proxy sharing the state; default random per process")
 	tokenChallenges, _ := strconv.ParseBool(env("L402_TOKEN_CHALLENGES", "false"))
 	fs.BoolVar(&o.tokenChallenges, "token-challenges", tokenChallenges, "also send each L402 challenge in bLIP-26's form, version=\"0\", token=\"...\"")
+	storedRootKeys, _ := strconv.ParseBool(env("L402_STORED_ROOT_KEYS", "false"))
+	fs.BoolVar(&o.storedRootKeys, "stored-root-keys", storedRootKeys, "mint each token under a random root key written to the state before its 402 (a durable write per challenge) instead of one derived from the state's master secret (no write); tokens minted either way keep working when this changes")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -191,6 +194,7 @@ func run(ctx context.Context, args []string, out *os.File) error {
 			o.paymentSecret = fc.PaymentSecret
 		}
 		o.tokenChallenges = o.tokenChallenges || fc.TokenChallenges
+		o.storedRootKeys = o.storedRootKeys || fc.StoredRootKeys
 		fc.Server.apply(&o.server)
 		if err := fc.UpstreamTransport.apply(&o.transport); err != nil {
 			return fmt.Errorf("%s: %w", o.config, err)
@@ -250,7 +254,8 @@ func run(ctx context.Context, args []string, out *os.File) error {
 	}
 	p, err := proxy.New(proxy.Config{Backend: b, Routes: routes, Logger: log, Registerer: reg, TrustedForwarders: o.trustedForwarders,
 		Transport: proxy.NewTransport(o.transport), ForwardAuthCacheMax: o.forwardAuthCache, Store: store, Instance: instance,
-		Schemes: o.schemes, PaymentSecret: secret, TokenChallenges: o.tokenChallenges})
+		Schemes: o.schemes, PaymentSecret: secret, TokenChallenges: o.tokenChallenges,
+		StoredRootKeys: o.storedRootKeys})
 	if err != nil {
 		return err
 	}

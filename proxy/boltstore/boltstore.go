@@ -40,7 +40,7 @@ var (
 )
 
 // buckets are every bucket of the store, created at Open.
-var buckets = [][]byte{bChallenges, bUnpaid, bPaidExpiry, bSpent, bHolds, bBalances, bTokens, bReservations}
+var buckets = [][]byte{bChallenges, bUnpaid, bPaidExpiry, bSpent, bHolds, bBalances, bTokens, bReservations, bRevoked}
 
 // Store is a proxy.Store in one bbolt file.
 type Store struct {
@@ -94,7 +94,7 @@ func OpenOptions(path string, o Options) (*Store, error) {
 				return err
 			}
 		}
-		return nil
+		return initMaster(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -532,7 +532,12 @@ func (s *Store) Collect(ctx context.Context, now time.Time) (int, error) {
 			}
 			n++
 		}
-		m, err := collectLedger(tx, now)
+		m, err := collectRevoked(tx, now)
+		n += m
+		if err != nil {
+			return err
+		}
+		m, err = collectLedger(tx, now)
 		n += m
 		return err
 	})

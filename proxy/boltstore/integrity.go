@@ -301,6 +301,7 @@ func verify(db *bolt.DB, path string, counts map[string]int) (id []byte, err err
 			string(bTokens):       decodesAs[tokenRec],
 			string(bReservations): decodesAs[reservationRec],
 			string(bMeta):         func(_, _ []byte) error { return nil },
+			string(bRevoked):      checkRevoked,
 		}
 		for _, b := range buckets {
 			if _, ok := ours[string(b)]; !ok {
@@ -334,6 +335,9 @@ func verify(db *bolt.DB, path string, counts map[string]int) (id []byte, err err
 		if m := tx.Bucket(bMeta); m != nil {
 			if f := m.Get(metaFormat); !bytes.Equal(f, formatValue) {
 				return fmt.Errorf("boltstore: %s is in store format %q, this build reads %q: %w", path, f, formatValue, ErrForeign)
+			}
+			if err := checkMaster(m); err != nil {
+				return corrupt(path, err)
 			}
 			if v := m.Get(metaID); len(v) == 16 {
 				id = bytes.Clone(v)

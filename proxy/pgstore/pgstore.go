@@ -50,6 +50,7 @@ type Store struct {
 	pool *pgxpool.Pool
 	q    queries
 	lq   ledgerQueries
+	kq   keyQueries
 }
 
 type queries struct {
@@ -84,7 +85,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
-	s := &Store{pool: pool, q: makeQueries(cfg.Schema), lq: makeLedgerQueries(cfg.Schema)}
+	s := &Store{pool: pool, q: makeQueries(cfg.Schema), lq: makeLedgerQueries(cfg.Schema), kq: makeKeyQueries(cfg.Schema)}
 	if err := s.migrate(ctx, cfg.Schema); err != nil {
 		pool.Close()
 		return nil, err
@@ -119,6 +120,7 @@ func (s *Store) migrate(ctx context.Context, schema string) error {
 			claimed_at   timestamptz)`,
 	}
 	ddl = append(ddl, ledgerDDL(schema)...)
+	ddl = append(ddl, keysDDL(schema)...)
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("pgstore: %w", err)
@@ -372,8 +374,12 @@ func (s *Store) Collect(ctx context.Context, now time.Time) (int, error) {
 	if err != nil {
 		return int(a.RowsAffected()), wrap(err)
 	}
+	r, err := s.pool.Exec(ctx, s.kq.collectRevoked, now)
+	if err != nil {
+		return int(a.RowsAffected() + b.RowsAffected()), wrap(err)
+	}
 	c, err := s.collectLedger(ctx, now)
-	return int(a.RowsAffected()+b.RowsAffected()) + c, err
+	return int(a.RowsAffected()+b.RowsAffected()+r.RowsAffected()) + c, err
 }
 
 var _ proxy.Store = (*Store)(nil)

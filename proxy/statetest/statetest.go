@@ -1,7 +1,8 @@
 // Package statetest is the contract every proxy.Store passes: Run checks
 // records, atomic spends and claims, the prepaid ledger (credits once per
 // token, reservations that never grant units twice, the negative bound),
-// collection, and, where the store offers
+// collection, derived root keys and the revocation list (for a
+// proxy.KeyStore), and, where the store offers
 // them, durability across a reopen and sharing between two handles, as two
 // proxy processes would have.
 package statetest
@@ -59,6 +60,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Hold/Stale", func(t *testing.T) { holdStale(t, h.Open(t)) })
 	t.Run("Collect", func(t *testing.T) { collect(t, h.Open(t)) })
 	ledgerCases(t, h)
+	keyCases(t, h)
 	t.Run("Durable/Reopen", func(t *testing.T) {
 		if h.Reopen == nil {
 			t.Skip("this store does not outlive its process (no Reopen in the harness)")
