@@ -55,7 +55,9 @@ func TestStateFileFailsLoudly(t *testing.T) {
 	}
 	p.stop(t)
 	out, err := runMain(t, "state", "check", "--state", state)
-	if err != nil || !strings.Contains(out, "sound") || !strings.Contains(out, "challenges: 1") {
+	// The token sold left no record (its root key is derived from the
+	// file's master secret), so the check has nothing more to count.
+	if err != nil || !strings.Contains(out, "sound") {
 		t.Fatalf("state check of a sound file: %v\n%s", err, out)
 	}
 	good, err := os.ReadFile(state)
