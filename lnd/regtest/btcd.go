@@ -18,6 +18,11 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
+	"github.com/moby/moby/api/types/container"
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/l402kit/l402kit/internal/testenv/images"
 )
 
 // chainRPC is a minimal JSON-RPC client for btcd, reached through its port
@@ -189,3 +194,42 @@ func (m *miner) spendCoinbase(cb *wire.MsgTx, address string, fee btcutil.Amount
 }
 
 func ptr(h chainhash.Hash) *chainhash.Hash { return &h }
+
+func (n *LNDNet) startBTCD(ctx context.Context, m *miner) error {
+	spec := images.BTCD()
+	c, err := n.create(ctx, testcontainers.ContainerRequest{
+		Image:          spec.Ref,
+		Hostname:       "btcd",
+		NetworkAliases: map[string][]string{n.net.Name: {"btcd"}},
+		Entrypoint:     []string{spec.Entrypoint},
+		Env:            map[string]string{"HOME": "/data"},
+		Cmd: []string{
+			"--regtest", "--txindex",
+			"--datadir=/data/chain", "--logdir=/data/logs",
+			"--rpccert=/data/rpc.cert", "--rpckey=/data/rpc.key",
+			"--rpcuser=" + rpcUser, "--rpcpass=" + rpcPass,
+			"--rpclisten=0.0.0.0:18334",
+			"--miningaddr=" + m.addr.EncodeAddress(),
+		},
+		ExposedPorts: []string{"18334/tcp"},
+		HostConfigModifier: func(hc *container.HostConfig) {
+			publish(map[string]string{"18334/tcp": ""})(hc)
+		},
+		ConfigModifier: func(cfg *container.Config) { cfg.Hostname = "btcd" },
+		WaitingFor:     wait.ForLog("RPC server listening on").WithStartupTimeout(time.Minute),
+	})
+	n.btcd = c
+	if err != nil {
+		return err
+	}
+	port, err := c.MappedPort(ctx, "18334/tcp")
+	if err != nil {
+		return err
+	}
+	cert, err := n.copyFrom(ctx, c, "/data/rpc.cert")
+	if err != nil {
+		return err
+	}
+	n.chain, err = newChainRPC("127.0.0.1:"+port.Port(), rpcUser, rpcPass, cert)
+	return err
+}
