@@ -77,6 +77,16 @@ func (p *Proxy) challengeTopUp(w http.ResponseWriter, r *http.Request, route *Ro
 // (then with L402 only, as bundles are sold), and for a refused Payment
 // credential when problem is set.
 func (p *Proxy) challengeFor(w http.ResponseWriter, r *http.Request, route *Route, why string, topUp *AccountID, problem error) {
+	bound, opaque, rerr := p.bindings(r, route)
+	if rerr != nil {
+		p.m.requests.WithLabelValues(route.Name, "refused").Inc()
+		status := http.StatusBadRequest
+		if rerr.Reason == ReasonClientCert {
+			status = http.StatusForbidden
+		}
+		writeError(w, status, rerr.Msg, rerr.Reason)
+		return
+	}
 	client := p.clientIP(r)
 	if !p.limit.allow(client.String(), time.Now()) {
 		p.m.requests.WithLabelValues(route.Name, "rate_limited").Inc()
@@ -99,7 +109,7 @@ func (p *Proxy) challengeFor(w http.ResponseWriter, r *http.Request, route *Rout
 	)
 	offersCharge := route.offers(SchemePayment) && topUp == nil
 	if offersCharge {
-		chargeWG.Go(func() { charge, _, chargeErr = p.issueCharge(ctx, route, price) })
+		chargeWG.Go(func() { charge, _, chargeErr = p.issueCharge(ctx, route, price, opaque) })
 	}
 	if !route.offers(SchemeL402) {
 		chargeWG.Wait()
@@ -129,6 +139,7 @@ func (p *Proxy) challengeFor(w http.ResponseWriter, r *http.Request, route *Rout
 		caveats = append(caveats, l402.ValidUntilCaveat(route.Name, tokenExpires))
 	}
 	caveats = append(caveats, route.Caveats...)
+	caveats = append(caveats, bound...)
 	c := challengeRecord{TokenRecord: TokenRecord{Route: route.Name, Client: client.String(), TokenExpires: tokenExpires}}
 	c.topUp = topUp
 

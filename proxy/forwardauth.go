@@ -168,6 +168,11 @@ func (p *Proxy) cacheableUntil(cred string, route *Route, g *grant, now time.Tim
 		}
 		for _, c := range tok.Macaroon.Caveats() {
 			cond, val, ok := strings.Cut(string(c.Id), "=")
+			if cond == l402.CondOrigin || cond == l402.CondClientCert {
+				// A front's cache key need not hold what binds the
+				// token: another client must not be served its grant.
+				return 0, false
+			}
 			if !ok || !strings.HasSuffix(cond, l402.CondValidUntilSuffix) {
 				continue
 			}
@@ -281,8 +286,9 @@ func (p *Proxy) originalRequest(r *http.Request) (*http.Request, *RequestError) 
 	}
 	// The client address is read from o as from any request (clientIP):
 	// the front is o's peer, and its X-Forwarded-For is believed only when
-	// it is a trusted forwarder.
-	return o, nil
+	// it is a trusted forwarder. The origin is the one the front describes
+	// (with the port X-Forwarded-Host names).
+	return withForwardedOrigin(o, scheme, r.Header.Get(HeaderForwardedHost)), nil
 }
 
 // validMethod refuses an empty method too: Go reads "" as GET, so an empty

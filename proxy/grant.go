@@ -45,7 +45,8 @@ func (p *Proxy) gate(w http.ResponseWriter, r *http.Request, route *Route, cred 
 		p.m.requests.WithLabelValues(route.Name, "free").Inc()
 		return &grant{}
 	}
-	req := l402.Request{Service: route.Name, Now: time.Now(), ClientIP: p.clientIP(r), Path: r.URL.Path, Method: r.Method}
+	req := l402.Request{Service: route.Name, Now: time.Now(), ClientIP: p.clientIP(r), Path: r.URL.Path, Method: r.Method,
+		Origin: p.requestOrigin(r), ClientCert: p.requestCert(r)}
 	if cred == "" {
 		if route.Mode == ModeOptional && !wantsChallenge(r) {
 			p.m.requests.WithLabelValues(route.Name, "free").Inc()

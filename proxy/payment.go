@@ -128,7 +128,7 @@ func chargePrice(price backend.MilliSat) backend.MilliSat {
 // issueCharge makes a charge challenge for route: a plain invoice (the
 // proxy chooses its preimage when the backend takes one, only so the node
 // gets it; it is not kept) and the challenge bound to it.
-func (p *Proxy) issueCharge(ctx context.Context, route *Route, price backend.MilliSat) (l402.PaymentChallenge, *backend.Invoice, error) {
+func (p *Proxy) issueCharge(ctx context.Context, route *Route, price backend.MilliSat, bound map[string]string) (l402.PaymentChallenge, *backend.Invoice, error) {
 	req := backend.InvoiceRequest{Amount: chargePrice(price), Memo: route.Memo, Expiry: route.InvoiceExpiry}
 	var inv *backend.Invoice
 	err := p.nodeCall("create_invoice", func() (err error) {
@@ -140,9 +140,13 @@ func (p *Proxy) issueCharge(ctx context.Context, route *Route, price backend.Mil
 	}
 	iss := *p.charges
 	iss.Network = networkOf(inv.PaymentRequest)
+	opaque := map[string]string{"route": route.Name}
+	for k, v := range bound { // the origin and certificate the route binds to
+		opaque[k] = v
+	}
 	ch, err := iss.Challenge(l402.ChargeOffer{
 		Invoice: inv.PaymentRequest, PaymentHash: inv.PaymentHash, Amount: req.Amount,
-		Description: route.Memo, Expires: inv.ExpiresAt, Opaque: map[string]string{"route": route.Name},
+		Description: route.Memo, Expires: inv.ExpiresAt, Opaque: opaque,
 	})
 	if err != nil {
 		return l402.PaymentChallenge{}, nil, &challengeError{http.StatusInternalServerError, "cannot make a Payment challenge", err}
@@ -169,6 +173,9 @@ func (p *Proxy) gateCharge(w http.ResponseWriter, r *http.Request, route *Route,
 	v, err := p.charges.Verify(c, now)
 	if err == nil && v.Opaque["route"] != route.Name {
 		err = fmt.Errorf("%w: issued for route %q", l402.ErrPaymentChallengeInvalid, v.Opaque["route"])
+	}
+	if err == nil {
+		err = p.checkChargeBindings(r, v.Opaque)
 	}
 	if err != nil {
 		p.refuseCharge(w, r, route, chargeReason(err), err)

@@ -127,6 +127,23 @@ type Config struct {
 	// version="0", token="...", after the macaroon= form that every client
 	// reads (clients written before bLIP-26 read only that one).
 	TokenChallenges bool
+	// PublicOrigin is the origin clients address the gate at,
+	// "https://api.example[:port]", for a gate serving one origin behind a
+	// front server: the origin tokens are bound to (Route.BindOrigin) and
+	// origin= caveats are checked against. Unset, a request's origin is
+	// read from the request: in forward auth, the front's
+	// X-Forwarded-Proto and X-Forwarded-Host; otherwise https when TLS
+	// ends at the gate or a trusted forwarder says X-Forwarded-Proto:
+	// https, http else, and the Host header (with its port).
+	PublicOrigin string
+	// ClientCertHeader names the header in which a trusted forwarder (see
+	// TrustedForwarders) passes on the client's TLS certificate when TLS
+	// ends at the front (ParseClientCertHeader reads the forms nginx,
+	// Caddy and Traefik send). The front must set it on every request,
+	// empty when there is no certificate, replacing what the client sent.
+	// Unset, only a TLS connection ending at the gate carries a client
+	// certificate, and a forward-auth request carries none.
+	ClientCertHeader string
 	// Transport for upstream requests; default NewTransport with
 	// TransportConfig's defaults (256 idle connections per upstream,
 	// timeouts, HTTP/2 where an https upstream offers it).
@@ -215,6 +232,14 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	if cfg.Transport == nil {
 		cfg.Transport = NewTransport(TransportConfig{})
+	}
+	if cfg.PublicOrigin != "" {
+		if cfg.PublicOrigin, err = ParseOrigin(cfg.PublicOrigin); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.ClientCertHeader != "" {
+		cfg.ClientCertHeader = http.CanonicalHeaderKey(cfg.ClientCertHeader)
 	}
 	if cfg.PaymentRealm == "" {
 		cfg.PaymentRealm = cfg.Location

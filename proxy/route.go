@@ -88,6 +88,19 @@ type Route struct {
 	// satoshi, the unit of a charge request. A prepaid route (Bundle)
 	// sells its bundles with L402 only.
 	Schemes []string
+	// BindOrigin binds the route's tokens to the origin the challenge was
+	// asked at (an origin= caveat, bLIP-26): a token is refused at any
+	// other origin, such as another host sharing the root keys. A Payment
+	// charge is bound the same way. See Config.PublicOrigin for how the
+	// origin is read.
+	BindOrigin bool
+	// BindClientCert binds the route's tokens (and charges) to the TLS
+	// client certificate the challenge request came with (a
+	// tls_client_cert= caveat, bLIP-26): a token stolen without the
+	// client's key is refused. A challenge request without a certificate
+	// is answered 403 (ReasonClientCert). It needs TLS to end at the gate,
+	// or a front that passes the certificate on (Config.ClientCertHeader).
+	BindClientCert bool
 }
 
 func (r *Route) normalize() error {
