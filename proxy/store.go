@@ -27,8 +27,10 @@ var (
 )
 
 // Store keeps what the proxy must not lose: the root key of every token it
-// minted (and the challenge that sold it), the payment hashes of single-use
-// tokens already used, and the preimages of the hold invoices it issued. A
+// minted with a stored key (and the challenge that sold it; a KeyStore
+// keeps instead one master secret the keys are derived from, and a list of
+// revoked tokens), the payment hashes of single-use tokens already used,
+// and the preimages of the hold invoices it issued. A
 // proxy restarted over the same store keeps accepting the tokens it sold,
 // and several proxies sharing one store accept each other's tokens and serve
 // each single-use token once between them.
@@ -100,7 +102,9 @@ type Store interface {
 	Close() error
 }
 
-// TokenRecord is the record of one minted token.
+// TokenRecord is the record of one token minted with a stored root key
+// (Config.StoredRootKeys, a Store that is no KeyStore, or a token sold
+// before keys were derived).
 type TokenRecord struct {
 	TokenID     l402.TokenID
 	RootKey     []byte
