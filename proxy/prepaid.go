@@ -234,6 +234,10 @@ func (p *Proxy) draw(w http.ResponseWriter, r *http.Request, route *Route, id l4
 		return nil
 	case err != nil:
 		p.unavailable(w, route, "balance store unavailable", err)
+		// A store that timed out may have written the reservation all
+		// the same (the answer, not the write, was lost): give it back,
+		// so a request answered 503 costs nothing.
+		p.resettle(route, res.ID, 0, 0)
 		return nil
 	}
 	p.m.requests.WithLabelValues(route.Name, "paid").Inc()
@@ -448,13 +452,57 @@ func (m *meter) settle(used int64) (Settlement, bool) {
 	defer cancel()
 	st, err := m.p.store.Settle(ctx, m.res.ID, used)
 	if err != nil {
-		// The reservation stays in the store: the collector charges it
-		// in full after ReservationTimeout, so no debit is lost.
-		m.p.log.Warn("could not settle a prepaid request", "route", m.route.Name, "units", used, "err", err)
+		m.p.log.Warn("could not settle a prepaid request, trying again", "route", m.route.Name, "units", used, "err", err)
+		m.p.resettle(m.route, m.res.ID, used, time.Second)
 		return st, false
 	}
 	m.p.prepaid.countSettle(m.route.Name, st)
 	return st, true
+}
+
+// settleTries is how many times resettle asks the store.
+const settleTries = 4
+
+// resettle settles reservation id to used in the background, asking again
+// (after wait, then after 1, 2, 4 s) while the store fails: a busy store
+// that timed out would otherwise leave the reservation to the collector,
+// which charges it in full. Settling is once only in the store, so a retry
+// after a write whose answer was lost finds ErrNoRecord and charges nothing
+// twice. A give-back (used 0) of a reservation whose write timed out asks
+// every time even on ErrNoRecord: that write may land late, and settling
+// nothing twice costs nothing. Drain waits for it.
+func (p *Proxy) resettle(route *Route, id ReservationID, used int64, wait time.Duration) {
+	p.inflight.Add(1)
+	go func() {
+		defer p.inflight.Done()
+		var err error
+		for try := range settleTries {
+			if try > 0 {
+				wait = time.Second << (try - 1)
+			}
+			time.Sleep(wait)
+			ctx, cancel := context.WithTimeout(context.Background(), p.cfg.NodeTimeout)
+			var st Settlement
+			st, err = p.store.Settle(ctx, id, used)
+			cancel()
+			switch {
+			case err == nil:
+				p.prepaid.countSettle(route.Name, st)
+				return
+			case errors.Is(err, ErrNoRecord) && used > 0:
+				return // settled already
+			case errors.Is(err, ErrNoRecord):
+				err = nil // not (or not yet) written
+			}
+		}
+		if err == nil {
+			return
+		}
+		// The reservation stays in the store: the collector charges it
+		// in full after ClaimTimeout, what the request was allowed to
+		// cost.
+		p.log.Warn("could not settle a prepaid request", "route", route.Name, "units", used, "tries", settleTries, "err", err)
+	}()
 }
 
 // granted is the units available once a request granted by forward auth

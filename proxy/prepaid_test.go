@@ -373,3 +373,71 @@ func gathered(t *testing.T, reg *prometheus.Registry, name, route string) float6
 	}
 	return 0
 }
+
+// timingOutStore is a store that times out on demand: the next
+// reserveLost Reserve calls write the reservation and then fail (the
+// answer, not the write, was lost), the next settleFail Settle calls fail
+// without writing (too busy to write in time).
+type timingOutStore struct {
+	*proxy.MemoryStore
+	mu                      sync.Mutex
+	reserveLost, settleFail int
+}
+
+func (s *timingOutStore) lose(reserve, settle int) {
+	s.mu.Lock()
+	s.reserveLost, s.settleFail = reserve, settle
+	s.mu.Unlock()
+}
+
+func (s *timingOutStore) take(n *int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if *n > 0 {
+		*n--
+		return true
+	}
+	return false
+}
+
+func (s *timingOutStore) Reserve(ctx context.Context, r proxy.Reservation) (proxy.Balance, error) {
+	b, err := s.MemoryStore.Reserve(ctx, r)
+	if err == nil && s.take(&s.reserveLost) {
+		return proxy.Balance{}, fmt.Errorf("store: timeout: %w", context.DeadlineExceeded)
+	}
+	return b, err
+}
+
+func (s *timingOutStore) Settle(ctx context.Context, id proxy.ReservationID, used int64) (proxy.Settlement, error) {
+	if s.take(&s.settleFail) {
+		return proxy.Settlement{}, fmt.Errorf("store: timeout: %w", context.DeadlineExceeded)
+	}
+	return s.MemoryStore.Settle(ctx, id, used)
+}
+
+// TestPrepaidStoreTimeoutLosesNothing: a store that times out neither
+// keeps what a user paid for nor gives content away. A reservation written
+// though its answer was lost is given back (the request was answered 503);
+// a settlement the store did not take in time is asked for again, so the
+// request costs what it cost and not the collector's full charge.
+func TestPrepaidStoreTimeoutLosesNothing(t *testing.T) {
+	st := &timingOutStore{MemoryStore: proxy.NewMemoryStore()}
+	e := newPrepaidEnv(t, st)
+	auth := e.pay(t, e.get(t, "/metered/a", ""))
+
+	st.lose(1, 0)
+	if r := e.get(t, "/metered/a?use=3", auth); r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("reserve timed out: status %d, want 503", r.StatusCode)
+	}
+	waitBalance(t, e, auth, 100) // the 503 cost nothing
+
+	st.lose(0, 2)
+	wantServed(t, e.get(t, "/metered/a?use=3", auth), 90) // usage not yet settled: the balance after the reservation
+	if err := e.p.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitBalance(t, e, auth, 97) // charged its usage, once
+	if got := gathered(t, e.reg, "l402_prepaid_debited_units_total", "metered"); got != 3 {
+		t.Fatalf("debited metric %v, want 3", got)
+	}
+}

@@ -166,10 +166,17 @@ func get(t *testing.T, url, auth string) (int, http.Header) {
 
 // try is get for goroutines other than the test's: a failed request is
 // status 0 and the error.
-func try(url, auth string) (int, http.Header, error) {
+func try(url, auth string) (int, http.Header, error) { return tryFrom(url, auth, "") }
+
+// tryFrom is try as client, sent as X-Forwarded-For (believed by a proxy
+// that trusts 127.0.0.1 as a forwarder); "" sends none.
+func tryFrom(url, auth, client string) (int, http.Header, error) {
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
+	}
+	if client != "" {
+		req.Header.Set("X-Forwarded-For", client)
 	}
 	resp, err := httpc.Do(req)
 	if err != nil {
