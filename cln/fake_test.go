@@ -13,7 +13,7 @@ import (
 	_ "github.com/l402kit/l402kit/cln"
 	"github.com/l402kit/l402kit/conformance"
 	"github.com/l402kit/l402kit/internal/fakes/clnfake"
-	"github.com/l402kit/l402kit/memory"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 	"github.com/l402kit/l402kit/proxy/proxytest"
 )
 
@@ -67,9 +67,9 @@ func startFake(t testing.TB, plugin bool) *clnfake.Fake {
 
 // startFakeAs starts a fake playing version (default clnfake.DefaultVersion)
 // whose payments go to route (default its own node).
-func startFakeAs(t testing.TB, plugin bool, version string, route *memory.Node) *clnfake.Fake {
+func startFakeAs(t testing.TB, plugin bool, version string, route *memnode.Node) *clnfake.Fake {
 	t.Helper()
-	node, err := memory.NewNode(memory.Config{})
+	node, err := memnode.New(memnode.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

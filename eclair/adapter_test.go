@@ -13,13 +13,13 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/internal/fakes/eclairfake"
-	"github.com/l402kit/l402kit/memory"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 )
 
 const password = "21satoshi"
 
 type env struct {
-	node *memory.Node
+	node *memnode.Node
 	fake *eclairfake.Server
 	d    *driver
 	b    *backend.Backend
@@ -44,7 +44,7 @@ func newEnv(t testing.TB, poll time.Duration) *env {
 // filled in).
 func newEnvConfig(t testing.TB, cfg Config) *env {
 	t.Helper()
-	node, err := memory.NewNode(memory.Config{Alias: "eclairfake"})
+	node, err := memnode.New(memnode.Config{Alias: "eclairfake"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +377,7 @@ func TestPayThroughAdapter(t *testing.T) {
 	}
 
 	// An invoice of another node: the memory node has no route to it.
-	other, err := memory.NewNode(memory.Config{})
+	other, err := memnode.New(memnode.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

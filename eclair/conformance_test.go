@@ -9,7 +9,7 @@ import (
 	"github.com/l402kit/l402kit/conformance"
 	"github.com/l402kit/l402kit/eclair"
 	"github.com/l402kit/l402kit/internal/fakes/eclairfake"
-	"github.com/l402kit/l402kit/memory"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 	"github.com/l402kit/l402kit/proxy/proxytest"
 )
 
@@ -20,7 +20,7 @@ const testPassword = "21satoshi"
 // its own invoices in process, as a second regtest node with a channel
 // would pay them over the network.
 type fakeHarness struct {
-	node *memory.Node
+	node *memnode.Node
 	fake *eclairfake.Server
 	b    *backend.Backend
 }
@@ -54,7 +54,7 @@ var (
 // adapter pointed at the fake, all torn down with t.
 func newFakeHarness(t *testing.T) *fakeHarness {
 	t.Helper()
-	node, err := memory.NewNode(memory.Config{Alias: "eclairfake"})
+	node, err := memnode.New(memnode.Config{Alias: "eclairfake"})
 	if err != nil {
 		t.Fatal(err)
 	}

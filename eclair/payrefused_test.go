@@ -12,7 +12,7 @@ import (
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/bolt11"
 	"github.com/l402kit/l402kit/internal/fakes/eclairfake"
-	"github.com/l402kit/l402kit/memory"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 )
 
 // TestPayRefusedBeforeRecording pays an invoice that requires a feature the
@@ -21,7 +21,7 @@ import (
 // anything, so getsentinfo answers [] for good. The adapter must fail at
 // once, not wait out the timeout and call it unknown.
 func TestPayRefusedBeforeRecording(t *testing.T) {
-	node, err := memory.NewNode(memory.Config{})
+	node, err := memnode.New(memnode.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

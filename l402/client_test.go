@@ -18,8 +18,8 @@ import (
 	"gopkg.in/macaroon.v2"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 	"github.com/l402kit/l402kit/l402"
-	"github.com/l402kit/l402kit/memory"
 )
 
 // paywall is a minimal L402 server for the client tests: it mints with
@@ -27,7 +27,7 @@ import (
 // echo of what it received.
 type paywall struct {
 	t        *testing.T
-	node     *memory.Node
+	node     *memnode.Node
 	store    *l402.MemoryRootKeyStore
 	minter   *l402.Minter
 	verifier *l402.Verifier
@@ -53,7 +53,7 @@ type paywall struct {
 
 func newPaywall(t *testing.T, price backend.MilliSat) (*paywall, *httptest.Server) {
 	t.Helper()
-	node, err := memory.NewNode(memory.Config{})
+	node, err := memnode.New(memnode.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/conformance"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 	"github.com/l402kit/l402kit/memory"
 	"github.com/l402kit/l402kit/proxy/proxytest"
 )
@@ -36,7 +37,7 @@ func TestProxyFlowMemory(t *testing.T) {
 }
 
 // nodeOf is the memory node behind b.
-func nodeOf(b *backend.Backend) *memory.Node {
-	n, _ := memory.AsNode(b)
+func nodeOf(b *backend.Backend) *memnode.Node {
+	n, _ := memnode.From(b)
 	return n
 }

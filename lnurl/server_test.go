@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 	"github.com/l402kit/l402kit/lnurl"
-	"github.com/l402kit/l402kit/memory"
 )
 
 // getDoc GETs rawURL and decodes the JSON answer into a map.
@@ -222,7 +222,7 @@ func TestServerVerifyKey(t *testing.T) {
 
 // noDescriptionHash is a backend whose node cannot commit to a description
 // hash, as some nodes' APIs cannot.
-type noDescriptionHash struct{ *memory.Node }
+type noDescriptionHash struct{ *memnode.Node }
 
 func (n noDescriptionHash) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) (*backend.Invoice, error) {
 	if req.DescriptionHash != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/conformance"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 	"github.com/l402kit/l402kit/memory"
 	"github.com/l402kit/l402kit/proxy/proxytest"
 )
@@ -13,7 +14,7 @@ import (
 // harness runs the suite on a memory node that pays its own invoices; taking
 // it down and up is SetAvailable.
 type harness struct {
-	n *memory.Node
+	n *memnode.Node
 	b *backend.Backend
 }
 
@@ -30,9 +31,9 @@ func (h harness) Support() conformance.Support {
 func (h harness) StopNode(context.Context) error  { h.n.SetAvailable(false); return nil }
 func (h harness) StartNode(context.Context) error { h.n.SetAvailable(true); return nil }
 
-func newNode(t *testing.T) *memory.Node {
+func newNode(t *testing.T) *memnode.Node {
 	t.Helper()
-	n, err := memory.NewNode(memory.Config{})
+	n, err := memnode.New(memnode.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,14 +41,33 @@ func newNode(t *testing.T) *memory.Node {
 	return n
 }
 
+// newMemory is a Backend made by memory.New, closed when the test ends.
+func newMemory(t *testing.T) *backend.Backend {
+	t.Helper()
+	b, err := memory.New(context.Background(), memory.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// newHarness is a harness over memory.New, with the node behind it.
+func newHarness(t *testing.T) harness {
+	b := newMemory(t)
+	n, ok := memnode.From(b)
+	if !ok {
+		t.Fatal("memory.New's Backend hands out no node")
+	}
+	return harness{n, b}
+}
+
 func TestConformance(t *testing.T) {
-	n := newNode(t)
-	conformance.Run(t, harness{n, backend.New(n, backend.Options{})})
+	conformance.Run(t, newHarness(t))
 }
 
 func TestProxyFlow(t *testing.T) {
-	n := newNode(t)
-	proxytest.RunFlow(t, harness{n, backend.New(n, backend.Options{})})
+	proxytest.RunFlow(t, newHarness(t))
 }
 
 // noHold hides the memory node's hold invoices, so the proxy flow runs the
@@ -63,6 +83,5 @@ func (h noHold) Backend() *backend.Backend {
 }
 
 func TestProxyFlowWithoutHoldInvoices(t *testing.T) {
-	n := newNode(t)
-	proxytest.RunFlow(t, noHold{harness{n, backend.New(n, backend.Options{})}})
+	proxytest.RunFlow(t, noHold{newHarness(t)})
 }

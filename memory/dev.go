@@ -35,10 +35,10 @@ const DevScheme = "memory+dev"
 // front of a real node: it would pay anyone's invoice with the node's money;
 // that is why it takes a *Node and nothing else.
 func DevPayHandler(n *Node) http.Handler {
-	b := backend.New(n, backend.Options{})
+	b := backend.New(n.n, backend.Options{})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {
-			serveFind(n, w, r)
+			serveFind(n.n, w, r)
 			return
 		}
 		if r.Method != http.MethodPost {

@@ -9,35 +9,14 @@ import (
 	"net/url"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 )
-
-// FindPayment says what became of the payment of an invoice of this node,
-// for a client that lost track of it (its process died mid-payment): the
-// payment with its preimage once settled; ErrPaymentFailed when canceled or
-// expired unpaid; ErrPaymentUnknown while open or held (still payable, or
-// in flight); ErrNotFound for a hash the node never issued. The memory
-// node pays only its own invoices, so its invoices are its payments.
-func (n *Node) FindPayment(ctx context.Context, hash backend.PaymentHash) (*backend.Payment, error) {
-	inv, err := n.LookupInvoice(ctx, hash)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case inv.State == backend.StateSettled && inv.Preimage != nil:
-		return &backend.Payment{PaymentHash: hash, Preimage: *inv.Preimage, Amount: inv.AmountReceived}, nil
-	case inv.State == backend.StateCanceled:
-		return nil, fmt.Errorf("memory: %w: invoice %s was canceled", backend.ErrPaymentFailed, hash)
-	case inv.State == backend.StateOpen && inv.Expired(n.now()):
-		return nil, fmt.Errorf("memory: %w: invoice %s expired unpaid", backend.ErrPaymentFailed, hash)
-	}
-	return nil, fmt.Errorf("memory: %w: invoice %s is %s", backend.ErrPaymentUnknown, hash, inv.State)
-}
 
 // serveFind answers GET DevPayPath?payment_hash=HEX for DevPayer.FindPayment:
 // 200 with the payment, 404 unknown hash, 409 failed, 202 not decided. It
 // reveals the preimages of settled invoices, which is no more than the
 // dev endpoint gives away already (it pays any invoice of the node).
-func serveFind(n *Node, w http.ResponseWriter, r *http.Request) {
+func serveFind(n *memnode.Node, w http.ResponseWriter, r *http.Request) {
 	hash, err := backend.ParsePaymentHash(r.URL.Query().Get("payment_hash"))
 	if err != nil {
 		devError(w, http.StatusBadRequest, err)
@@ -60,7 +39,7 @@ func serveFind(n *Node, w http.ResponseWriter, r *http.Request) {
 }
 
 // FindPayment asks the dev endpoint what became of the payment of hash
-// (see Node.FindPayment).
+// (see the node's own FindPayment, which memory Backends have).
 func (d *DevPayer) FindPayment(ctx context.Context, hash backend.PaymentHash) (*backend.Payment, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.endpoint+"?"+url.Values{"payment_hash": {hash.String()}}.Encode(), nil)
 	if err != nil {

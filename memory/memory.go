@@ -1,37 +1,15 @@
-// Package memory is an embedded, in-process Lightning node: the zero-setup
-// default backend of l402kit and the engine behind the wire-level fakes that
-// the other adapters are tested against.
-//
-// Its invoices are real BOLT11 strings (regtest, "lnbcrt"), signed with a key
-// made when the node starts, with real payment hashes and preimages, so any
-// BOLT11 decoder accepts them. It has every optional ability of package
-// backend; it can pay only its own invoices, which is what a service and its
-// tests need: the payment settles in process. Paying a hold invoice leaves it
-// Held and blocks the payer, as an in-flight HTLC would, until the invoice is
-// settled, canceled or expires, or the payer's context ends.
-//
-// New returns the portable *backend.Backend over a new Node; NewNode returns
-// the Node itself, for the fakes and demos that drive it directly (a
-// Backend hands it out too, with As). A Node is safe for concurrent use.
-// SetAvailable(false) makes it behave like a node that went down, for testing
-// how callers handle ErrUnavailable.
 package memory
 
 import (
 	"context"
-	"encoding/hex"
-	"fmt"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/btcsuite/btcd/btcec/v2"
-
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/bolt11"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 )
 
-// Config sets up a Node. The zero value is ready to use.
+// Config sets up a node. The zero value is ready to use.
 type Config struct {
 	// Alias is reported by Info; default "l402kit-memory".
 	Alias string
@@ -48,486 +26,73 @@ type Config struct {
 	KeepExpired time.Duration
 }
 
-// Node is an in-process Lightning node.
-type Node struct {
-	key     *btcec.PrivateKey
-	nodeID  string
-	alias   string
-	network string
-	now     func() time.Time
-	keep    time.Duration
-
-	mu        sync.Mutex
-	invoices  map[backend.PaymentHash]*entry
-	offers    map[string]*offerEntry // by offer id
-	lastSweep time.Time
-	down      chan struct{} // closed while the node is unavailable
-	up        bool
-	closed    bool
-	closedCh  chan struct{}
-}
-
-type entry struct {
-	inv      backend.Invoice
-	preimage *backend.Preimage // nil for a hold invoice until settled
-	hold     bool
-	offer    string        // the offer it was made for, if any
-	changed  chan struct{} // closed and replaced on every state change
-}
-
 // New starts a node with a fresh key and returns the Backend over it.
 func New(_ context.Context, cfg Config) (*backend.Backend, error) {
-	n, err := NewNode(cfg)
+	d, err := newDriver(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return backend.New(n, backend.Options{}), nil
+	return backend.New(d, backend.Options{}), nil
 }
 
-// NewNode starts a node with a fresh key. Its methods are a backend.Driver's:
-// they trust their arguments as a Backend passes them.
-func NewNode(cfg Config) (*Node, error) {
-	key, err := btcec.NewPrivateKey()
-	if err != nil {
-		return nil, fmt.Errorf("memory: node key: %w", err)
-	}
-	if cfg.Network == "" {
-		cfg.Network = "regtest"
-	}
-	if _, err := bolt11.Prefix(cfg.Network); err != nil {
-		return nil, fmt.Errorf("memory: %w: %w", backend.ErrInvalid, err)
-	}
-	if cfg.Alias == "" {
-		cfg.Alias = "l402kit-memory"
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.KeepExpired == 0 {
-		cfg.KeepExpired = 10 * time.Minute
-	}
-	n := &Node{
-		key:      key,
-		nodeID:   hex.EncodeToString(key.PubKey().SerializeCompressed()),
-		alias:    cfg.Alias,
-		network:  cfg.Network,
-		now:      cfg.Now,
-		keep:     cfg.KeepExpired,
-		invoices: map[backend.PaymentHash]*entry{},
-		offers:   map[string]*offerEntry{},
-		down:     make(chan struct{}),
-		up:       true,
-		closedCh: make(chan struct{}),
-	}
-	if n.keep >= 0 {
-		go n.sweepLoop()
-	}
-	return n, nil
+// Node is the memory node behind a Backend, as its As and AsNode hand it
+// out, for what the portable API does not cover. It is not a driver:
+// invoices and payments go through the Backend.
+type Node struct {
+	n *memnode.Node
 }
 
-// sweepLoop forgets dead invoices also while nobody creates new ones (a
-// flood that stopped), until the node is closed.
-func (n *Node) sweepLoop() {
-	t := time.NewTicker(min(max(n.keep/10, time.Second), time.Minute))
-	defer t.Stop()
-	for {
-		select {
-		case <-n.closedCh:
-			return
-		case <-t.C:
-			n.mu.Lock()
-			n.sweep(n.now())
-			n.mu.Unlock()
-		}
-	}
-}
-
-// NodeID returns the node's public key as hex; its invoices name it as payee.
-func (n *Node) NodeID() string { return n.nodeID }
+// NodeID is the node's public key, hex.
+func (n *Node) NodeID() string { return n.n.NodeID() }
 
 // SetAvailable takes the node down (false) or brings it back (true). While
-// down every call fails with backend.ErrUnavailable and waits in progress end
-// with it, as they would when a real node's connection drops. Invoices
-// survive, as they do across a real node's restart.
-func (n *Node) SetAvailable(up bool) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if up == n.up {
-		return
-	}
-	n.up = up
-	if up {
-		n.down = make(chan struct{})
-	} else {
-		close(n.down)
-	}
+// down every call fails with ErrUnavailable and waits in progress end with
+// it, as on a node that went away.
+func (n *Node) SetAvailable(up bool) { n.n.SetAvailable(up) }
+
+// driver is what a memory Backend holds: the node, whose methods give it
+// every ability (embedding keeps them visible to type assertions), and an
+// As that hands out its handle. release, when set, replaces closing the
+// node (a named node is closed by its last reference).
+type driver struct {
+	*memnode.Node
+	release func()
+	once    sync.Once
 }
 
-// check returns why the node cannot serve a call, if it cannot. n.mu held.
-func (n *Node) check() error {
-	if n.closed {
-		return fmt.Errorf("memory: %w: node closed", backend.ErrUnavailable)
-	}
-	if !n.up {
-		return fmt.Errorf("memory: %w: node is down", backend.ErrUnavailable)
-	}
-	return nil
-}
-
-// Close stops the node; every later call fails with ErrUnavailable and
-// waiting calls return.
-func (n *Node) Close() error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if !n.closed {
-		n.closed = true
-		close(n.closedCh)
-	}
-	return nil
-}
-
-// CreateInvoice implements backend.Driver.
-func (n *Node) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) (*backend.Invoice, error) {
-	var pre backend.Preimage
-	if req.Preimage != nil {
-		pre = *req.Preimage
-	} else {
-		var err error
-		if pre, err = backend.NewPreimage(); err != nil {
-			return nil, err
-		}
-	}
-	return n.add(ctx, pre.Hash(), &pre, req)
-}
-
-// CreateHoldInvoice implements backend.HoldInvoicer.
-func (n *Node) CreateHoldInvoice(ctx context.Context, hash backend.PaymentHash, req backend.InvoiceRequest) (*backend.Invoice, error) {
-	return n.add(ctx, hash, nil, req)
-}
-
-func (n *Node) add(ctx context.Context, hash backend.PaymentHash, pre *backend.Preimage, req backend.InvoiceRequest) (*backend.Invoice, error) {
-	// BOLT11 timestamps are whole seconds; keep ours equal to what the
-	// invoice string says so decoded and stored fields agree.
-	created := n.now().Truncate(time.Second)
-	expiry := req.Expiry
-	bolt11, err := n.encode(hash, created, expiry, req)
+func newDriver(cfg Config) (*driver, error) {
+	n, err := memnode.New(memnode.Config(cfg))
 	if err != nil {
 		return nil, err
 	}
-
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if err := n.check(); err != nil {
-		return nil, err
-	}
-	if _, dup := n.invoices[hash]; dup {
-		return nil, fmt.Errorf("memory: %w: invoice with payment hash %s", backend.ErrAlreadyExists, hash)
-	}
-	n.sweep(created)
-	e := &entry{
-		inv: backend.Invoice{
-			PaymentHash:    hash,
-			PaymentRequest: bolt11,
-			Amount:         req.Amount,
-			Memo:           req.Memo,
-			State:          backend.StateOpen,
-			CreatedAt:      created,
-			ExpiresAt:      created.Add(expiry),
-		},
-		preimage: pre,
-		hold:     pre == nil,
-		changed:  make(chan struct{}),
-	}
-	n.invoices[hash] = e
-	return e.view(), nil
+	return &driver{Node: n}, nil
 }
 
-// sweep forgets invoices that cannot be paid any more and have been so for
-// longer than keep, so that a flood of challenges nobody pays does not grow
-// the node for ever. It runs from add and sweepLoop, at most once per tenth
-// of keep (and at least every minute). n.mu held.
-func (n *Node) sweep(now time.Time) {
-	if n.keep < 0 || now.Sub(n.lastSweep) < min(n.keep/10, time.Minute) {
-		return
+func (d *driver) Close() error {
+	if d.release == nil {
+		return d.Node.Close()
 	}
-	n.lastSweep = now
-	for h, e := range n.invoices {
-		// Counted from expiry for canceled invoices too: the cancel
-		// time is not kept, and a canceled invoice is kept longer, not
-		// shorter, that way.
-		if (e.inv.State == backend.StateOpen || e.inv.State == backend.StateCanceled) && now.Sub(e.inv.ExpiresAt) > n.keep {
-			delete(n.invoices, h)
-		}
-	}
-}
-
-// Len returns how many invoices the node holds, for tests and metrics.
-func (n *Node) Len() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return len(n.invoices)
-}
-
-func (n *Node) encode(hash backend.PaymentHash, created time.Time, expiry time.Duration, req backend.InvoiceRequest) (string, error) {
-	s, err := bolt11.EncodePayable(bolt11.Invoice{
-		Network: n.network, PaymentHash: hash, Timestamp: created, Expiry: expiry,
-		Amount: int64(req.Amount), Description: req.Memo, DescriptionHash: req.CommittedDescriptionHash(),
-	}, n.key)
-	if err != nil {
-		return "", fmt.Errorf("memory: %w: %w", backend.ErrInvalid, err)
-	}
-	return s, nil
-}
-
-// view returns a copy the caller may keep. The node's lock must be held.
-func (e *entry) view() *backend.Invoice {
-	inv := e.inv
-	if e.preimage != nil {
-		p := *e.preimage
-		inv.Preimage = &p
-	}
-	return &inv
-}
-
-// setState moves the invoice on and wakes everyone waiting on it. n.mu held.
-func (e *entry) setState(s backend.State) {
-	e.inv.State = s
-	close(e.changed)
-	e.changed = make(chan struct{})
-}
-
-// LookupInvoice implements backend.Driver.
-func (n *Node) LookupInvoice(_ context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if err := n.check(); err != nil {
-		return nil, err
-	}
-	e, ok := n.invoices[hash]
-	if !ok {
-		return nil, fmt.Errorf("memory: %w: no invoice with payment hash %s", backend.ErrNotFound, hash)
-	}
-	return e.view(), nil
-}
-
-// WaitInvoice implements backend.Waiter. An open invoice that reaches its
-// expiry is returned as it stands (Open, and Expired by its time).
-func (n *Node) WaitInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
-	for {
-		n.mu.Lock()
-		if err := n.check(); err != nil {
-			n.mu.Unlock()
-			return nil, err
-		}
-		e, ok := n.invoices[hash]
-		if !ok {
-			n.mu.Unlock()
-			return nil, fmt.Errorf("memory: %w: no invoice with payment hash %s", backend.ErrNotFound, hash)
-		}
-		now := n.now()
-		if e.inv.State != backend.StateOpen || e.inv.Expired(now) {
-			v := e.view()
-			n.mu.Unlock()
-			return v, nil
-		}
-		changed, down := e.changed, n.down
-		untilExpiry := e.inv.ExpiresAt.Sub(now)
-		n.mu.Unlock()
-
-		t := time.NewTimer(untilExpiry)
-		select {
-		case <-changed:
-		case <-t.C:
-		case <-down:
-		case <-n.closedCh:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("memory: wait for invoice %s: %w", hash, ctx.Err())
-		}
-		t.Stop()
-	}
-}
-
-// SettleInvoice implements backend.HoldInvoicer.
-func (n *Node) SettleInvoice(_ context.Context, preimage backend.Preimage) error {
-	hash := preimage.Hash()
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if err := n.check(); err != nil {
-		return err
-	}
-	e, ok := n.invoices[hash]
-	if !ok {
-		return fmt.Errorf("memory: %w: no invoice with payment hash %s", backend.ErrNotFound, hash)
-	}
-	switch e.inv.State {
-	case backend.StateHeld:
-	case backend.StateSettled:
-		return nil // settling twice with the right preimage changes nothing
-	case backend.StateOpen:
-		return fmt.Errorf("memory: %w: invoice %s has no payment held yet", backend.ErrInvalid, hash)
-	default:
-		return fmt.Errorf("memory: %w: invoice %s is %s", backend.ErrInvalid, hash, e.inv.State)
-	}
-	p := preimage
-	e.preimage = &p
-	e.inv.SettledAt = n.now()
-	e.setState(backend.StateSettled)
+	d.once.Do(d.release)
 	return nil
 }
 
-// CancelInvoice implements backend.HoldInvoicer. Plain invoices that are
-// still open can be canceled too, as on LND.
-func (n *Node) CancelInvoice(_ context.Context, hash backend.PaymentHash) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if err := n.check(); err != nil {
-		return err
+// As hands out the node's handle (**Node) and, to this module's fakes and
+// tests, the node itself (**memnode.Node).
+func (d *driver) As(target any) bool {
+	switch p := target.(type) {
+	case **Node:
+		*p = &Node{n: d.Node}
+		return true
+	case **memnode.Node:
+		*p = d.Node
+		return true
 	}
-	e, ok := n.invoices[hash]
-	if !ok {
-		return fmt.Errorf("memory: %w: no invoice with payment hash %s", backend.ErrNotFound, hash)
-	}
-	switch e.inv.State {
-	case backend.StateOpen, backend.StateHeld:
-		e.inv.AmountReceived = 0
-		e.setState(backend.StateCanceled)
-		return nil
-	case backend.StateCanceled:
-		return nil
-	}
-	return fmt.Errorf("memory: %w: invoice %s is already settled", backend.ErrInvalid, hash)
+	return false
 }
 
-// PayInvoice implements backend.Payer for this node's own invoices. It pays
-// no routing fee, so any fee limit holds.
-func (n *Node) PayInvoice(ctx context.Context, bolt11 string, opts backend.PayOptions) (*backend.Payment, error) {
-	d, err := backend.DecodeInvoice(bolt11)
-	if err != nil {
-		return nil, fmt.Errorf("memory: %w", err)
-	}
-	if d.Network != n.network {
-		return nil, fmt.Errorf("memory: %w: invoice is for %s, node is on %s", backend.ErrInvalid, d.Network, n.network)
-	}
-	amount := d.Amount
-	if amount == 0 {
-		amount = opts.Amount
-	}
-	if d.Payee != n.nodeID {
-		return nil, fmt.Errorf("memory: %w: no route to %s (the memory node pays only its own invoices)", backend.ErrPaymentFailed, d.Payee)
-	}
-	return n.payEntry(ctx, d.PaymentHash, d.PaymentRequest, amount)
+// AsNode returns the *Node behind a backend opened from a memory:// URL, for
+// programs that need the node's own methods, such as serving DevPayHandler.
+func AsNode(b *backend.Backend) (*Node, bool) {
+	var n *Node
+	return n, b.As(&n)
 }
-
-// payEntry pays the node's own invoice with that hash and request string
-// (BOLT11 or BOLT12), settling it or, for a hold invoice, waiting as an
-// in-flight HTLC waits.
-func (n *Node) payEntry(ctx context.Context, hash backend.PaymentHash, request string, amount backend.MilliSat) (*backend.Payment, error) {
-	n.mu.Lock()
-	if err := n.check(); err != nil {
-		n.mu.Unlock()
-		return nil, err
-	}
-	e, ok := n.invoices[hash]
-	if !ok || !strings.EqualFold(e.inv.PaymentRequest, request) { // bech32 ignores case
-		n.mu.Unlock()
-		return nil, fmt.Errorf("memory: %w: incorrect or unknown payment details", backend.ErrPaymentFailed)
-	}
-	now := n.now()
-	switch {
-	case e.inv.State == backend.StateSettled || e.inv.State == backend.StateHeld:
-		n.mu.Unlock()
-		return nil, fmt.Errorf("memory: %w: invoice is already paid", backend.ErrPaymentFailed)
-	case e.inv.State == backend.StateCanceled:
-		n.mu.Unlock()
-		return nil, fmt.Errorf("memory: %w: invoice is canceled", backend.ErrPaymentFailed)
-	case e.inv.Expired(now):
-		n.mu.Unlock()
-		return nil, fmt.Errorf("memory: %w: invoice expired", backend.ErrPaymentFailed)
-	}
-	e.inv.AmountReceived = amount
-	pay := &backend.Payment{PaymentHash: hash, Amount: amount}
-	if !e.hold {
-		e.inv.SettledAt = now
-		e.setState(backend.StateSettled)
-		pay.Preimage = *e.preimage
-		n.mu.Unlock()
-		return pay, nil
-	}
-	e.setState(backend.StateHeld)
-	expiresAt := e.inv.ExpiresAt
-	n.mu.Unlock()
-	return n.awaitHeld(ctx, e, pay, expiresAt)
-}
-
-// awaitHeld blocks a payer whose payment a hold invoice accepted, as an
-// in-flight HTLC blocks, until the payee settles or cancels it or the invoice
-// expires (the node then cancels it, returning the payment).
-func (n *Node) awaitHeld(ctx context.Context, e *entry, pay *backend.Payment, expiresAt time.Time) (*backend.Payment, error) {
-	for {
-		n.mu.Lock()
-		switch e.inv.State {
-		case backend.StateSettled:
-			pay.Preimage = *e.preimage
-			n.mu.Unlock()
-			return pay, nil
-		case backend.StateCanceled:
-			n.mu.Unlock()
-			return nil, fmt.Errorf("memory: %w: payee canceled the held payment", backend.ErrPaymentFailed)
-		}
-		if !n.now().Before(expiresAt) {
-			e.inv.AmountReceived = 0
-			e.setState(backend.StateCanceled)
-			n.mu.Unlock()
-			return nil, fmt.Errorf("memory: %w: held payment expired unsettled", backend.ErrPaymentFailed)
-		}
-		changed := e.changed
-		wait := expiresAt.Sub(n.now())
-		n.mu.Unlock()
-
-		t := time.NewTimer(wait)
-		select {
-		case <-changed:
-		case <-t.C:
-		case <-n.closedCh:
-			t.Stop()
-			return nil, fmt.Errorf("memory: %w: node closed with payment in flight", backend.ErrPaymentUnknown)
-		case <-ctx.Done():
-			t.Stop()
-			// Like an HTLC, the payment stays held: the payee may still
-			// settle it. The payer only stops waiting.
-			return nil, fmt.Errorf("memory: %w: payment %s in flight: %w", backend.ErrPaymentUnknown, pay.PaymentHash, ctx.Err())
-		}
-		t.Stop()
-	}
-}
-
-// LimitsFees implements backend.FeeLimiter: the node pays no routing fee.
-func (n *Node) LimitsFees() {}
-
-// Ping implements backend.Pinger with the node's availability.
-func (n *Node) Ping(context.Context) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.check()
-}
-
-// Info implements backend.Informer.
-func (n *Node) Info(context.Context) (*backend.NodeInfo, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if err := n.check(); err != nil {
-		return nil, err
-	}
-	return &backend.NodeInfo{NodeID: n.nodeID, Alias: n.alias, Network: n.network, Synced: true}, nil
-}
-
-var (
-	_ backend.Driver       = (*Node)(nil)
-	_ backend.Waiter       = (*Node)(nil)
-	_ backend.HoldInvoicer = (*Node)(nil)
-	_ backend.Payer        = (*Node)(nil)
-	_ backend.FeeLimiter   = (*Node)(nil)
-	_ backend.Informer     = (*Node)(nil)
-	_ backend.Pinger       = (*Node)(nil)
-)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 	"github.com/l402kit/l402kit/memory"
 )
 
@@ -124,8 +125,8 @@ func TestDownEndsWaits(t *testing.T) {
 
 func TestDevPayEndpoint(t *testing.T) {
 	ctx := context.Background()
-	n := newNode(t)
-	b := backend.New(n, backend.Options{})
+	b := newMemory(t)
+	n, _ := memory.AsNode(b)
 	mux := http.NewServeMux()
 	mux.Handle(memory.DevPayPath, memory.DevPayHandler(n))
 	srv := httptest.NewServer(mux)
@@ -178,7 +179,7 @@ func TestDevPayEndpoint(t *testing.T) {
 	if err != nil || !found.Preimage.Matches(inv.PaymentHash) {
 		t.Fatalf("FindPayment of the paid invoice: %+v %v", found, err)
 	}
-	open, err := backend.New(n, backend.Options{}).CreateInvoice(ctx, backend.InvoiceRequest{Amount: 1000})
+	open, err := b.CreateInvoice(ctx, backend.InvoiceRequest{Amount: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +218,7 @@ func TestPayForgivesInvoiceSpelling(t *testing.T) {
 // by KeepExpired; paid ones stay.
 func TestExpiredInvoicesForgotten(t *testing.T) {
 	now := time.Unix(1_900_000_000, 0)
-	n, err := memory.NewNode(memory.Config{Now: func() time.Time { return now }, KeepExpired: time.Minute})
+	n, err := memnode.New(memnode.Config{Now: func() time.Time { return now }, KeepExpired: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 	"github.com/l402kit/l402kit/internal/plumbing/nodeurl"
 )
 
@@ -28,31 +29,8 @@ var (
 )
 
 type namedNode struct {
-	node *Node
+	node *memnode.Node
 	refs int
-}
-
-// handle is a reference to a named node: closing it closes the node only when
-// the last reference goes. Embedding keeps every ability visible to type
-// assertions.
-type handle struct {
-	*Node
-	name string
-	once sync.Once
-}
-
-func (h *handle) Close() error {
-	h.once.Do(func() {
-		namedMu.Lock()
-		defer namedMu.Unlock()
-		nn := named[h.name]
-		nn.refs--
-		if nn.refs == 0 {
-			delete(named, h.name)
-			nn.node.Close()
-		}
-	})
-	return nil
 }
 
 func openURL(_ context.Context, u *url.URL) (backend.Driver, error) {
@@ -77,13 +55,13 @@ func openURL(_ context.Context, u *url.URL) (backend.Driver, error) {
 		return nil, err
 	}
 	if u.Host == "" {
-		return NewNode(cfg)
+		return newDriver(cfg)
 	}
 	namedMu.Lock()
 	defer namedMu.Unlock()
 	nn := named[u.Host]
 	if nn == nil {
-		n, err := NewNode(cfg)
+		n, err := memnode.New(memnode.Config(cfg))
 		if err != nil {
 			return nil, err
 		}
@@ -91,22 +69,18 @@ func openURL(_ context.Context, u *url.URL) (backend.Driver, error) {
 		named[u.Host] = nn
 	}
 	nn.refs++
-	return &handle{Node: nn.node, name: u.Host}, nil
+	name := u.Host
+	return &driver{Node: nn.node, release: func() { release(name) }}, nil
 }
 
-// As hands out the shared node, so Backend.As finds a *Node behind a
-// memory://NAME backend too.
-func (h *handle) As(target any) bool {
-	if p, ok := target.(**Node); ok {
-		*p = h.Node
-		return true
+// release drops a reference to the named node, closing it with the last.
+func release(name string) {
+	namedMu.Lock()
+	defer namedMu.Unlock()
+	nn := named[name]
+	nn.refs--
+	if nn.refs == 0 {
+		delete(named, name)
+		nn.node.Close()
 	}
-	return false
-}
-
-// AsNode returns the *Node behind a backend opened from a memory:// URL, for
-// programs that need the node's own methods, such as serving DevPayHandler.
-func AsNode(b *backend.Backend) (*Node, bool) {
-	var n *Node
-	return n, b.As(&n)
 }

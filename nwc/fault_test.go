@@ -14,6 +14,7 @@ import (
 	nostr "github.com/nbd-wtf/go-nostr"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 	"github.com/l402kit/l402kit/internal/testenv/nostrrelay"
 	"github.com/l402kit/l402kit/memory"
 )
@@ -220,7 +221,7 @@ func TestAnswersIgnored(t *testing.T) {
 
 // payHarness is the client on a wallet service on a memory node, with the
 // relay's faults at the test's hand.
-func payHarness(t *testing.T) (*nostrrelay.Relay, *backend.Backend, *memory.Node, Config) {
+func payHarness(t *testing.T) (*nostrrelay.Relay, *backend.Backend, *memnode.Node, Config) {
 	t.Helper()
 	r := relay(t)
 	node, err := memory.New(context.Background(), memory.Config{})
@@ -246,7 +247,7 @@ func payHarness(t *testing.T) (*nostrrelay.Relay, *backend.Backend, *memory.Node
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	n, _ := memory.AsNode(node)
+	n, _ := memnode.From(node)
 	return r, b, n, cfg
 }
 

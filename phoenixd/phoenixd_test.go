@@ -12,7 +12,7 @@ import (
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/conformance"
 	"github.com/l402kit/l402kit/internal/fakes/phoenixdfake"
-	"github.com/l402kit/l402kit/memory"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 	"github.com/l402kit/l402kit/phoenixd"
 	"github.com/l402kit/l402kit/proxy/proxytest"
 )
@@ -22,7 +22,7 @@ const password = "correct horse battery staple"
 // harness runs the adapter against the fake phoenixd over 127.0.0.1; the
 // fake's memory node pays, as a payer with a channel into phoenixd would.
 type harness struct {
-	node   *memory.Node
+	node   *memnode.Node
 	fake   *phoenixdfake.Server
 	client *backend.Backend
 	cfg    phoenixd.Config
@@ -48,7 +48,7 @@ var _ conformance.Restarter = (*harness)(nil)
 
 func newHarness(t testing.TB, fcfg phoenixdfake.Config, ccfg phoenixd.Config) *harness {
 	t.Helper()
-	node, err := memory.NewNode(memory.Config{})
+	node, err := memnode.New(memnode.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func TestNoAnswerIsUnavailable(t *testing.T) {
 	if !errors.Is(err, backend.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Info with no answer: %v, want ErrUnavailable wrapping the deadline", err)
 	}
-	node, _ := memory.NewNode(memory.Config{})
+	node, _ := memnode.New(memnode.Config{})
 	defer node.Close()
 	inv, _ := backend.New(node, backend.Options{}).CreateInvoice(ctxT(t), backend.InvoiceRequest{Amount: backend.Sat(1), Memo: "x"})
 	_, err = c.PayInvoice(ctxT(t), inv.PaymentRequest, backend.PayOptions{Timeout: 200 * time.Millisecond})
@@ -267,7 +267,7 @@ func TestNothingListening(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	node, _ := memory.NewNode(memory.Config{})
+	node, _ := memnode.New(memnode.Config{})
 	defer node.Close()
 	inv, _ := backend.New(node, backend.Options{}).CreateInvoice(ctxT(t), backend.InvoiceRequest{Amount: backend.Sat(1), Memo: "x"})
 	// Nothing was sent, so even a payment is safely ErrUnavailable.

@@ -7,12 +7,12 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/internal/fakes/phoenixdfake"
-	"github.com/l402kit/l402kit/memory"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 )
 
-func newFakeClient(t *testing.T, poll time.Duration) (*memory.Node, *phoenixdfake.Server, *testClient) {
+func newFakeClient(t *testing.T, poll time.Duration) (*memnode.Node, *phoenixdfake.Server, *testClient) {
 	t.Helper()
-	node, err := memory.NewNode(memory.Config{})
+	node, err := memnode.New(memnode.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

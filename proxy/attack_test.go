@@ -21,8 +21,8 @@ import (
 	"gopkg.in/macaroon.v2"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 	"github.com/l402kit/l402kit/l402"
-	"github.com/l402kit/l402kit/memory"
 	"github.com/l402kit/l402kit/proxy"
 )
 
@@ -583,7 +583,7 @@ func replayHold(t *testing.T, e *attackEnv) (int, string) {
 
 // noHold is a driver that hides the memory node's hold invoices, so the
 // proxy keeps a spent store instead.
-type noHold struct{ n *memory.Node }
+type noHold struct{ n *memnode.Node }
 
 func (d noHold) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) (*backend.Invoice, error) {
 	return d.n.CreateInvoice(ctx, req)
@@ -596,7 +596,7 @@ func (d noHold) LookupInvoice(ctx context.Context, h backend.PaymentHash) (*back
 func (d noHold) Close() error { return d.n.Close() }
 
 func replaySpent(t *testing.T, _ *attackEnv) (int, string) {
-	n, err := memory.NewNode(memory.Config{})
+	n, err := memnode.New(memnode.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

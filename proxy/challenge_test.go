@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 	"github.com/l402kit/l402kit/l402"
-	"github.com/l402kit/l402kit/memory"
 	"github.com/l402kit/l402kit/proxy"
 )
 
@@ -68,7 +68,7 @@ func challengeOf(t *testing.T, st proxy.Store, w *httptest.ResponseRecorder) (pr
 
 // gateNode makes invoices only once gate is closed.
 type gateNode struct {
-	*memory.Node
+	*memnode.Node
 	gate chan struct{}
 }
 
@@ -100,7 +100,7 @@ func (g *gateNode) CreateHoldInvoice(ctx context.Context, hash backend.PaymentHa
 // once the invoice exists), and the 402 waits for the write.
 func TestChallengeWritesBesideTheNodeAndAnswersAfter(t *testing.T) {
 	for _, single := range []bool{false, true} {
-		n, err := memory.NewNode(memory.Config{})
+		n, err := memnode.New(memnode.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +158,7 @@ func TestChallengeWritesBesideTheNodeAndAnswersAfter(t *testing.T) {
 // it is canceled and its hold forgotten.
 func TestChallengeStoreFailureSendsNothing(t *testing.T) {
 	for _, single := range []bool{false, true} {
-		n, err := memory.NewNode(memory.Config{})
+		n, err := memnode.New(memnode.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,7 +188,7 @@ func TestChallengeStoreFailureSendsNothing(t *testing.T) {
 
 // holdNode remembers the hash of the last hold invoice it made.
 type holdNode struct {
-	*memory.Node
+	*memnode.Node
 	last backend.PaymentHash
 }
 
@@ -200,7 +200,7 @@ func (h *holdNode) CreateHoldInvoice(ctx context.Context, hash backend.PaymentHa
 // refusingNode is a node that chooses every preimage itself, as phoenixd
 // and LNURL services do.
 type refusingNode struct {
-	*memory.Node
+	*memnode.Node
 	refused int
 }
 
@@ -215,7 +215,7 @@ func (r *refusingNode) CreateInvoice(ctx context.Context, req backend.InvoiceReq
 // A backend that will not take the proxy's preimage still gets its
 // challenges, written after the invoice, and is asked only once.
 func TestChallengeBackendChoosesPreimage(t *testing.T) {
-	n, err := memory.NewNode(memory.Config{})
+	n, err := memnode.New(memnode.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

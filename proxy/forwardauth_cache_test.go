@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 	"github.com/l402kit/l402kit/l402"
-	"github.com/l402kit/l402kit/memory"
 	"github.com/l402kit/l402kit/proxy"
 )
 
@@ -21,7 +21,7 @@ import (
 func TestForwardAuthCacheHeader(t *testing.T) {
 	// Without hold invoices (noHold), so paying a single-use route's
 	// invoice does not wait for the proxy to settle it.
-	n, err := memory.NewNode(memory.Config{})
+	n, err := memnode.New(memnode.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

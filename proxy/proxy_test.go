@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 	"github.com/l402kit/l402kit/l402"
 	"github.com/l402kit/l402kit/memory"
 	"github.com/l402kit/l402kit/proxy"
@@ -31,8 +32,8 @@ func newNode(t testing.TB) *backend.Backend {
 }
 
 // nodeOf is the memory node behind b, for taking it down and up.
-func nodeOf(b *backend.Backend) *memory.Node {
-	n, _ := memory.AsNode(b)
+func nodeOf(b *backend.Backend) *memnode.Node {
+	n, _ := memnode.From(b)
 	return n
 }
 

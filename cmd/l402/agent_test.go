@@ -20,6 +20,7 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/internal/fakes/l402fake"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 	"github.com/l402kit/l402kit/l402"
 	"github.com/l402kit/l402kit/l402/clientstore"
 	"github.com/l402kit/l402kit/memory"
@@ -31,7 +32,7 @@ import (
 // serves a large body with ranges.
 type shop struct {
 	srv        *httptest.Server
-	node       *memory.Node
+	node       *memnode.Node
 	payURL     string
 	file       []byte
 	challenges atomic.Int64
@@ -49,12 +50,13 @@ func newShop(t *testing.T, price backend.MilliSat) *shop {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	node, _ := memory.AsNode(b)
+	handle, _ := memory.AsNode(b)
+	node, _ := memnode.From(b)
 	keys := l402.NewMemoryRootKeyStore()
 	minter, verifier := l402.NewMinter(keys, ""), l402.NewVerifier(keys)
 	s := &shop{node: node, held: make(chan backend.Preimage, 1), file: bytes.Repeat([]byte("0123456789abcdef"), 64<<10)}
 	mux := http.NewServeMux()
-	mux.Handle(memory.DevPayPath, memory.DevPayHandler(node))
+	mux.Handle(memory.DevPayPath, memory.DevPayHandler(handle))
 	paid := func(w http.ResponseWriter, r *http.Request) {
 		if tok, err := l402.FromHeader(r.Header); err == nil {
 			if verifier.Verify(r.Context(), tok, l402.Request{Path: r.URL.Path, Method: r.Method}) == nil {

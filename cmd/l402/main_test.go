@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 	"github.com/l402kit/l402kit/l402"
 	"github.com/l402kit/l402kit/memory"
 )
@@ -22,7 +23,7 @@ import (
 // dev pay endpoint beside it, as the demo proxy serves them.
 type demo struct {
 	srv      *httptest.Server
-	node     *memory.Node
+	node     *memnode.Node
 	nodeURL  string
 	invoices []backend.PaymentHash
 }
@@ -36,15 +37,15 @@ func newDemo(t *testing.T, price backend.MilliSat) *demo {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	node, ok := memory.AsNode(b)
+	handle, ok := memory.AsNode(b)
 	if !ok {
 		t.Fatal("memory:// did not open a memory node")
 	}
-	d.node = node
+	d.node, _ = memnode.From(b)
 	store := l402.NewMemoryRootKeyStore()
 	minter, verifier := l402.NewMinter(store, ""), l402.NewVerifier(store)
 	mux := http.NewServeMux()
-	mux.Handle(memory.DevPayPath, memory.DevPayHandler(node))
+	mux.Handle(memory.DevPayPath, memory.DevPayHandler(handle))
 	mux.HandleFunc("/paid/", func(w http.ResponseWriter, r *http.Request) {
 		if tok, err := l402.FromHeader(r.Header); err == nil {
 			if err := verifier.Verify(r.Context(), tok, l402.Request{Path: r.URL.Path, Method: r.Method}); err == nil {
@@ -52,7 +53,7 @@ func newDemo(t *testing.T, price backend.MilliSat) *demo {
 				return
 			}
 		}
-		inv, err := backend.New(node, backend.Options{}).CreateInvoice(r.Context(), backend.InvoiceRequest{Amount: price})
+		inv, err := backend.New(d.node, backend.Options{}).CreateInvoice(r.Context(), backend.InvoiceRequest{Amount: price})
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return

@@ -19,8 +19,9 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/internal/fakes/l402fake"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 	"github.com/l402kit/l402kit/l402"
-	"github.com/l402kit/l402kit/memory"
+	_ "github.com/l402kit/l402kit/memory" // registers memory://
 )
 
 // intent makes a payment intent with a real macaroon over a fresh hash,
@@ -283,7 +284,7 @@ func TestConcurrentProcessesShareTheBudget(t *testing.T) {
 // issued.
 type server struct {
 	*httptest.Server
-	node       *memory.Node
+	node       *memnode.Node
 	challenges atomic.Int64
 }
 
@@ -294,7 +295,7 @@ func newServer(t *testing.T, price backend.MilliSat) *server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	node, _ := memory.AsNode(b)
+	node, _ := memnode.From(b)
 	keys := l402.NewMemoryRootKeyStore()
 	minter, verifier := l402.NewMinter(keys, ""), l402.NewVerifier(keys)
 	s := &server{node: node}

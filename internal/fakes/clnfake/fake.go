@@ -1,6 +1,6 @@
 // Package clnfake is a wire-level fake of Core Lightning for tests: it
 // serves lightningd's JSON-RPC 2.0 on a real unix socket and CLNRest on a
-// real HTTP listener on 127.0.0.1, backed by a *memory.Node, with the method
+// real HTTP listener on 127.0.0.1, backed by a *memnode.Node, with the method
 // names, field names and types, and error codes and messages of Core
 // Lightning's documentation (doc/schemas, v26.06) and lightningd's source.
 // With Config.HoldPlugin it also answers the JSON-RPC methods of the
@@ -45,13 +45,13 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/memory"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 )
 
 // Config sets up a Fake.
 type Config struct {
 	// Node answers for the fake; required.
-	Node *memory.Node
+	Node *memnode.Node
 	// SocketPath is where the JSON-RPC socket is made; required (use a
 	// path under t.TempDir(): unix socket paths are limited to ~100 bytes).
 	SocketPath string
@@ -62,7 +62,7 @@ type Config struct {
 	// Route is where this node's payments go, as a payer node with a
 	// channel into the node under test; default Node, which pays only its
 	// own invoices.
-	Route *memory.Node
+	Route *memnode.Node
 	// Version is the Core Lightning release the fake plays, as getinfo
 	// reports it; it decides which paying methods exist: xpay from v24.11,
 	// pay until v27.03. Default DefaultVersion.
@@ -74,7 +74,7 @@ type Config struct {
 // Fake is a running fake node.
 type Fake struct {
 	cfg   Config
-	node  *memory.Node
+	node  *memnode.Node
 	b     *backend.Backend // the node as the portable layer presents it: requests checked as a real node checks them
 	state *ledger
 	log   *slog.Logger
@@ -162,7 +162,7 @@ func (f *Fake) Calls(method string) int {
 }
 
 // Node is the memory node behind the fake.
-func (f *Fake) Node() *memory.Node { return f.node }
+func (f *Fake) Node() *memnode.Node { return f.node }
 
 // Start listens (again) on the socket path and port; the node comes back up.
 func (f *Fake) Start() error {

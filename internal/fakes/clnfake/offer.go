@@ -23,7 +23,7 @@ import (
 
 	"github.com/l402kit/l402kit/backend"
 	"github.com/l402kit/l402kit/bolt12"
-	"github.com/l402kit/l402kit/memory"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 )
 
 // Offer error codes (common/jsonrpc_errors.h).
@@ -48,7 +48,7 @@ func (f *Fake) offerUsage() map[string]string {
 }
 
 // routeNode is the memory node payments and invoice requests go to.
-func (f *Fake) routeNode() *memory.Node {
+func (f *Fake) routeNode() *memnode.Node {
 	if f.cfg.Route != nil {
 		return f.cfg.Route
 	}

@@ -8,13 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/l402kit/l402kit/memory"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 )
 
 // newFakeAs starts a fake playing version.
 func newFakeAs(t *testing.T, version string) *Fake {
 	t.Helper()
-	node, err := memory.NewNode(memory.Config{})
+	node, err := memnode.New(memnode.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,13 +50,13 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/memory"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 )
 
 // Config sets up a Server.
 type Config struct {
 	// Node is the memory node behind the API; required.
-	Node *memory.Node
+	Node *memnode.Node
 	// Password is the API password (the basic-auth user name is ignored,
 	// as Eclair ignores it).
 	Password string
@@ -78,7 +78,7 @@ type Config struct {
 // Server is a running fake Eclair API.
 type Server struct {
 	cfg  Config
-	node *memory.Node
+	node *memnode.Node
 	b    *backend.Backend // the node as the portable layer presents it: requests checked as a real node checks them
 	log  *slog.Logger
 

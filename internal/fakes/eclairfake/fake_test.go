@@ -13,12 +13,12 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/memory"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 )
 
-func start(t *testing.T) (*Server, *memory.Node) {
+func start(t *testing.T) (*Server, *memnode.Node) {
 	t.Helper()
-	node, err := memory.NewNode(memory.Config{})
+	node, err := memnode.New(memnode.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 
 	"github.com/l402kit/l402kit/bolt11"
-	"github.com/l402kit/l402kit/memory"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 )
 
 // TestUnsupportedFeaturesRefusedUnrecorded: an invoice requiring a feature
@@ -19,7 +19,7 @@ import (
 // then getsentinfo knows nothing of it; a blocking payinvoice answers the
 // payment-failed with UnsupportedFeatures' message.
 func TestUnsupportedFeaturesRefusedUnrecorded(t *testing.T) {
-	node, err := memory.NewNode(memory.Config{})
+	node, err := memnode.New(memnode.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,5 @@
 // Package phoenixdfake is a wire-level stand-in for phoenixd's HTTP API,
-// backed by a memory.Node, for testing the phoenixd adapter (and anything
+// backed by a memnode.Node, for testing the phoenixd adapter (and anything
 // else speaking phoenixd's protocol) over a real socket without a phoenixd.
 //
 // It follows phoenixd 0.8.0 (source commit
@@ -68,7 +68,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/memory"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 )
 
 // Config sets up a Server.
@@ -96,7 +96,7 @@ type Server struct {
 	// offerMu guards offer, the node's default offer once /getoffer made it.
 	offerMu sync.Mutex
 	offer   string
-	node    *memory.Node
+	node    *memnode.Node
 	b       *backend.Backend // the node as the portable layer presents it: requests checked as a real node checks them
 	cfg     Config
 	log     *slog.Logger
@@ -116,7 +116,7 @@ type Server struct {
 }
 
 // New starts a fake phoenixd in front of node on 127.0.0.1 with a free port.
-func New(node *memory.Node, cfg Config) (*Server, error) {
+func New(node *memnode.Node, cfg Config) (*Server, error) {
 	if cfg.Password == "" {
 		return nil, errors.New("phoenixdfake: Config.Password is required")
 	}
@@ -156,7 +156,7 @@ func (s *Server) URL() string { return "http://" + s.addr }
 func (s *Server) Addr() string { return s.addr }
 
 // Node is the memory node behind the fake.
-func (s *Server) Node() *memory.Node { return s.node }
+func (s *Server) Node() *memnode.Node { return s.node }
 
 func (s *Server) serve(ln net.Listener) {
 	srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 5 * time.Second}

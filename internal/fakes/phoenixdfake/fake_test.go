@@ -16,7 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/l402kit/l402kit/backend"
-	"github.com/l402kit/l402kit/memory"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 )
 
 // These tests speak to the fake with plain HTTP, as curl would, and compare
@@ -27,7 +27,7 @@ const pw = "secret"
 
 func start(t *testing.T, cfg Config) *Server {
 	t.Helper()
-	node, err := memory.NewNode(memory.Config{})
+	node, err := memnode.New(memnode.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/plumbing/memnode"
 	"github.com/l402kit/l402kit/internal/testenv/fronttest"
 	"github.com/l402kit/l402kit/l402"
-	"github.com/l402kit/l402kit/memory"
 	"github.com/l402kit/l402kit/proxy"
 )
 
@@ -108,7 +108,7 @@ func (u *upstream) addr() string { return strings.TrimPrefix(u.srv.URL, "http://
 type noHold struct{ backend.Driver }
 
 // over returns a Backend over n, with hold invoices or without them.
-func over(t *testing.T, n *memory.Node, hold bool) *backend.Backend {
+func over(t *testing.T, n *memnode.Node, hold bool) *backend.Backend {
 	var d backend.Driver = n
 	if !hold {
 		d = noHold{n}
@@ -202,7 +202,7 @@ func get(t *testing.T, addr, target string, hdr map[string]string) (*http.Respon
 
 // buy asks for target without a token, pays the L402 challenge with n and
 // returns the token.
-func buy(t *testing.T, n *memory.Node, addr, target string) *l402.Token {
+func buy(t *testing.T, n *memnode.Node, addr, target string) *l402.Token {
 	t.Helper()
 	resp, body := get(t, addr, target, nil)
 	if resp.StatusCode != http.StatusPaymentRequired {
@@ -223,9 +223,9 @@ func buy(t *testing.T, n *memory.Node, addr, target string) *l402.Token {
 	return tok
 }
 
-func newNode(t *testing.T) *memory.Node {
+func newNode(t *testing.T) *memnode.Node {
 	t.Helper()
-	n, err := memory.NewNode(memory.Config{})
+	n, err := memnode.New(memnode.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +276,7 @@ func TestForwardAuthFronts(t *testing.T) {
 	}
 }
 
-func flow(t *testing.T, f *fronttest.Front, n *memory.Node, up *upstream) {
+func flow(t *testing.T, f *fronttest.Front, n *memnode.Node, up *upstream) {
 	// No token: 402 with the L402 challenge passed through to the client.
 	resp, body := get(t, f.Addr, "/paid/doc", nil)
 	if resp.StatusCode != http.StatusPaymentRequired {
