@@ -214,3 +214,42 @@ func checkFeatures(field string, b []byte, known ...int) error {
 	}
 	return nil
 }
+
+// decodeStream reads a message's records, refusing types outside ranges
+// (signature elements aside) and unknown even types, and returns the
+// signature record's value.
+func decodeStream(records []Record, ranges [][2]uint64, read func(Record) (bool, error)) ([]byte, error) {
+	var sig []byte
+	for _, r := range records {
+		if isSignatureType(r.Type) {
+			if r.Type == typeSignature {
+				sig = r.Value
+			} else if r.Type%2 == 0 {
+				return nil, fail(ErrTLV, "unknown even signature type %d", r.Type)
+			}
+			continue
+		}
+		if !inRanges(r.Type, ranges...) {
+			return nil, fail(ErrTLV, "type %d is outside the message's ranges", r.Type)
+		}
+		known, err := read(r)
+		if err != nil {
+			return nil, err
+		}
+		if !known && r.Type%2 == 0 {
+			return nil, fail(ErrTLV, "unknown even type %d", r.Type)
+		}
+	}
+	return sig, nil
+}
+
+// sortRecords orders records by type (the offer's copied records sit
+// between invreq_metadata and the payer's own).
+func sortRecords(rs []Record) []Record {
+	for i := 1; i < len(rs); i++ {
+		for j := i; j > 0 && rs[j].Type < rs[j-1].Type; j-- {
+			rs[j], rs[j-1] = rs[j-1], rs[j]
+		}
+	}
+	return rs
+}
