@@ -34,6 +34,12 @@ type fileConfig struct {
 	// StoredRootKeys writes a random root key per challenge instead of
 	// deriving it (as --stored-root-keys).
 	StoredRootKeys bool `yaml:"stored_root_keys"`
+	// PublicOrigin is the origin clients address the proxy at behind a
+	// front (as --public-origin).
+	PublicOrigin string `yaml:"public_origin"`
+	// ClientCertHeader names the header a front passes the client's TLS
+	// certificate in (as --client-cert-header).
+	ClientCertHeader string `yaml:"client_cert_header"`
 }
 
 type routeConfig struct {
@@ -50,6 +56,10 @@ type routeConfig struct {
 	Memo          string   `yaml:"memo"`
 	Caveats       []string `yaml:"caveats"`
 	Schemes       []string `yaml:"schemes"`
+	// BindOrigin and BindClientCert bind the route's tokens (bLIP-26):
+	// proxy.Route's fields of the same names.
+	BindOrigin     bool `yaml:"bind_origin"`
+	BindClientCert bool `yaml:"bind_client_cert"`
 	// Bundle makes the route prepaid (proxy.Bundle).
 	Bundle *bundleConfig `yaml:"bundle"`
 }
@@ -117,16 +127,18 @@ func (rc routeConfig) route() (proxy.Route, error) {
 		return proxy.Route{}, err
 	}
 	r := proxy.Route{
-		Name:          rc.Name,
-		Host:          rc.Host,
-		PathPrefix:    rc.Path,
-		Mode:          mode,
-		SingleUse:     rc.SingleUse,
-		TokenLifetime: time.Duration(rc.TokenLifetime),
-		InvoiceExpiry: time.Duration(rc.InvoiceExpiry),
-		Memo:          rc.Memo,
-		Price:         backend.Sat(rc.PriceSat) + backend.MilliSat(rc.PriceMsat),
-		Schemes:       rc.Schemes,
+		Name:           rc.Name,
+		Host:           rc.Host,
+		PathPrefix:     rc.Path,
+		Mode:           mode,
+		SingleUse:      rc.SingleUse,
+		TokenLifetime:  time.Duration(rc.TokenLifetime),
+		InvoiceExpiry:  time.Duration(rc.InvoiceExpiry),
+		Memo:           rc.Memo,
+		Price:          backend.Sat(rc.PriceSat) + backend.MilliSat(rc.PriceMsat),
+		Schemes:        rc.Schemes,
+		BindOrigin:     rc.BindOrigin,
+		BindClientCert: rc.BindClientCert,
 	}
 	if b := rc.Bundle; b != nil {
 		r.Bundle = &proxy.Bundle{Units: b.Units, Cost: b.Cost, Metered: b.Metered, UsageHeader: b.UsageHeader,

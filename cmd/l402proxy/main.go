@@ -80,6 +80,7 @@ type options struct {
 	paymentSecret                        string
 	tokenChallenges                      bool
 	storedRootKeys                       bool
+	publicOrigin, clientCertHeader       string
 	newState                             bool
 	version                              bool
 	adminListen                          string
@@ -127,6 +128,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.tokenChallenges, "token-challenges", tokenChallenges, "also send each L402 challenge in bLIP-26's form, version=\"0\", token=\"...\"")
 	storedRootKeys, _ := strconv.ParseBool(env("L402_STORED_ROOT_KEYS", "false"))
 	fs.BoolVar(&o.storedRootKeys, "stored-root-keys", storedRootKeys, "mint each token under a random root key written to the state before its 402 (a durable write per challenge) instead of one derived from the state's master secret (no write); tokens minted either way keep working when this changes")
+	fs.StringVar(&o.publicOrigin, "public-origin", env("L402_PUBLIC_ORIGIN", ""), "the origin clients address this proxy at, https://host[:port], when it serves one origin behind a front: what bind_origin routes bind tokens to and origin= caveats are checked against (default: read from each request)")
+	fs.StringVar(&o.clientCertHeader, "client-cert-header", env("L402_CLIENT_CERT_HEADER", ""), "header in which a trusted forwarder passes the client's TLS certificate (SHA-256 hex, URL-escaped PEM or base64 DER), set by the front on every request; needed by bind_client_cert routes, as l402proxy does not end TLS itself")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -195,6 +198,12 @@ func run(ctx context.Context, args []string, out *os.File) error {
 		}
 		o.tokenChallenges = o.tokenChallenges || fc.TokenChallenges
 		o.storedRootKeys = o.storedRootKeys || fc.StoredRootKeys
+		if fc.PublicOrigin != "" {
+			o.publicOrigin = fc.PublicOrigin
+		}
+		if fc.ClientCertHeader != "" {
+			o.clientCertHeader = fc.ClientCertHeader
+		}
 		fc.Server.apply(&o.server)
 		if err := fc.UpstreamTransport.apply(&o.transport); err != nil {
 			return fmt.Errorf("%s: %w", o.config, err)
@@ -252,10 +261,16 @@ func run(ctx context.Context, args []string, out *os.File) error {
 	if err != nil {
 		return err
 	}
+	for _, r := range routes {
+		if r.BindClientCert && o.clientCertHeader == "" {
+			// TLS never ends here: no request could carry a certificate.
+			return fmt.Errorf("route %s binds tokens to the TLS client certificate: l402proxy does not end TLS itself, so set --client-cert-header (client_cert_header) to the header the front passes the certificate in", r.Name)
+		}
+	}
 	p, err := proxy.New(proxy.Config{Backend: b, Routes: routes, Logger: log, Registerer: reg, TrustedForwarders: o.trustedForwarders,
 		Transport: proxy.NewTransport(o.transport), ForwardAuthCacheMax: o.forwardAuthCache, Store: store, Instance: instance,
 		Schemes: o.schemes, PaymentSecret: secret, TokenChallenges: o.tokenChallenges,
-		StoredRootKeys: o.storedRootKeys})
+		StoredRootKeys: o.storedRootKeys, PublicOrigin: o.publicOrigin, ClientCertHeader: o.clientCertHeader})
 	if err != nil {
 		return err
 	}
