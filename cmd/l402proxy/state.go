@@ -70,8 +70,11 @@ func stateHint(path string, err error) error {
 // embedded store's file whole, read-only, and prints what it holds. The
 // exit status says whether the proxy would open it.
 func stateCommand(args []string, out io.Writer) error {
+	if len(args) > 0 && args[0] == "rotate-master" {
+		return rotateMaster(args[1:], out)
+	}
 	if len(args) == 0 || args[0] != "check" {
-		return fmt.Errorf("usage: l402proxy state check [--state PATH]")
+		return fmt.Errorf("usage: l402proxy state check [--state PATH] | l402proxy state rotate-master [--state PATH|postgres://...]")
 	}
 	fs := flag.NewFlagSet("l402proxy state check", flag.ContinueOnError)
 	state := fs.String("state", env("L402_STATE", ""), "the embedded store's file (default $XDG_STATE_HOME/l402kit/state.db)")
@@ -102,5 +105,43 @@ func stateCommand(args []string, out io.Writer) error {
 	for _, k := range slices.Sorted(maps.Keys(r.Records)) {
 		fmt.Fprintf(out, "%s: %d\n", k, r.Records[k])
 	}
+	return nil
+}
+
+// rotateMaster runs "l402proxy state rotate-master [--state SPEC]": it
+// replaces the master secret root keys are derived from, in the embedded
+// store (with its proxy stopped: the file is locked) or in PostgreSQL
+// (then restart every proxy sharing it, each keeping the secret it read).
+// Every token sold under the old secret is refused from then on.
+func rotateMaster(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("l402proxy state rotate-master", flag.ContinueOnError)
+	state := fs.String("state", env("L402_STATE", ""), "the state whose master secret to replace: a file path (default $XDG_STATE_HOME/l402kit/state.db) or postgres://...")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *state == "memory" {
+		return errors.New("a memory state ends with its process: there is no master secret to replace")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, where, err := openState(ctx, *state, false)
+	if err != nil {
+		if errors.Is(err, boltstore.ErrInUse) {
+			return fmt.Errorf("%w\n  (a running proxy holds it: stop it first)", err)
+		}
+		return err
+	}
+	defer s.Close()
+	r, ok := s.(interface{ ReplaceMasterKey(context.Context) error })
+	if !ok {
+		return fmt.Errorf("%s keeps no master secret", where)
+	}
+	if err := r.ReplaceMasterKey(ctx); err != nil {
+		return fmt.Errorf("replace the master secret of %s: %w", where, err)
+	}
+	fmt.Fprintf(out, "%s: master secret replaced; every token sold under the old one is refused from now on (tokens minted with --stored-root-keys are not affected). Restart every proxy sharing this state.\n", where)
 	return nil
 }

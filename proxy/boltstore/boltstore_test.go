@@ -2,6 +2,7 @@ package boltstore_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -80,5 +81,31 @@ func TestBackup(t *testing.T) {
 	c := open(t, copyPath)
 	if ok, err := c.Spend(ctx, [32]byte{9}, time.Time{}); err != nil || ok {
 		t.Fatalf("the backup lost a spent hash: spend gave %v %v", ok, err)
+	}
+}
+
+// ReplaceMasterKey replaces the file's master secret, for good.
+func TestReplaceMasterKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	ctx := context.Background()
+	s, err := boltstore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, err := s.MasterKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReplaceMasterKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = boltstore.Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	k2, err := s.MasterKey(ctx)
+	if err != nil || len(k2) != proxy.MasterKeySize || string(k1) == string(k2) {
+		t.Fatalf("master secret after replacing and reopening: %x (%v), was %x", k2, err, k1)
 	}
 }

@@ -123,3 +123,15 @@ func checkRevoked(k, v []byte) error {
 }
 
 var _ proxy.KeyStore = (*Store)(nil)
+
+// ReplaceMasterKey replaces the store's master secret with a fresh one:
+// every token whose root key was derived from the old one fails from then
+// on, on every proxy that reads the new one (a running proxy keeps the
+// secret it read until it restarts). It is the answer to a stolen secret.
+func (s *Store) ReplaceMasterKey(ctx context.Context) error {
+	k, err := proxy.NewMasterKey()
+	if err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(metaMaster, k) })
+}

@@ -27,13 +27,15 @@ func keysDDL(schema string) []string {
 }
 
 type keyQueries struct {
-	putMaster, getMaster, addRevoked, revoked, collectRevoked string
+	putMaster, replaceMaster, getMaster, addRevoked, revoked, collectRevoked string
 }
 
 func makeKeyQueries(schema string) keyQueries {
 	sec, rv := schema+".secrets", schema+".revoked"
 	return keyQueries{
 		putMaster: `INSERT INTO ` + sec + ` (name, value) VALUES ('master', $1) ON CONFLICT DO NOTHING`,
+		replaceMaster: `INSERT INTO ` + sec + ` (name, value) VALUES ('master', $1)
+			ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value`,
 		getMaster: `SELECT value FROM ` + sec + ` WHERE name = 'master'`,
 		// NULL (for ever) wins; otherwise the later time.
 		addRevoked: `INSERT INTO ` + rv + ` (token_id, until) SELECT unnest($1::bytea[]), $2
@@ -65,6 +67,20 @@ func (s *Store) MasterKey(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("pgstore: master secret is %d bytes, want %d", len(got), proxy.MasterKeySize)
 	}
 	return got, nil
+}
+
+// ReplaceMasterKey replaces the master secret the proxies sharing this
+// schema derive root keys from: every token derived from the old one fails
+// on every proxy that reads the new one. Running proxies keep the secret
+// they read until they restart, so restart them all. It is the answer to a
+// stolen secret.
+func (s *Store) ReplaceMasterKey(ctx context.Context) error {
+	k, err := proxy.NewMasterKey()
+	if err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, s.kq.replaceMaster, k)
+	return wrap(err)
 }
 
 // AddRevoked implements proxy.KeyStore.

@@ -51,3 +51,37 @@ func TestBadConfig(t *testing.T) {
 		t.Fatalf("unparsable DSN: %v (must fail without quoting the password)", err)
 	}
 }
+
+// ReplaceMasterKey gives every handle on the schema a new master secret
+// (a handle that already read the old one keeps it until it reopens).
+func TestReplaceMasterKey(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	schema := pgtest.Schema(t, dsn)
+	open := func() *pgstore.Store {
+		s, err := pgstore.Open(context.Background(), pgstore.Config{DSN: dsn, Schema: schema})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	ctx := context.Background()
+	a := open()
+	k1, err := a.MasterKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := open().ReplaceMasterKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	k2, err := open().MasterKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(k2) != proxy.MasterKeySize || string(k1) == string(k2) {
+		t.Fatal("master secret not replaced")
+	}
+	if again, err := a.MasterKey(ctx); err != nil || string(again) != string(k2) {
+		t.Fatalf("another handle reads %x (%v), want the new secret", again, err)
+	}
+}
