@@ -174,9 +174,15 @@ func rawGet(addr, target string, hdr map[string]string) (*http.Response, string,
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(15 * time.Second))
 	var b strings.Builder
-	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", target, addr)
+	host := addr
+	if h, ok := hdr["Host"]; ok {
+		host = h
+	}
+	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", target, host)
 	for k, v := range hdr {
-		fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+		if k != "Host" {
+			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+		}
 	}
 	b.WriteString("\r\n")
 	if _, err := io.WriteString(c, b.String()); err != nil {
