@@ -474,10 +474,10 @@ func TestOpenURL(t *testing.T) {
 	}
 	defer b.Close()
 	var d *driver
-	if !b.As(&d) || d.base.Scheme != "https" {
+	if !b.As(&d) || d.api.Base.Scheme != "https" {
 		t.Errorf("tls=1 did not give https")
 	}
-	if s := d.base.Scheme; s != "https" {
+	if s := d.api.Base.Scheme; s != "https" {
 		t.Errorf("tls=1 gave scheme %q", s)
 	}
 }

@@ -1,42 +1,10 @@
-// Package eclair is the l402kit backend for an Eclair node, over Eclair's
-// HTTP API: form-encoded POSTs behind HTTP basic auth (an empty user name and
-// the API password), and the /ws websocket for payment events.
-//
-// It creates invoices (createinvoice), looks them up (getreceivedinfo, whose
-// answer carries the BOLT11 string, so no second call is needed), waits for
-// payment through payment-received events on /ws, falling back to polling
-// while the socket is down, pays invoices (payinvoice, then getsentinfo until
-// the payment succeeds or fails) and describes the node (getinfo). It
-// makes, lists and disables BOLT12 offers and pays them (createoffer,
-// listoffers, disableoffer, listreceivedpayments, payoffer; see offer.go).
-// Eclair has no hold invoices, so a Backend is not a backend.HoldInvoicer; a proxy in
-// front of it makes tokens single-use by recording spent payment hashes.
-//
-// Importing the package registers the URL scheme
-//
-//	eclair://:PASSWORD@host:port[?tls=1&tlscert=PATH&servername=NAME]
-//
-// where PASSWORD may be env:NAME or file:PATH (percent-encode the slashes of
-// PATH, or pass it as the query parameter password=file:/path), read with
-// backend.ReadSecret so it need not appear on a command line. tls=1 talks
-// HTTPS, for an API behind a TLS-terminating proxy (default tls=0: Eclair's
-// API is plain HTTP); tlscert trusts that certificate besides the system
-// roots. timeout=DURATION bounds each call (backend.Open).
-//
-// Errors wrap backend's sentinels: a wrong password is ErrInvalid (a
-// configuration mistake that retrying cannot fix), an unreachable node or an
-// HTTP 5xx/408 is ErrUnavailable, an unknown payment hash is ErrNotFound, a
-// failed payment is ErrPaymentFailed. *APIError carries the HTTP status and
-// Eclair's message for callers who want them.
 package eclair
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -46,8 +14,8 @@ import (
 	"time"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/plumbing/basicauth"
 	"github.com/l402kit/l402kit/internal/plumbing/eventwait"
-	"github.com/l402kit/l402kit/internal/plumbing/nodeurl"
 )
 
 // Config sets up a Backend.
@@ -56,9 +24,11 @@ type Config struct {
 	URL string
 	// Password is the API password (eclair.api.password).
 	Password string
-	// HTTPClient makes the calls; nil uses a client with a 5 s dial timeout.
-	// Its Timeout, if any, applies on top of CallTimeout.
+	// HTTPClient makes the calls; nil uses a client whose dials time out
+	// after DialTimeout. Its Timeout, if any, applies on top of CallTimeout.
 	HTTPClient *http.Client
+	// DialTimeout bounds connecting when HTTPClient is nil; default 5 s.
+	DialTimeout time.Duration
 	// CallTimeout bounds each API call whose context has no earlier
 	// deadline; default 30 s, Eclair's own default for a call.
 	CallTimeout time.Duration
@@ -72,15 +42,20 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Defaults for Config's zero fields.
+const (
+	DefaultDialTimeout  = 5 * time.Second
+	DefaultCallTimeout  = 30 * time.Second
+	DefaultPollInterval = time.Second
+)
+
 // driver is an Eclair node as a backend.Driver with Waiter, Payer,
 // FeeLimiter, Informer and Pinger. It is safe for concurrent use.
 type driver struct {
-	base     *url.URL
-	password string
-	http     *http.Client
-	timeout  time.Duration
-	poll     time.Duration
-	log      *slog.Logger
+	api     *basicauth.API
+	timeout time.Duration
+	poll    time.Duration
+	log     *slog.Logger
 
 	events *eventwait.Hub
 }
@@ -108,85 +83,38 @@ func newDriver(cfg Config) (*driver, error) {
 	if cfg.URL == "" {
 		return nil, fmt.Errorf("eclair: %w: Config.URL is empty", backend.ErrInvalid)
 	}
-	u, err := url.Parse(cfg.URL)
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: basicauth.NewTransport(orDefault(cfg.DialTimeout, DefaultDialTimeout), nil)}
+	}
+	api, err := basicauth.New("eclair", cfg.URL, cfg.Password, hc)
 	if err != nil {
-		return nil, fmt.Errorf("eclair: %w: bad URL: %v", backend.ErrInvalid, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("eclair: %w: URL scheme %q, want http or https", backend.ErrInvalid, u.Scheme)
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("eclair: %w: URL has no host", backend.ErrInvalid)
-	}
-	if cfg.Password == "" {
-		return nil, fmt.Errorf("eclair: %w: the API password is empty", backend.ErrInvalid)
-	}
-	u.Path = strings.TrimSuffix(u.Path, "/")
-	u.User, u.RawQuery, u.Fragment = nil, "", ""
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = newHTTPClient(nil)
-	}
-	if cfg.CallTimeout <= 0 {
-		cfg.CallTimeout = 30 * time.Second
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		return nil, err
 	}
 	b := &driver{
-		base:     u,
-		password: cfg.Password,
-		http:     cfg.HTTPClient,
-		timeout:  cfg.CallTimeout,
-		poll:     cfg.PollInterval,
-		log:      cfg.Logger,
+		api:     api,
+		timeout: orDefault(cfg.CallTimeout, DefaultCallTimeout),
+		poll:    orDefault(cfg.PollInterval, DefaultPollInterval),
+		log:     cfg.Logger,
+	}
+	if b.log == nil {
+		b.log = slog.Default()
 	}
 	b.events = newHub(b)
 	return b, nil
 }
 
-func init() {
-	backend.Register("eclair", open)
-}
-
-// open implements the eclair:// scheme.
-func open(_ context.Context, u *url.URL) (backend.Driver, error) {
-	if u.Host == "" {
-		return nil, fmt.Errorf("eclair: %w: URL needs host:port", backend.ErrInvalid)
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
 	}
-	q := nodeurl.New("eclair", u)
-	password, err := q.Password()
-	if err != nil {
-		return nil, err
-	}
-	on, tlsConf, err := q.TLS(false)
-	if err != nil {
-		return nil, err
-	}
-	if err := q.Done(); err != nil {
-		return nil, err
-	}
-	cfg := Config{URL: "http://" + u.Host, Password: password}
-	if on {
-		cfg.URL = "https://" + u.Host
-		cfg.HTTPClient = newHTTPClient(tlsConf)
-	}
-	return newDriver(cfg)
-}
-
-func newHTTPClient(conf *tls.Config) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	t.TLSClientConfig = conf
-	return &http.Client{Transport: t}
+	return d
 }
 
 // Close stops the websocket and ends waits in progress.
 func (b *driver) Close() error {
 	b.events.Close()
-	b.http.CloseIdleConnections()
+	b.api.Close()
 	return nil
 }
 
@@ -238,24 +166,18 @@ func classify(status int, msg string) error {
 
 // call POSTs form to method and decodes the JSON answer into out.
 func (b *driver) call(ctx context.Context, method string, form url.Values, out any) error {
-	u := *b.base
-	u.Path += "/" + method
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
+	if form == nil {
+		form = url.Values{}
+	}
+	req, err := b.api.Request(ctx, http.MethodPost, "/"+method, form)
 	if err != nil {
 		return fmt.Errorf("eclair: %s: %w: %v", method, backend.ErrInvalid, err)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth("", b.password)
-	resp, err := b.http.Do(req)
+	status, body, err := b.api.Do(req, 16<<20)
 	if err != nil {
 		return b.transportError(ctx, method, err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return b.transportError(ctx, method, err)
-	}
-	if resp.StatusCode != http.StatusOK {
+	if status != http.StatusOK {
 		var e struct {
 			Error string `json:"error"`
 		}
@@ -266,7 +188,7 @@ func (b *driver) call(ctx context.Context, method string, form url.Values, out a
 		if len(msg) > 512 {
 			msg = msg[:512] + "…"
 		}
-		return &APIError{Method: method, Status: resp.StatusCode, Message: msg, kind: classify(resp.StatusCode, msg)}
+		return &APIError{Method: method, Status: status, Message: msg, kind: classify(status, msg)}
 	}
 	if out == nil {
 		return nil
@@ -291,8 +213,7 @@ func (b *driver) transportError(ctx context.Context, method string, err error) e
 	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
 		why = "timed out"
 	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
+	if basicauth.DialFailed(err) {
 		return fmt.Errorf("eclair: %s: %w: %w: %s: %w", method, backend.ErrUnavailable, errNotSent, why, err)
 	}
 	return fmt.Errorf("eclair: %s: %w: %s: %w", method, backend.ErrUnavailable, why, err)

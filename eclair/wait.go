@@ -2,7 +2,6 @@ package eclair
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,19 +56,9 @@ func (b *driver) boundedLookup(ctx context.Context, hash backend.PaymentHash) (*
 }
 
 func (b *driver) dialEvents(ctx context.Context) (*websocket.Conn, error) {
-	u := *b.base
-	u.Path += "/ws"
-	switch u.Scheme {
-	case "https":
-		u.Scheme = "wss"
-	default:
-		u.Scheme = "ws"
-	}
-	hdr := http.Header{}
-	hdr.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(":"+b.password)))
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	conn, resp, err := websocket.Dial(dctx, u.String(), &websocket.DialOptions{HTTPClient: b.http, HTTPHeader: hdr})
+	conn, resp, err := b.api.DialWebsocket(dctx, "/ws")
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
 			return nil, fmt.Errorf("eclair: /ws: %w: authentication failed, check the API password", backend.ErrInvalid)

@@ -2,14 +2,13 @@ package phoenixd
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/l402kit/l402kit/backend"
+	"github.com/l402kit/l402kit/internal/plumbing/basicauth"
 	"github.com/l402kit/l402kit/internal/plumbing/eventwait"
 )
 
@@ -65,14 +65,12 @@ type Config struct {
 // Pinger; not HoldInvoicer (phoenixd has no hold invoices) nor FeeLimiter
 // (phoenixd takes no fee limit). It is safe for concurrent use.
 type driver struct {
-	base     *url.URL
-	password string
-	http     *http.Client
-	reqTO    time.Duration
-	poll     time.Duration
-	dialTO   time.Duration
-	log      *slog.Logger
-	hub      *eventwait.Hub
+	api    *basicauth.API
+	reqTO  time.Duration
+	poll   time.Duration
+	dialTO time.Duration
+	log    *slog.Logger
+	hub    *eventwait.Hub
 }
 
 var (
@@ -94,32 +92,24 @@ func New(_ context.Context, cfg Config) (*backend.Backend, error) {
 }
 
 func newDriver(cfg Config) (*driver, error) {
-	u, err := url.Parse(cfg.URL)
+	dialTO := orDefault(cfg.DialTimeout, DefaultDialTimeout)
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: newTransport(dialTO, nil)}
+	}
+	api, err := basicauth.New("phoenixd", cfg.URL, cfg.Password, hc)
 	if err != nil {
-		return nil, fmt.Errorf("phoenixd: %w: URL: %v", backend.ErrInvalid, err)
+		return nil, err
 	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("phoenixd: %w: URL must be http:// or https://host:port, got scheme %q host %q", backend.ErrInvalid, u.Scheme, u.Host)
-	}
-	if cfg.Password == "" {
-		return nil, fmt.Errorf("phoenixd: %w: empty password (http-password in phoenix.conf)", backend.ErrInvalid)
-	}
-	u.User, u.RawQuery, u.Fragment = nil, "", ""
-	u.Path = strings.TrimSuffix(u.Path, "/")
 	c := &driver{
-		base:     u,
-		password: cfg.Password,
-		http:     cfg.HTTPClient,
-		reqTO:    orDefault(cfg.CallTimeout, DefaultCallTimeout),
-		poll:     orDefault(cfg.PollInterval, DefaultPollInterval),
-		dialTO:   orDefault(cfg.DialTimeout, DefaultDialTimeout),
-		log:      cfg.Logger,
+		api:    api,
+		reqTO:  orDefault(cfg.CallTimeout, DefaultCallTimeout),
+		poll:   orDefault(cfg.PollInterval, DefaultPollInterval),
+		dialTO: dialTO,
+		log:    cfg.Logger,
 	}
 	if c.log == nil {
 		c.log = slog.Default()
-	}
-	if c.http == nil {
-		c.http = &http.Client{Transport: newTransport(c.dialTO, nil)}
 	}
 	c.hub = newHub(c)
 	return c, nil
@@ -132,21 +122,21 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-func newTransport(dialTimeout time.Duration, base *http.Transport) *http.Transport {
-	if base == nil {
-		base = http.DefaultTransport.(*http.Transport).Clone()
-	}
-	base.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
-	base.TLSHandshakeTimeout = dialTimeout
-	base.Proxy = nil // phoenixd is local or on a private network; never route it through HTTP_PROXY
-	return base
+// newTransport is basicauth's transport with the TLS handshake bounded by
+// the dial timeout too, and no HTTP proxy: phoenixd is local or on a
+// private network; never route it through HTTP_PROXY.
+func newTransport(dialTimeout time.Duration, conf *tls.Config) *http.Transport {
+	t := basicauth.NewTransport(dialTimeout, conf)
+	t.TLSHandshakeTimeout = dialTimeout
+	t.Proxy = nil
+	return t
 }
 
 // Close stops the websocket listener and idle connections. Waits in
 // progress end with backend.ErrUnavailable.
 func (c *driver) Close() error {
 	c.hub.Close()
-	c.http.CloseIdleConnections()
+	c.api.Close()
 	return nil
 }
 
@@ -424,41 +414,22 @@ func network(chain string) string {
 // the body of a POST as application/x-www-form-urlencoded, as phoenixd reads
 // it with receiveParameters.
 func (c *driver) call(ctx context.Context, method, path string, form url.Values, out any) error {
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.endpoint(path), body)
+	req, err := c.api.Request(ctx, method, path, form)
 	if err != nil {
 		return fmt.Errorf("phoenixd: %w: %v", backend.ErrInvalid, err)
 	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
 	req.Header.Set("Accept", "application/json")
-	req.SetBasicAuth("", c.password)
-	resp, err := c.http.Do(req)
+	status, data, err := c.api.Do(req, maxBody)
 	if err != nil {
 		return c.transportError(ctx, path, err)
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return c.transportError(ctx, path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return statusError(path, resp.StatusCode, data)
+	if status != http.StatusOK {
+		return statusError(path, status, data)
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("phoenixd: %w: %s: answer is not the JSON phoenixd sends: %v (body %q)", backend.ErrUnavailable, path, err, snippet(data))
 	}
 	return nil
-}
-
-func (c *driver) endpoint(path string) string {
-	u := *c.base
-	u.Path = c.base.Path + path
-	return u.String()
 }
 
 // transportError classifies a failure to get an answer. A caller's cancel
@@ -470,9 +441,7 @@ func (c *driver) transportError(ctx context.Context, path string, err error) err
 	if errors.Is(err, context.Canceled) && ctx.Err() == context.Canceled {
 		return fmt.Errorf("phoenixd: %s: %w", path, context.Canceled)
 	}
-	var op *net.OpError
-	dialFailed := errors.As(err, &op) && op.Op == "dial"
-	if (path == "/payinvoice" || path == "/payoffer") && !dialFailed {
+	if (path == "/payinvoice" || path == "/payoffer") && !basicauth.DialFailed(err) {
 		return fmt.Errorf("phoenixd: %w: payinvoice: no answer, the payment's outcome is unknown (check GET /payments/outgoingbyhash): %w", backend.ErrPaymentUnknown, err)
 	}
 	return fmt.Errorf("phoenixd: %w: %s: %w", backend.ErrUnavailable, path, err)

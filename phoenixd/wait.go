@@ -2,7 +2,6 @@ package phoenixd
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -77,16 +76,7 @@ func (c *driver) boundedLookup(ctx context.Context, hash backend.PaymentHash) (*
 func (c *driver) dialEvents(ctx context.Context, warned *atomic.Bool) (*websocket.Conn, error) {
 	dialCtx, cancel := context.WithTimeout(ctx, c.dialTO)
 	defer cancel()
-	u := *c.base
-	u.Path = c.base.Path + "/websocket"
-	if u.Scheme == "https" {
-		u.Scheme = "wss"
-	} else {
-		u.Scheme = "ws"
-	}
-	hdr := http.Header{}
-	hdr.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(":"+c.password)))
-	conn, resp, err := websocket.Dial(dialCtx, u.String(), &websocket.DialOptions{HTTPClient: c.http, HTTPHeader: hdr})
+	conn, resp, err := c.api.DialWebsocket(dialCtx, "/websocket")
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusUnauthorized && !warned.Swap(true) {
 			c.log.Warn("phoenixd: websocket refused the password; waiters fall back to polling")
