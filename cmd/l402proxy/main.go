@@ -361,12 +361,7 @@ func printWalkthrough(out io.Writer, addr string, memoryBackend, demo bool) {
 	fmt.Fprintf(out, "  curl -si %s%s\n\n", base, path)
 	fmt.Fprintf(out, "  # the same, keeping the macaroon and the invoice of one challenge\n")
 	fmt.Fprintf(out, "  H=$(curl -si %s%s | grep -i '^www-authenticate: L402'); MAC=$(echo \"$H\" | sed 's/.*macaroon=\"\\([^\"]*\\)\".*/\\1/'); INV=$(echo \"$H\" | sed 's/.*invoice=\"\\([^\"]*\\)\".*/\\1/')\n\n", base, path)
-	if memoryBackend {
-		fmt.Fprintf(out, "  # 2. pay (development endpoint, memory backend only)\n")
-		fmt.Fprintf(out, "  PRE=$(curl -s -d invoice=$INV %s%s | sed 's/.*\"preimage\":\"\\([0-9a-f]*\\)\".*/\\1/')\n\n", base, memory.DevPayPath)
-	} else {
-		fmt.Fprintf(out, "  # 2. pay $INV with any wallet and set PRE to the preimage it shows\n\n")
-	}
+	printPayStep(out, base, memoryBackend)
 	fmt.Fprintf(out, "  # 3. retry with the token: 200 and the paid body\n")
 	fmt.Fprintf(out, "  curl -s -H \"Authorization: L402 $MAC:$PRE\" %s%s\n\n", base, path)
 	if demo {
@@ -374,6 +369,16 @@ func printWalkthrough(out io.Writer, addr string, memoryBackend, demo bool) {
 		fmt.Fprintf(out, "  # optional route: plain clients get the free variant, L402 clients a challenge\n")
 		fmt.Fprintf(out, "  curl -s %s/podcast/ep1\n  curl -si -H 'Accept-Authenticate: L402' %s/podcast/ep1\n\n", base, base)
 		fmt.Fprintf(out, "  # or all in one: go run ./cmd/l402 get %s%s --backend memory+dev://%s --max-price 100\n\n", base, path, addr)
+	}
+}
+
+// printPayStep prints how to pay $INV and set PRE to its preimage.
+func printPayStep(out io.Writer, base string, memoryBackend bool) {
+	if memoryBackend {
+		fmt.Fprintf(out, "  # 2. pay (development endpoint, memory backend only)\n")
+		fmt.Fprintf(out, "  PRE=$(curl -s -d invoice=$INV %s%s | sed 's/.*\"preimage\":\"\\([0-9a-f]*\\)\".*/\\1/')\n\n", base, memory.DevPayPath)
+	} else {
+		fmt.Fprintf(out, "  # 2. pay $INV with any wallet and set PRE to the preimage it shows\n\n")
 	}
 }
 
@@ -387,12 +392,7 @@ func printPaymentWalkthrough(out io.Writer, base, path string, memoryBackend boo
 	fmt.Fprintf(out, "  ID=$(p id); REALM=$(p realm); REQ=$(p request); EXP=$(p expires); OPQ=$(p opaque)\n")
 	fmt.Fprintf(out, "  b64d() { s=$(echo \"$1\" | tr '_-' '/+'); while [ $(( ${#s} %% 4 )) -ne 0 ]; do s=\"$s=\"; done; echo \"$s\" | base64 -d; }\n")
 	fmt.Fprintf(out, "  INV=$(b64d $REQ | sed 's/.*\"invoice\":\"\\([^\"]*\\)\".*/\\1/')\n\n")
-	if memoryBackend {
-		fmt.Fprintf(out, "  # 2. pay (development endpoint, memory backend only)\n")
-		fmt.Fprintf(out, "  PRE=$(curl -s -d invoice=$INV %s%s | sed 's/.*\"preimage\":\"\\([0-9a-f]*\\)\".*/\\1/')\n\n", base, memory.DevPayPath)
-	} else {
-		fmt.Fprintf(out, "  # 2. pay $INV with any wallet and set PRE to the preimage it shows\n\n")
-	}
+	printPayStep(out, base, memoryBackend)
 	fmt.Fprintf(out, "  # 3. the credential (the challenge echoed, and the preimage, as base64url JSON): 200 and a Payment-Receipt\n")
 	fmt.Fprintf(out, "  CRED=$(printf '{\"challenge\":{\"id\":\"%%s\",\"realm\":\"%%s\",\"method\":\"lightning\",\"intent\":\"charge\",\"request\":\"%%s\",\"expires\":\"%%s\",\"opaque\":\"%%s\"},\"payload\":{\"preimage\":\"%%s\"}}' \"$ID\" \"$REALM\" \"$REQ\" \"$EXP\" \"$OPQ\" \"$PRE\" | base64 -w0 | tr '+/' '-_' | tr -d '=')\n")
 	fmt.Fprintf(out, "  curl -si -H \"Authorization: Payment $CRED\" %s%s\n", base, path)
