@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"gopkg.in/macaroon.v2"
@@ -255,15 +256,36 @@ func hmacSHA256(key, msg []byte) [32]byte {
 }
 
 // RequestFor describes r for Verify: its URL path, method, the client
-// address from r.RemoteAddr and the current time. Behind a reverse proxy
-// RemoteAddr is the proxy's address; callers that trust a forwarding header
-// set ClientIP themselves.
+// address from r.RemoteAddr, the current time, and for the token-binding
+// caveats the origin r was addressed to (https when it came over TLS, and
+// its Host, lower case, the scheme's default port dropped) and the first
+// TLS client certificate it came with. Behind a reverse proxy RemoteAddr
+// is the proxy's address and the origin and certificate are the proxy's
+// view; callers that trust forwarding headers set ClientIP, Origin and
+// ClientCert themselves.
 func RequestFor(r *http.Request, service string) Request {
 	req := Request{Service: service, Now: time.Now(), Path: r.URL.Path, Method: r.Method}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		req.ClientIP = ap.Addr().Unmap()
 	} else if a, err := netip.ParseAddr(r.RemoteAddr); err == nil {
 		req.ClientIP = a.Unmap()
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+		if len(r.TLS.PeerCertificates) > 0 {
+			sum := sha256.Sum256(r.TLS.PeerCertificates[0].Raw)
+			req.ClientCert = &sum
+		}
+	}
+	if r.Host != "" {
+		host := strings.ToLower(r.Host)
+		if scheme == "https" {
+			host = strings.TrimSuffix(host, ":443")
+		} else {
+			host = strings.TrimSuffix(host, ":80")
+		}
+		req.Origin = scheme + "://" + host
 	}
 	return req
 }

@@ -3,6 +3,9 @@ package l402
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -492,8 +495,29 @@ func TestRequestFor(t *testing.T) {
 		got.ClientIP != netip.MustParseAddr("192.0.2.9") || got.Now.IsZero() {
 		t.Fatalf("RequestFor = %+v", got)
 	}
+	if got.Origin != "http://example.com" || got.ClientCert != nil {
+		t.Fatalf("origin %q, certificate %v over plain http", got.Origin, got.ClientCert)
+	}
 	r.RemoteAddr = "unix-socket"
 	if got := RequestFor(r, ""); got.ClientIP.IsValid() {
 		t.Fatalf("client IP %v from a non-IP remote address", got.ClientIP)
+	}
+	// Over TLS with a client certificate: the binding caveats can be
+	// checked against what RequestFor reads.
+	r.Host = "Example.COM:443"
+	r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{{Raw: []byte("certificate A")}}}
+	got = RequestFor(r, "svc")
+	sum := sha256.Sum256([]byte("certificate A"))
+	if got.Origin != "https://example.com" || got.ClientCert == nil || *got.ClientCert != sum {
+		t.Fatalf("origin %q, certificate %v over TLS", got.Origin, got.ClientCert)
+	}
+	for _, c := range []Caveat{OriginCaveat("https://example.com"), ClientCertCaveat(sum)} {
+		if err := checkCaveat([]byte(c.String()), &got, got.Now); err != nil {
+			t.Errorf("caveat %v against RequestFor: %v", c, err)
+		}
+	}
+	r.Host = "example.com:8443"
+	if got := RequestFor(r, "svc"); got.Origin != "https://example.com:8443" {
+		t.Fatalf("origin %q with a port", got.Origin)
 	}
 }
