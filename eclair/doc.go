@@ -12,7 +12,7 @@
 // Eclair has no hold invoices, so a Backend is not a backend.HoldInvoicer; a proxy in
 // front of it makes tokens single-use by recording spent payment hashes.
 //
-// Importing the package registers the URL scheme
+// Importing the package registers the URL scheme (Scheme, open.go)
 //
 //	eclair://:PASSWORD@host:port[?tls=1&tlscert=PATH&servername=NAME]
 //
@@ -23,9 +23,13 @@
 // API is plain HTTP); tlscert trusts that certificate besides the system
 // roots. timeout=DURATION bounds each call (backend.Open).
 //
-// Errors wrap backend's sentinels: a wrong password is ErrInvalid (a
-// configuration mistake that retrying cannot fix), an unreachable node or an
-// HTTP 5xx/408 is ErrUnavailable, an unknown payment hash is ErrNotFound, a
-// failed payment is ErrPaymentFailed. *APIError carries the HTTP status and
-// Eclair's message for callers who want them.
+// Errors wrap backend's sentinels (errors.go): a wrong password is
+// ErrInvalid (a configuration mistake that retrying cannot fix), an
+// unreachable node or an HTTP 5xx/408 is ErrUnavailable, an unknown payment
+// hash is ErrNotFound, a failed payment is ErrPaymentFailed. *APIError
+// carries the HTTP status and Eclair's message for callers who want them
+// (errors.As).
+//
+// As: a Backend's As hands out nothing of Eclair's own; the driver is
+// unexported and every call goes through the portable API.
 package eclair

@@ -1,7 +1,11 @@
 package eclair
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -225,4 +229,39 @@ func networkName(eclair string) string {
 type event struct {
 	Type        string `json:"type"`
 	PaymentHash string `json:"paymentHash"`
+}
+
+// call POSTs form to method and decodes the JSON answer into out.
+func (b *driver) call(ctx context.Context, method string, form url.Values, out any) error {
+	if form == nil {
+		form = url.Values{}
+	}
+	req, err := b.api.Request(ctx, http.MethodPost, "/"+method, form)
+	if err != nil {
+		return fmt.Errorf("eclair: %s: %w: %v", method, backend.ErrInvalid, err)
+	}
+	status, body, err := b.api.Do(req, 16<<20)
+	if err != nil {
+		return b.transportError(ctx, method, err)
+	}
+	if status != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		msg := strings.TrimSpace(string(body))
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			msg = e.Error
+		}
+		if len(msg) > 512 {
+			msg = msg[:512] + "…"
+		}
+		return &APIError{Method: method, Status: status, Message: msg, kind: classify(status, msg)}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("eclair: %s: %w: decode answer: %v", method, backend.ErrUnsupported, err)
+	}
+	return nil
 }

@@ -49,4 +49,8 @@
 //
 // A wallet service that cannot be reached when New runs (no relay
 // connects, no info event) is backend.ErrUnavailable at New.
+//
+// As: a Backend's As hands out nothing of NWC's own; the driver is
+// unexported and every call goes through the portable API. *WalletError
+// carries the wallet's NIP-47 code and message (errors.As).
 package nwc

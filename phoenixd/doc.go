@@ -73,4 +73,7 @@
 // path holds slashes, which a URL's user-info cannot, so give it as the
 // password query parameter. tls=1 selects https and wss; tlscert=PATH trusts
 // that PEM certificate in addition to the system roots.
+//
+// As: a Backend's As hands out nothing of phoenixd's own; the driver is
+// unexported and every call goes through the portable API.
 package phoenixd

@@ -4,15 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf16"
 
@@ -140,14 +136,6 @@ func (c *driver) Close() error {
 	return nil
 }
 
-// generatedInvoice is /createinvoice's answer (GeneratedInvoice in Api.kt);
-// amountSat is left out for an any-amount invoice.
-type generatedInvoice struct {
-	AmountSat   *int64 `json:"amountSat"`
-	PaymentHash string `json:"paymentHash"`
-	Serialized  string `json:"serialized"`
-}
-
 // CreateInvoice implements backend.Driver through POST /createinvoice.
 func (c *driver) CreateInvoice(ctx context.Context, req backend.InvoiceRequest) (*backend.Invoice, error) {
 	if req.Preimage != nil {
@@ -211,30 +199,6 @@ func wholeSats(m backend.MilliSat) (int64, error) {
 	return m.Sats(), nil
 }
 
-// incomingPayment is GET /payments/incoming/{paymentHash}'s answer
-// (IncomingPayment in JsonSerializers.kt). Times are Unix milliseconds; fees
-// is in millisatoshis, the *Sat fields in satoshis. Absent fields are null in
-// phoenixd's model and left out of its JSON.
-type incomingPayment struct {
-	Type         string  `json:"type"`
-	SubType      string  `json:"subType"`
-	PaymentHash  string  `json:"paymentHash"`
-	Preimage     string  `json:"preimage"`
-	ExternalID   *string `json:"externalId"`
-	Description  *string `json:"description"`
-	Invoice      *string `json:"invoice"`
-	IsPaid       bool    `json:"isPaid"`
-	IsExpired    bool    `json:"isExpired"`
-	RequestedSat *int64  `json:"requestedSat"`
-	ReceivedSat  int64   `json:"receivedSat"`
-	Fees         int64   `json:"fees"`
-	PayerNote    *string `json:"payerNote"`
-	PayerKey     *string `json:"payerKey"`
-	ExpiresAt    *int64  `json:"expiresAt"`
-	CompletedAt  *int64  `json:"completedAt"`
-	CreatedAt    int64   `json:"createdAt"`
-}
-
 // LookupInvoice implements backend.Driver through GET
 // /payments/incoming/{paymentHash}.
 func (c *driver) LookupInvoice(ctx context.Context, hash backend.PaymentHash) (*backend.Invoice, error) {
@@ -243,73 +207,6 @@ func (c *driver) LookupInvoice(ctx context.Context, hash backend.PaymentHash) (*
 		return nil, err
 	}
 	return p.invoice(hash)
-}
-
-// invoice converts phoenixd's record. The BOLT11 string, when present, is
-// the authority for amount, creation time and expiry: it carries millisatoshis
-// and the exact times the payer sees, where phoenixd's JSON rounds amounts to
-// satoshis and stamps its own database times.
-func (p *incomingPayment) invoice(want backend.PaymentHash) (*backend.Invoice, error) {
-	hash, err := backend.ParsePaymentHash(p.PaymentHash)
-	if err != nil {
-		return nil, fmt.Errorf("phoenixd: incoming payment has a bad paymentHash: %w", err)
-	}
-	if !want.IsZero() && hash != want {
-		return nil, fmt.Errorf("phoenixd: asked for invoice %s, phoenixd answered %s", want, hash)
-	}
-	inv := &backend.Invoice{
-		PaymentHash:    hash,
-		AmountReceived: backend.Sat(p.ReceivedSat),
-		State:          backend.StateOpen,
-		CreatedAt:      time.UnixMilli(p.CreatedAt),
-	}
-	if p.Description != nil {
-		inv.Memo = *p.Description
-	}
-	if p.RequestedSat != nil {
-		inv.Amount = backend.Sat(*p.RequestedSat)
-	}
-	if p.ExpiresAt != nil {
-		inv.ExpiresAt = time.UnixMilli(*p.ExpiresAt)
-	}
-	if p.Invoice != nil {
-		inv.PaymentRequest = *p.Invoice
-		if d, err := backend.DecodeInvoice(*p.Invoice); err == nil && d.PaymentHash == hash {
-			inv.Amount = d.Amount
-			inv.CreatedAt = d.CreatedAt
-			inv.ExpiresAt = d.ExpiresAt()
-			if p.Description == nil {
-				inv.Memo = d.Memo
-			}
-		}
-	}
-	if p.Preimage != "" {
-		pre, err := backend.ParsePreimage(p.Preimage)
-		if err != nil {
-			return nil, fmt.Errorf("phoenixd: incoming payment %s has a bad preimage: %w", hash, err)
-		}
-		if pre.Matches(hash) {
-			inv.Preimage = &pre
-		}
-	}
-	if p.IsPaid {
-		inv.State = backend.StateSettled
-		if p.CompletedAt != nil {
-			inv.SettledAt = time.UnixMilli(*p.CompletedAt)
-		}
-	}
-	return inv, nil
-}
-
-// paymentResult is /payinvoice's answer: PaymentSent on success, or
-// PaymentFailed ({"paymentHash", "reason"}), both with HTTP 200.
-type paymentResult struct {
-	RecipientAmountSat *int64  `json:"recipientAmountSat"`
-	RoutingFeeSat      *int64  `json:"routingFeeSat"`
-	PaymentID          string  `json:"paymentId"`
-	PaymentHash        string  `json:"paymentHash"`
-	PaymentPreimage    string  `json:"paymentPreimage"`
-	Reason             *string `json:"reason"`
 }
 
 // PayInvoice implements backend.Payer through POST /payinvoice. It needs the
@@ -351,24 +248,6 @@ func (c *driver) PayInvoice(ctx context.Context, bolt11 string, opts backend.Pay
 	return pay, nil
 }
 
-// nodeInfo is GET /getinfo's answer (NodeInfo in JsonSerializers.kt). chain,
-// blockHeight and version appear in 0.8.0's source; the documented example
-// shows only nodeId and channels, so they are optional here.
-type nodeInfo struct {
-	NodeID   string `json:"nodeId"`
-	Channels []struct {
-		State               string `json:"state"`
-		ChannelID           string `json:"channelId"`
-		BalanceSat          *int64 `json:"balanceSat"`
-		InboundLiquiditySat *int64 `json:"inboundLiquiditySat"`
-		CapacitySat         *int64 `json:"capacitySat"`
-		FundingTxID         string `json:"fundingTxId"`
-	} `json:"channels"`
-	Chain       *string `json:"chain"`
-	BlockHeight *int64  `json:"blockHeight"`
-	Version     *string `json:"version"`
-}
-
 // Info implements backend.Informer through GET /getinfo.
 func (c *driver) Info(ctx context.Context) (*backend.NodeInfo, error) {
 	var out nodeInfo
@@ -382,110 +261,4 @@ func (c *driver) Info(ctx context.Context) (*backend.NodeInfo, error) {
 func (c *driver) Ping(ctx context.Context) error {
 	var out nodeInfo
 	return c.call(ctx, http.MethodGet, "/getinfo", nil, &out)
-}
-
-func (n *nodeInfo) nodeInfo() *backend.NodeInfo {
-	info := &backend.NodeInfo{NodeID: n.NodeID}
-	if n.Chain != nil {
-		info.Network = network(*n.Chain)
-	}
-	if n.BlockHeight != nil && *n.BlockHeight > 0 && *n.BlockHeight <= math.MaxUint32 {
-		info.BlockHeight = uint32(*n.BlockHeight)
-		info.Synced = true
-	}
-	return info
-}
-
-// network maps phoenixd's chain name (lightning-kmp's Chain name lowercased:
-// "mainnet", "testnet3", "testnet4", "regtest") to backend's names. Both
-// testnets use the lntb invoice prefix, hence one name.
-func network(chain string) string {
-	switch c := strings.ToLower(chain); {
-	case c == "mainnet" || c == "regtest" || c == "signet":
-		return c
-	case strings.HasPrefix(c, "testnet"):
-		return "testnet"
-	default:
-		return c
-	}
-}
-
-// call does one API call and decodes a 200 answer into out. A form goes in
-// the body of a POST as application/x-www-form-urlencoded, as phoenixd reads
-// it with receiveParameters.
-func (c *driver) call(ctx context.Context, method, path string, form url.Values, out any) error {
-	req, err := c.api.Request(ctx, method, path, form)
-	if err != nil {
-		return fmt.Errorf("phoenixd: %w: %v", backend.ErrInvalid, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	status, data, err := c.api.Do(req, maxBody)
-	if err != nil {
-		return c.transportError(ctx, path, err)
-	}
-	if status != http.StatusOK {
-		return statusError(path, status, data)
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("phoenixd: %w: %s: answer is not the JSON phoenixd sends: %v (body %q)", backend.ErrUnavailable, path, err, snippet(data))
-	}
-	return nil
-}
-
-// transportError classifies a failure to get an answer. A caller's cancel
-// stays a plain context error; everything else means the node could not be
-// reached in time: ErrUnavailable. For /payinvoice, a failure after the
-// request may have reached phoenixd leaves the payment's outcome unknown:
-// ErrPaymentUnknown, which no caller retries blindly.
-func (c *driver) transportError(ctx context.Context, path string, err error) error {
-	if errors.Is(err, context.Canceled) && ctx.Err() == context.Canceled {
-		return fmt.Errorf("phoenixd: %s: %w", path, context.Canceled)
-	}
-	if (path == "/payinvoice" || path == "/payoffer") && !basicauth.DialFailed(err) {
-		return fmt.Errorf("phoenixd: %w: payinvoice: no answer, the payment's outcome is unknown (check GET /payments/outgoingbyhash): %w", backend.ErrPaymentUnknown, err)
-	}
-	return fmt.Errorf("phoenixd: %w: %s: %w", backend.ErrUnavailable, path, err)
-}
-
-// statusError maps phoenixd's non-200 answers, whose bodies are plain text
-// (Api.kt's StatusPages): 401 "Invalid authentication (...)", 404 "Not found"
-// for an unknown payment or "Unknown endpoint (check api doc)" for an unknown
-// route, 405 "Invalid http method (...)", 400 with the parameter problem, 500
-// with an exception's message.
-func statusError(path string, status int, body []byte) error {
-	text := snippet(body)
-	var sentinel error
-	hint := ""
-	switch {
-	case status == http.StatusUnauthorized:
-		sentinel = backend.ErrInvalid
-		hint = " (wrong password"
-		if path == "/payinvoice" {
-			hint += ", or the limited-access password, which cannot pay"
-		}
-		hint += ")"
-	case status == http.StatusNotFound && text == "Not found":
-		sentinel = backend.ErrNotFound
-	case status == http.StatusNotFound:
-		// "Unknown endpoint (check api doc)" from an older phoenixd, or a
-		// reverse proxy's page for a wrong path prefix: never a missing
-		// invoice, which would make every lookup look like ErrNotFound.
-		sentinel = backend.ErrUnsupported
-		hint = " (phoenixd or a proxy in front of it does not know this route: check the URL's path and phoenixd's version)"
-	case status == http.StatusMethodNotAllowed:
-		sentinel = backend.ErrUnsupported
-	case status >= 400 && status < 500:
-		sentinel = backend.ErrInvalid
-	default:
-		sentinel = backend.ErrUnavailable
-	}
-	return fmt.Errorf("phoenixd: %w: %s: HTTP %d%s: %q", sentinel, path, status, hint, text)
-}
-
-func snippet(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 300 {
-		s = s[:300] + "..."
-	}
-	return s
 }
