@@ -77,32 +77,33 @@ func newDriver(cfg Config) (*driver, error) {
 	if cfg.URL == "" {
 		return nil, fmt.Errorf("eclair: %w: Config.URL is empty", backend.ErrInvalid)
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Transport: basicauth.NewTransport(orDefault(cfg.DialTimeout, DefaultDialTimeout), nil)}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = DefaultDialTimeout
 	}
-	api, err := basicauth.New("eclair", cfg.URL, cfg.Password, hc)
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Transport: basicauth.NewTransport(cfg.DialTimeout, nil)}
+	}
+	api, err := basicauth.New("eclair", cfg.URL, cfg.Password, cfg.HTTPClient)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
 	b := &driver{
 		api:     api,
-		timeout: orDefault(cfg.CallTimeout, DefaultCallTimeout),
-		poll:    orDefault(cfg.PollInterval, DefaultPollInterval),
+		timeout: cfg.CallTimeout,
+		poll:    cfg.PollInterval,
 		log:     cfg.Logger,
-	}
-	if b.log == nil {
-		b.log = slog.Default()
 	}
 	b.events = newHub(b)
 	return b, nil
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
-	return d
 }
 
 // Close stops the websocket and ends waits in progress.
