@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -186,7 +187,8 @@ const overheadN = 50
 // route (one invoice) and on /paid/ (L402 and Payment: two invoices),
 // against the same node's invoice creation called directly, and against a
 // free route of the same proxy (the HTTP round trip alone, no node call),
-// one of each in turn, rotating which goes first, and prints the medians.
+// one of each in turn, in a shuffled order each round, and prints the
+// medians.
 func challengeOverhead(ctx context.Context, out io.Writer, b *backend.Backend, url string) error {
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
@@ -224,9 +226,17 @@ func challengeOverhead(ctx context.Context, out io.Writer, b *backend.Backend, u
 	calls := []func() error{create, get(url, http.StatusPaymentRequired), get(free, http.StatusOK),
 		get(podcast, http.StatusPaymentRequired, l402.HeaderAcceptAuthenticate, "L402")}
 	times := make([][]time.Duration, len(calls))
-	for i := range overheadN {
-		for j := range calls {
-			k := (i + j) % len(calls)
+	// Each round in a fresh order: a fixed cycle would always put the
+	// same call right after an invoice creation (which leaves the node
+	// busy for a moment) and another after the free route's pause.
+	order := make([]int, len(calls))
+	for i := range order {
+		order[i] = i
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range overheadN {
+		rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+		for _, k := range order {
 			t := time.Now()
 			if err := calls[k](); err != nil {
 				return err
