@@ -111,7 +111,11 @@ func (n *LNDNet) connectNode(ctx context.Context, nd *node) error {
 	if err := os.WriteFile(nd.macPath, mac, 0o600); err != nil {
 		return err
 	}
-	nd.b, err = lnd.New(ctx, lnd.Config{Address: nd.hostPort, TLSCert: nd.certPath, Macaroon: nd.macPath})
+	// DialTimeout also bounds the TLS handshake: the default 2 s is too
+	// short for fifty handshakes at once on a loaded 2-core machine (the
+	// conformance's FiftyInvoices through lnurl failed on "TLS handshake
+	// timeout"). A stopped node still refuses at once.
+	nd.b, err = lnd.New(ctx, lnd.Config{Address: nd.hostPort, TLSCert: nd.certPath, Macaroon: nd.macPath, DialTimeout: 15 * time.Second})
 	if err != nil {
 		return err
 	}
