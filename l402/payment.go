@@ -1,21 +1,14 @@
 package l402
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/gowebpki/jcs"
-
-	"github.com/l402kit/l402kit/backend"
 )
 
 // The Payment HTTP authentication scheme (IETF draft-httpauth-payment) with
@@ -45,10 +38,6 @@ const (
 	// CurrencySat is the unit of Lightning amounts in a charge request.
 	CurrencySat = "sat"
 )
-
-// maxPaymentCredentialLen bounds the encoded credential ParsePaymentAuthorization
-// reads: an echoed charge challenge with a BOLT11 invoice is a few KiB.
-const maxPaymentCredentialLen = 32 << 10
 
 // Errors of the Payment scheme, each with its problem type (ProblemType).
 var (
@@ -219,122 +208,6 @@ func paymentChallengeFrom(ch rawChallenge) (PaymentChallenge, error) {
 	return c, nil
 }
 
-// ChargeRequest is the request of a Lightning charge: what to pay. The
-// invoice is authoritative; Amount (whole satoshis, decimal) and
-// PaymentHash must agree with it.
-type ChargeRequest struct {
-	Amount        string              `json:"amount"`
-	Currency      string              `json:"currency"`
-	Description   string              `json:"description,omitempty"`
-	Recipient     string              `json:"recipient,omitempty"`
-	ExternalID    string              `json:"externalId,omitempty"`
-	MethodDetails ChargeMethodDetails `json:"methodDetails"`
-}
-
-// ChargeMethodDetails are the Lightning fields of a charge request.
-// Network is "mainnet", "testnet", "signet" or "regtest" ("mainnet" when
-// empty).
-type ChargeMethodDetails struct {
-	Invoice     string `json:"invoice"`
-	PaymentHash string `json:"paymentHash,omitempty"`
-	Network     string `json:"network,omitempty"`
-}
-
-// ChargePayload is the proof of a Lightning charge: the preimage, 64 hex.
-type ChargePayload struct {
-	Preimage string `json:"preimage"`
-}
-
-// Canonical returns the RFC 8785 (JCS) serialization of v: v marshalled
-// by encoding/json, then canonicalized, which sorts members by UTF-16 code
-// units, writes numbers in ECMAScript form and escapes only what JSON
-// requires (encoding/json alone escapes <, >, & and U+2028/U+2029 and keeps
-// struct order).
-func Canonical(v any) ([]byte, error) {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	return jcs.Transform(raw)
-}
-
-// EncodeChargeRequest returns the request parameter of a charge: base64url
-// (no padding) of the canonical JSON of r.
-func EncodeChargeRequest(r ChargeRequest) (string, error) {
-	b, err := Canonical(r)
-	if err != nil {
-		return "", fmt.Errorf("l402: encode charge request: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-// ChargeRequest decodes c's request as a Lightning charge's. It does not
-// check the method or intent; see Charge.
-func (c PaymentChallenge) ChargeRequest() (ChargeRequest, error) {
-	var r ChargeRequest
-	b, err := DecodeBase64URL(c.Request)
-	if err != nil {
-		return r, fmt.Errorf("%w: Payment request: %v", ErrMalformed, err)
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return r, fmt.Errorf("%w: Payment request is not a charge: %v", ErrMalformed, err)
-	}
-	return r, nil
-}
-
-// Charge checks that c is a Lightning charge and returns its request, its
-// invoice decoded, and its payment hash: ErrPaymentUnsupported for another
-// method or intent, ErrMalformed for a request that cannot be read or does
-// not agree with its invoice (hash, amount, currency).
-func (c PaymentChallenge) Charge() (ChargeRequest, *backend.DecodedInvoice, error) {
-	if !strings.EqualFold(c.Method, MethodLightning) {
-		return ChargeRequest{}, nil, fmt.Errorf("%w: method %q", ErrPaymentUnsupported, c.Method)
-	}
-	if c.Intent != IntentCharge {
-		return ChargeRequest{}, nil, fmt.Errorf("%w: intent %q", ErrPaymentUnsupported, c.Intent)
-	}
-	r, err := c.ChargeRequest()
-	if err != nil {
-		return r, nil, err
-	}
-	if r.Currency == "" || r.MethodDetails.Invoice == "" {
-		return r, nil, fmt.Errorf("%w: charge request has no currency or no invoice", ErrMalformed)
-	}
-	if r.Currency != CurrencySat {
-		return r, nil, fmt.Errorf("%w: currency %q, want %q", ErrPaymentUnsupported, r.Currency, CurrencySat)
-	}
-	inv, err := backend.DecodeInvoice(r.MethodDetails.Invoice)
-	if err != nil {
-		return r, nil, fmt.Errorf("%w: charge invoice: %v", ErrMalformed, err)
-	}
-	if r.MethodDetails.PaymentHash != "" && !strings.EqualFold(r.MethodDetails.PaymentHash, inv.PaymentHash.String()) {
-		return r, nil, fmt.Errorf("%w: charge names payment hash %s, its invoice pays %s", ErrMalformed, r.MethodDetails.PaymentHash, inv.PaymentHash)
-	}
-	sats, err := parseSats(r.Amount)
-	if err != nil {
-		return r, nil, err
-	}
-	if inv.Amount != 0 && inv.Amount != backend.Sat(sats) {
-		return r, nil, fmt.Errorf("%w: charge asks %s sat, its invoice %s", ErrMalformed, r.Amount, inv.Amount)
-	}
-	return r, inv, nil
-}
-
-// parseSats reads a decimal amount of whole satoshis.
-func parseSats(s string) (int64, error) {
-	if s == "" || len(s) > 15 || (len(s) > 1 && s[0] == '0') {
-		return 0, fmt.Errorf("%w: charge amount %q is not a whole number of sat", ErrMalformed, s)
-	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, fmt.Errorf("%w: charge amount %q is not a whole number of sat", ErrMalformed, s)
-		}
-		n = n*10 + int64(s[i]-'0')
-	}
-	return n, nil
-}
-
 // ExpiresAt reads c's expires; ok is false when it has none.
 func (c PaymentChallenge) ExpiresAt() (t time.Time, ok bool, err error) {
 	if c.Expires == "" {
@@ -345,165 +218,4 @@ func (c PaymentChallenge) ExpiresAt() (t time.Time, ok bool, err error) {
 		return time.Time{}, false, fmt.Errorf("%w: Payment expires %q is not RFC 3339", ErrMalformed, c.Expires)
 	}
 	return t, true, nil
-}
-
-// PaymentCredential is what "Authorization: Payment" carries: the challenge
-// echoed unchanged, an optional payer identifier, and the method's proof.
-type PaymentCredential struct {
-	Challenge PaymentChallenge `json:"challenge"`
-	Source    string           `json:"source,omitempty"`
-	Payload   json.RawMessage  `json:"payload"`
-}
-
-// NewChargeCredential answers the charge c with the preimage of its
-// invoice.
-func NewChargeCredential(c PaymentChallenge, pre backend.Preimage) PaymentCredential {
-	p, _ := json.Marshal(ChargePayload{Preimage: pre.String()})
-	return PaymentCredential{Challenge: c, Payload: p}
-}
-
-// Authorization returns the Authorization value presenting cred:
-// "Payment " and base64url (no padding) of its canonical JSON.
-func (cred PaymentCredential) Authorization() (string, error) {
-	b, err := Canonical(cred)
-	if err != nil {
-		return "", fmt.Errorf("l402: encode Payment credential: %w", err)
-	}
-	return SchemePayment + " " + base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-// ChargePreimage reads the preimage of a charge credential's payload.
-func (cred PaymentCredential) ChargePreimage() (backend.Preimage, error) {
-	var p ChargePayload
-	var pre backend.Preimage
-	if err := json.Unmarshal(cred.Payload, &p); err != nil {
-		return pre, fmt.Errorf("%w: Payment payload is not a charge proof: %v", ErrMalformed, err)
-	}
-	if len(p.Preimage) != 64 {
-		return pre, fmt.Errorf("%w: Payment preimage is %d characters, want 64 hex", ErrMalformed, len(p.Preimage))
-	}
-	if _, err := hex.Decode(pre[:], []byte(p.Preimage)); err != nil {
-		return pre, fmt.Errorf("%w: Payment preimage is not hex", ErrMalformed)
-	}
-	return pre, nil
-}
-
-// IsPaymentAuthorization reports whether an Authorization value uses the
-// Payment scheme (any case), whatever follows.
-func IsPaymentAuthorization(v string) bool {
-	scheme, _, _ := strings.Cut(strings.TrimSpace(v), " ")
-	return strings.EqualFold(scheme, SchemePayment)
-}
-
-// PaymentFromHeader reads the Payment credential of a request: the first
-// Authorization value with the Payment scheme. ErrNoPaymentCredentials
-// when there is none.
-func PaymentFromHeader(h http.Header) (*PaymentCredential, error) {
-	for _, v := range h.Values(HeaderAuthorization) {
-		if IsPaymentAuthorization(v) {
-			return ParsePaymentAuthorization(v)
-		}
-	}
-	return nil, ErrNoPaymentCredentials
-}
-
-// ParsePaymentAuthorization reads "Payment <base64url JSON>": strict
-// base64url (padding accepted, nothing else), a JSON object with the
-// challenge's required parameters and a payload. Errors match
-// ErrMalformed and never quote the payload.
-func ParsePaymentAuthorization(v string) (*PaymentCredential, error) {
-	if len(v) > maxPaymentCredentialLen {
-		return nil, fmt.Errorf("%w: Payment credential is %d bytes, more than %d", ErrMalformed, len(v), maxPaymentCredentialLen)
-	}
-	scheme, tok, _ := strings.Cut(strings.TrimSpace(v), " ")
-	if !strings.EqualFold(scheme, SchemePayment) {
-		return nil, fmt.Errorf("%w: authorization scheme is not Payment", ErrMalformed)
-	}
-	tok = strings.TrimSpace(tok)
-	if tok == "" {
-		return nil, fmt.Errorf("%w: empty Payment credential", ErrMalformed)
-	}
-	raw, err := DecodeBase64URL(tok)
-	if err != nil {
-		return nil, fmt.Errorf("%w: Payment credential: %v", ErrMalformed, err)
-	}
-	var cred PaymentCredential
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&cred); err != nil {
-		return nil, fmt.Errorf("%w: Payment credential is not a JSON object", ErrMalformed)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: Payment credential has data after its JSON object", ErrMalformed)
-	}
-	c := cred.Challenge
-	for _, f := range [][2]string{{"id", c.ID}, {"realm", c.Realm}, {"method", c.Method}, {"intent", c.Intent}, {"request", c.Request}} {
-		if f[1] == "" {
-			return nil, fmt.Errorf("%w: Payment credential has no challenge.%s", ErrMalformed, f[0])
-		}
-	}
-	if p := bytes.TrimSpace(cred.Payload); len(p) == 0 || bytes.Equal(p, []byte("null")) {
-		return nil, fmt.Errorf("%w: Payment credential has no payload", ErrMalformed)
-	}
-	return &cred, nil
-}
-
-// DecodeBase64URL decodes base64url as the Payment scheme writes it: the
-// URL alphabet only, padding optional but then exact, unused trailing bits
-// zero. Every value has one spelling (besides padding): a lenient decoder
-// (Go's skips line breaks, others drop trailing bits) would give one value
-// several.
-func DecodeBase64URL(s string) ([]byte, error) {
-	un := strings.TrimRight(s, "=")
-	if pad := len(s) - len(un); pad > 0 && (pad > 2 || len(s)%4 != 0) {
-		return nil, errors.New("base64url padding is wrong")
-	}
-	for i := 0; i < len(un); i++ {
-		c := un[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return nil, fmt.Errorf("byte %d is not base64url", i)
-		}
-	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(un)
-	if err != nil {
-		return nil, errors.New("not base64url")
-	}
-	return b, nil
-}
-
-// PaymentReceipt is the Payment-Receipt of an accepted credential. For a
-// Lightning charge, Reference is the payment hash.
-type PaymentReceipt struct {
-	Status      string `json:"status"`
-	Method      string `json:"method"`
-	Timestamp   string `json:"timestamp"`
-	Reference   string `json:"reference"`
-	ChallengeID string `json:"challengeId,omitempty"`
-}
-
-// Header returns the Payment-Receipt value: base64url (no padding) of the
-// canonical JSON of r.
-func (r PaymentReceipt) Header() string {
-	b, err := Canonical(r)
-	if err != nil {
-		// Only strings: Marshal and Transform cannot fail on them.
-		return ""
-	}
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// ParsePaymentReceipt reads the Payment-Receipt of a response; ok is false
-// when there is none.
-func ParsePaymentReceipt(h http.Header) (r PaymentReceipt, ok bool, err error) {
-	v := h.Get(HeaderPaymentReceipt)
-	if v == "" {
-		return r, false, nil
-	}
-	b, err := DecodeBase64URL(strings.TrimSpace(v))
-	if err != nil {
-		return r, true, fmt.Errorf("%w: Payment-Receipt: %v", ErrMalformed, err)
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return r, true, fmt.Errorf("%w: Payment-Receipt is not a JSON object", ErrMalformed)
-	}
-	return r, true, nil
 }
