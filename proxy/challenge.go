@@ -404,3 +404,27 @@ func (p *Proxy) newToken(ctx context.Context, c *TokenRecord, caveats []l402.Cav
 	}
 	return mac, nil
 }
+
+// challengeRecord is a challenge's token record with, for a top-up, the
+// balance its payment is to credit.
+type challengeRecord struct {
+	TokenRecord
+	topUp *AccountID
+}
+
+// putToken writes a challenge's token record and, for a top-up, the link
+// that sends its payment to the balance being topped up, before the 402
+// leaves, so a paid top-up always finds its balance.
+//
+// A token whose key is derived (p.derive) has no record to write.
+func (p *Proxy) putToken(ctx context.Context, c challengeRecord) error {
+	if !p.derive {
+		if err := p.store.PutToken(ctx, c.TokenRecord); err != nil {
+			return err
+		}
+	}
+	if c.topUp == nil {
+		return nil
+	}
+	return p.store.Link(ctx, AccountID(c.TokenID), *c.topUp, c.InvoiceExpires)
+}
