@@ -66,6 +66,13 @@ for pkg in $pkgs; do
 done
 pkgs=$tested
 
+# The test containers (LND regtest) of this project, by the label .ci/run
+# also cleans up by.
+ours() {
+	command -v docker >/dev/null 2>&1 || return 0
+	docker ps -aq --no-trunc --filter label=org.l402kit.test=true 2>/dev/null | tr '\n' ' '
+}
+
 start=$(date +%s)
 end=$((start + budget))
 stress-ng --cpu "$cpus" --cpu-load "$load" --timeout "$((budget + 60))s" --quiet &
@@ -91,6 +98,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
 		log=$logdir/r$round-p$procs$name.log
 		# As go test runs it: in the package's directory.
 		dir=$(go list -f '{{.Dir}}' "$pkg")
+		before=$(ours)
 		(cd "$dir" && GOMAXPROCS=$procs timeout --kill-after=30 "$left" \
 			"$bindir/$name.test" -test.shuffle=on -test.count="$count" -test.timeout=10m -test.paniconexit0) >"$log" 2>&1
 		rc=$?
@@ -99,6 +107,11 @@ while [ "$(date +%s)" -lt "$end" ]; do
 		124 | 137)
 			cut=$((cut + 1))
 			complete=0
+			# A test binary killed mid-run cannot remove the containers it
+			# started; remove those that appeared during its run.
+			for c in $(ours); do
+				case " $before " in *" $c "*) ;; *) docker rm -f "$c" >/dev/null 2>&1 || true ;; esac
+			done
 			echo "stress: round $round GOMAXPROCS=$procs $pkg cut by the budget"
 			;;
 		*)
