@@ -40,28 +40,15 @@ func (c *driver) PayOffer(ctx context.Context, offer string, opts backend.OfferP
 	if err := c.call(ctx, http.MethodPost, "/payoffer", form, &out); err != nil {
 		return nil, err
 	}
-	if out.Reason != nil || out.PaymentPreimage == "" {
-		reason := "no preimage in the answer"
-		if out.Reason != nil {
-			reason = *out.Reason
-		}
-		return nil, fmt.Errorf("phoenixd: %w: %s", backend.ErrPaymentFailed, reason)
-	}
-	pre, err := backend.ParsePreimage(out.PaymentPreimage)
+	pay, err := out.payment()
 	if err != nil {
-		return nil, fmt.Errorf("phoenixd: %w: payment answered a bad preimage: %v", backend.ErrPaymentUnknown, err)
+		return nil, err
 	}
 	hash, err := backend.ParsePaymentHash(out.PaymentHash)
 	if err != nil {
 		return nil, fmt.Errorf("phoenixd: %w: payment answered a bad payment hash: %v", backend.ErrPaymentUnknown, err)
 	}
-	pay := &backend.Payment{PaymentHash: hash, Preimage: pre}
-	if out.RecipientAmountSat != nil {
-		pay.Amount = backend.Sat(*out.RecipientAmountSat)
-	}
-	if out.RoutingFeeSat != nil {
-		pay.Fee = backend.Sat(*out.RoutingFeeSat)
-	}
+	pay.PaymentHash = hash
 	if d, err := bolt12.DecodeOffer(offer); err == nil && d.Amount != 0 && opts.Amount == 0 && uint64(pay.Amount) != d.Amount {
 		// phoenixd reports whole satoshis; keep the offer's exact amount.
 		pay.Amount = backend.MilliSat(d.Amount)

@@ -227,25 +227,7 @@ func (c *driver) PayInvoice(ctx context.Context, bolt11 string, opts backend.Pay
 	if err := c.call(ctx, http.MethodPost, "/payinvoice", form, &out); err != nil {
 		return nil, err
 	}
-	if out.Reason != nil || out.PaymentPreimage == "" {
-		reason := "no preimage in the answer"
-		if out.Reason != nil {
-			reason = *out.Reason
-		}
-		return nil, fmt.Errorf("phoenixd: %w: %s", backend.ErrPaymentFailed, reason)
-	}
-	pre, err := backend.ParsePreimage(out.PaymentPreimage)
-	if err != nil {
-		return nil, fmt.Errorf("phoenixd: %w: payment answered a bad preimage: %v", backend.ErrPaymentUnknown, err)
-	}
-	pay := &backend.Payment{Preimage: pre}
-	if out.RecipientAmountSat != nil {
-		pay.Amount = backend.Sat(*out.RecipientAmountSat)
-	}
-	if out.RoutingFeeSat != nil {
-		pay.Fee = backend.Sat(*out.RoutingFeeSat)
-	}
-	return pay, nil
+	return out.payment()
 }
 
 // Info implements backend.Informer through GET /getinfo.

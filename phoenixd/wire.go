@@ -112,6 +112,31 @@ type paymentResult struct {
 	Reason             *string `json:"reason"`
 }
 
+// payment reads a PaymentSent answer (of /payinvoice or /payoffer): a
+// PaymentFailed, or an answer without a preimage, is ErrPaymentFailed; a
+// preimage that does not parse leaves the outcome unknown.
+func (r *paymentResult) payment() (*backend.Payment, error) {
+	if r.Reason != nil || r.PaymentPreimage == "" {
+		reason := "no preimage in the answer"
+		if r.Reason != nil {
+			reason = *r.Reason
+		}
+		return nil, fmt.Errorf("phoenixd: %w: %s", backend.ErrPaymentFailed, reason)
+	}
+	pre, err := backend.ParsePreimage(r.PaymentPreimage)
+	if err != nil {
+		return nil, fmt.Errorf("phoenixd: %w: payment answered a bad preimage: %v", backend.ErrPaymentUnknown, err)
+	}
+	pay := &backend.Payment{Preimage: pre}
+	if r.RecipientAmountSat != nil {
+		pay.Amount = backend.Sat(*r.RecipientAmountSat)
+	}
+	if r.RoutingFeeSat != nil {
+		pay.Fee = backend.Sat(*r.RoutingFeeSat)
+	}
+	return pay, nil
+}
+
 // nodeInfo is GET /getinfo's answer (NodeInfo in JsonSerializers.kt). chain,
 // blockHeight and version appear in 0.8.0's source; the documented example
 // shows only nodeId and channels, so they are optional here.
